@@ -1,0 +1,52 @@
+# Two commands for a newcomer: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export FLASK_APP := wsgi
+
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test test-sqlite test-postgres lint migrate seed bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(VENV)/bin/flask db upgrade
+
+seed: migrate
+	$(VENV)/bin/flask seed demo
+
+run: seed
+	$(VENV)/bin/gunicorn --worker-class gthread --workers 2 --threads 8 --bind 127.0.0.1:5000 wsgi:app
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+# The suite runs twice: embedded (SQLite + in-process store), then PostgreSQL + Redis.
+test: lint test-sqlite test-postgres
+
+test-sqlite: $(STAMP)
+	@echo "== tests on SQLite + in-process store =="
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest
+
+test-postgres: $(STAMP)
+	@if scripts/ensure-services; then \
+		echo "== tests on PostgreSQL + Redis =="; \
+		DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest; \
+	elif [ -n "$$CI" ]; then \
+		echo "PostgreSQL/Redis are required in CI but did not answer" >&2; exit 1; \
+	else \
+		echo "== PostgreSQL/Redis not available here: skipped the second run =="; \
+	fi
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) instance/community.db

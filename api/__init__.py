@@ -1,0 +1,118 @@
+"""HTTP layer: the application factory."""
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from api.config import load_config
+from api.errors import error_response, register_error_handlers
+from api.extensions import api, jwt, limiter, migrate
+from kernel.db import db
+from kernel.store import make_store
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+JSON_METHODS = ("POST", "PUT", "PATCH")
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
+    app.config.update(load_config(Path(app.instance_path)))
+    app.config.update(config or {})
+    app.json.ensure_ascii = False  # Chinese stays readable in responses
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+
+    _init_database(app)
+    app.extensions["store"] = make_store(app.config["REDIS_URL"], prefix=app.config["STORE_PREFIX"])
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    jwt.init_app(app)
+    limiter.init_app(app)
+    api.init_app(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+
+    from api.auth import init_jwt
+
+    init_jwt(app)
+    register_error_handlers(app)
+    _register_request_hooks(app)
+    _register_blueprints(app)
+    _import_models_and_reactions()
+
+    from api.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _init_database(app: Flask) -> None:
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if uri.startswith("sqlite"):
+        options.setdefault("connect_args", {"timeout": 30})
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    else:
+        options.setdefault("pool_pre_ping", True)
+        options.setdefault("pool_size", 10)
+        options.setdefault("max_overflow", 20)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    db.init_app(app)
+    if uri.startswith("sqlite"):
+        from sqlalchemy import event
+
+        with app.app_context():
+
+            @event.listens_for(db.engine, "connect")
+            def _sqlite_pragmas(dbapi_connection, _record):
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.close()
+
+
+def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def assign_request_id():
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+
+    @app.before_request
+    def require_json_body():
+        # Bodies must be JSON unless the view says it takes uploads; anything else is refused before parsing.
+        if request.method not in JSON_METHODS or not (
+            request.content_length or request.headers.get("Transfer-Encoding")
+        ):
+            return None
+        view = app.view_functions.get(request.endpoint or "")
+        accepted = getattr(view, "accepts_content", ("application/json",))
+        if request.mimetype not in accepted:
+            return error_response(
+                415,
+                "unsupported_media_type",
+                f"send {' or '.join(accepted)}",
+                {"content_type": request.mimetype or None},
+            )
+        return None
+
+    @app.after_request
+    def stamp(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+
+def _register_blueprints(app: Flask) -> None:
+    from api.resources import auth, health, members
+
+    for module in (health, auth, members):
+        api.register_blueprint(module.blp)
+
+
+def _import_models_and_reactions() -> None:
+    """Every model must be on the metadata (migrations) and every outbox subscription live in each process."""
+    import forum.auth_sessions
+    import forum.members  # noqa: F401
+    import kernel.outbox  # noqa: F401

@@ -1,0 +1,137 @@
+"""Tokens and access control for the HTTP layer.
+
+Access tokens (15 min) and refresh tokens (30 days) share a family id (`fam`) naming their sign-in session.
+Revocation is recorded in the database (truth) and mirrored in the store so the hot path stays a key lookup.
+Roles ride in the claims for clients, but every staff check reads the member's current role from the database.
+"""
+
+import contextlib
+from functools import wraps
+
+from flask import Flask, current_app
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    current_user,
+    get_jwt,
+    verify_jwt_in_request,
+)
+
+from api.errors import documented_errors, error_response
+from api.extensions import jwt
+from forum import auth_sessions
+from forum.members import User, ensure_can_sign_in
+from kernel.db import db
+from kernel.errors import Forbidden, Unauthenticated
+from kernel.store import StoreUnavailable, current_store
+
+BEARER = [{"bearerAuth": []}]
+
+
+def _revoked_key(family: str) -> str:
+    return f"auth:revoked:{family}"
+
+
+def issue_tokens(user: User) -> dict:
+    """Open a sign-in session and mint its first token pair."""
+    refresh_jti = auth_sessions.new_jti()
+    family = auth_sessions.open_session(user.id, refresh_jti).id
+    return _mint(user, family, refresh_jti)
+
+
+def rotate_refresh(user: User) -> dict:
+    """Exchange the presented refresh token for a new pair; a replayed token revokes the family."""
+    claims = get_jwt()
+    next_jti = auth_sessions.new_jti()
+    try:
+        auth_sessions.rotate(claims["fam"], presented_jti=claims["jti"], next_jti=next_jti)
+    except Unauthenticated as exc:
+        if exc.code == "refresh_token_reused":  # the revocation must outlive the failed request
+            db.session.commit()
+            mark_revoked(claims["fam"])
+        raise
+    return _mint(user, claims["fam"], next_jti)
+
+
+def _mint(user: User, family: str, refresh_jti: str) -> dict:
+    claims = {"role": user.role, "fam": family}
+    return {
+        "access_token": create_access_token(identity=str(user.id), additional_claims=claims),
+        # The refresh token's jti is the one the session row expects next.
+        "refresh_token": create_refresh_token(identity=str(user.id), additional_claims={**claims, "jti": refresh_jti}),
+        "token_type": "Bearer",
+        "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+        "refresh_expires_in": int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds()),
+    }
+
+
+def revoke_current_family(reason: str) -> None:
+    family = get_jwt()["fam"]
+    auth_sessions.revoke(family, reason=reason)
+    mark_revoked(family)
+
+
+def mark_revoked(family: str) -> None:
+    ttl = int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
+    # The database row is the truth; the store is only the fast path, so a failure here is fine.
+    with contextlib.suppress(StoreUnavailable):
+        current_store().set(_revoked_key(family), "1", ttl=ttl)
+
+
+def init_jwt(app: Flask) -> None:
+    @jwt.token_in_blocklist_loader
+    def is_revoked(_header, payload) -> bool:
+        family = payload.get("fam")
+        if not family:
+            return True
+        if payload.get("type") == "refresh":
+            return auth_sessions.is_revoked(family)  # refresh is rare: always ask the truth
+        try:
+            return current_store().exists(_revoked_key(family))
+        except StoreUnavailable:
+            return auth_sessions.is_revoked(family)
+
+    @jwt.user_lookup_loader
+    def load_user(_header, payload) -> User | None:
+        return db.session.get(User, int(payload["sub"]))
+
+    def unauthenticated(code: str, message: str):
+        return error_response(401, code, message, headers={"WWW-Authenticate": "Bearer"})
+
+    jwt.unauthorized_loader(lambda reason: unauthenticated("unauthenticated", "sign in first"))
+    jwt.invalid_token_loader(lambda reason: unauthenticated("invalid_token", "the token is not valid"))
+    jwt.expired_token_loader(lambda h, p: unauthenticated("token_expired", "the token has expired"))
+    jwt.revoked_token_loader(lambda h, p: unauthenticated("token_revoked", "this session has ended"))
+    jwt.user_lookup_error_loader(lambda h, p: unauthenticated("unauthenticated", "the account no longer exists"))
+    jwt.needs_fresh_token_loader(lambda h, p: unauthenticated("fresh_token_required", "sign in again"))
+    jwt.token_verification_failed_loader(lambda h, p: unauthenticated("invalid_token", "the token is not valid"))
+
+
+def current_member() -> User:
+    return current_user
+
+
+def auth_required(blp, *roles: str, refresh: bool = False, optional: bool = False):
+    """Require a valid token (and, when roles are given, one of them, read from the database).
+
+    Also documents the bearer requirement and the 401/403 answers in OpenAPI.
+    """
+
+    def decorate(func):
+        @wraps(func)
+        def wrapper(*args, **kwargs):
+            verify_jwt_in_request(refresh=refresh, optional=optional)
+            user = current_user if get_jwt() else None
+            if user is not None:
+                ensure_can_sign_in(user)
+                if roles and not user.has_role(*roles):
+                    raise Forbidden(
+                        "your role does not allow this", code="role_required", details={"roles": list(roles)}
+                    )
+            return func(*args, **kwargs)
+
+        statuses = (401, 403) if not optional else ()
+        documented = documented_errors(blp, *statuses)(wrapper) if statuses else wrapper
+        return blp.doc(security=BEARER if not optional else [{}, *BEARER])(documented)
+
+    return decorate

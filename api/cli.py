@@ -1,0 +1,54 @@
+"""Operational commands: `flask events process`, `flask users set-role`, `flask seed demo`."""
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from kernel import outbox
+from kernel.db import db
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.group()
+    def events():
+        """Outbox maintenance."""
+
+    @events.command("process")
+    @click.option("--limit", default=1000, show_default=True)
+    def process(limit: int):
+        """Run reactions for events left unprocessed (after a crash or a failing handler)."""
+        done = outbox.process_backlog(limit)
+        click.echo(f"processed {done} event(s)")
+
+    @app.cli.group()
+    def users():
+        """Member administration."""
+
+    @users.command("set-role")
+    @click.argument("username")
+    @click.argument("role")
+    def set_role(username: str, role: str):
+        """Give a member a role (member, moderator, operator, product, admin)."""
+        from forum.members import ROLES, User
+        from forum.names import canonical
+
+        if role not in ROLES:
+            raise click.BadParameter(f"role must be one of {', '.join(ROLES)}")
+        user = db.session.scalar(select(User).where(User.username_key == canonical(username)))
+        if user is None:
+            raise click.ClickException(f"no member named {username}")
+        user.role = role
+        db.session.commit()
+        click.echo(f"{user.username} is now {role}")
+
+    @app.cli.group()
+    def seed():
+        """Demo data."""
+
+    @seed.command("demo")
+    def demo():
+        """Create demo members and content; running it twice changes nothing."""
+        from api.demo import seed_demo
+
+        created = seed_demo()
+        click.echo(f"demo data ready ({created} new record(s))")

@@ -1,0 +1,71 @@
+"""Configuration from environment variables; defaults run on one machine with SQLite and local disk."""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+
+def _secret(instance: Path, env_name: str) -> str:
+    """Use the environment's secret, else one generated once and kept in the instance folder."""
+    if os.environ.get(env_name):
+        return os.environ[env_name]
+    path = instance / f"{env_name.lower()}.txt"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def load_config(instance: Path) -> dict[str, Any]:
+    env = os.environ
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'community.db'}"
+    redis_url = env.get("REDIS_URL") or None
+    return {
+        "SECRET_KEY": _secret(instance, "SECRET_KEY"),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "STORE_PREFIX": env.get("STORE_PREFIX", "bc:"),
+        "COMMUNITY_TZ": env.get("COMMUNITY_TZ", "Asia/Shanghai"),
+        "MEDIA_ROOT": env.get("MEDIA_ROOT", str(instance / "media")),
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
+        "EVENTS_INLINE": _flag("EVENTS_INLINE", True),
+        # Tokens
+        "JWT_SECRET_KEY": _secret(instance, "JWT_SECRET_KEY"),
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=int(env.get("JWT_ACCESS_MINUTES", 15))),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=int(env.get("JWT_REFRESH_DAYS", 30))),
+        # Password hashing (argon2id); tests lower the cost.
+        "ARGON2_TIME_COST": int(env.get("ARGON2_TIME_COST", 3)),
+        "ARGON2_MEMORY_KIB": int(env.get("ARGON2_MEMORY_KIB", 65536)),
+        # WeChat mini-program sign-in
+        "WECHAT_API_BASE": env.get("WECHAT_API_BASE", "https://api.weixin.qq.com"),
+        "WECHAT_APPID": env.get("WECHAT_APPID", ""),
+        "WECHAT_SECRET": env.get("WECHAT_SECRET", ""),
+        "WECHAT_TIMEOUT": float(env.get("WECHAT_TIMEOUT", 5)),
+        # Payments (pre-sale)
+        "PAYMENT_WEBHOOK_SECRET": env.get("PAYMENT_WEBHOOK_SECRET", ""),
+        # Rate limits: the store (Redis or in-process) keeps the windows.
+        "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_KEY_PREFIX": "bc-limits",
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour"),
+        "REGISTER_RATE_LIMIT": env.get("REGISTER_RATE_LIMIT", "5 per minute;30 per hour"),
+        # OpenAPI
+        "API_TITLE": "Brand Community API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "v1/openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    }

@@ -1,0 +1,136 @@
+"""The error envelope: {"error": {"code", "message", "details"}} for every failure, documented in OpenAPI."""
+
+import logging
+import time
+from http import HTTPStatus
+
+import marshmallow as ma
+from flask import Flask, g, jsonify
+from flask_limiter import RateLimitExceeded
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from kernel.errors import DomainError, RateLimited
+from kernel.store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+class ErrorDetail(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"description": "stable snake_case error code"})
+    message = ma.fields.String(required=True)
+    details = ma.fields.Dict(metadata={"description": "per-field messages or extra facts"})
+
+
+class ErrorEnvelope(ma.Schema):
+    error = ma.fields.Nested(ErrorDetail, required=True)
+
+
+def error_response(status: int, code: str, message: str, details: dict | None = None, headers=None):
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten_validation(messages) -> dict:
+    """webargs nests messages by location ({"json": {...}, "query": {...}}); clients want fields."""
+    if not isinstance(messages, dict):
+        return {"_schema": messages}
+    flat: dict = {}
+    for location, fields in messages.items():
+        if isinstance(fields, dict):
+            flat.update(fields)
+        else:
+            flat[location] = fields
+    return flat
+
+
+class CommunityApi(Api):
+    ERROR_SCHEMA = ErrorEnvelope
+
+    def handle_http_exception(self, error: HTTPException):
+        status = error.code or 500
+        if status == 500:
+            return _internal_error(getattr(error, "original_exception", None) or error)
+        data = getattr(error, "data", None) or {}
+        headers = dict(data.get("headers") or {})
+        if status == 422:
+            details = _flatten_validation(data.get("messages") or data.get("errors") or {})
+            return error_response(422, "validation_failed", "the request did not validate", details, headers)
+        if isinstance(error, RateLimitExceeded):
+            retry_after = _retry_after(error)
+            headers["Retry-After"] = str(retry_after)
+            return error_response(
+                429,
+                "rate_limited",
+                "too many requests, slow down",
+                {"limit": str(error.limit.limit), "retry_after": retry_after},
+                headers,
+            )
+        message = data.get("message") or error.description or HTTPStatus(status).phrase
+        code = CODES.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_"))
+        if status == 400 and "json" in str(message).lower():
+            code = "malformed_json"
+        return error_response(status, code, str(message), None, headers)
+
+
+def _retry_after(error: RateLimitExceeded) -> int:
+    try:
+        from api.extensions import limiter
+
+        reset_at, _ = limiter.limiter.get_window_stats(error.limit.limit, *error.limit.request_args)[:2]
+        return max(1, int(reset_at - time.time()) + 1)
+    except Exception:  # the window could not be read (storage fell over): a conservative guess
+        return int(error.limit.limit.get_expiry())
+
+
+def _internal_error(exc: BaseException):
+    request_id = getattr(g, "request_id", "-")
+    log.error("unhandled error (request %s)", request_id, exc_info=exc)
+    return error_response(500, "internal_error", "something went wrong on our side", {"request_id": request_id})
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError):
+        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+        return error_response(error.status, error.code, error.message, error.details, headers)
+
+    @app.errorhandler(StoreUnavailable)
+    def store_down(error: StoreUnavailable):
+        # Only reached where a feature cannot degrade further; most callers fall back on their own.
+        return error_response(503, "store_unavailable", "a dependency is unavailable, try again shortly")
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        # HTTPExceptions have their own, more specific handler (CommunityApi.handle_http_exception).
+        return _internal_error(error)
+
+
+def documented_errors(blp, *statuses: int):
+    """Declare the error statuses an operation can answer with, all using the envelope schema."""
+
+    def decorate(func):
+        for status in statuses:
+            func = blp.alt_response(status, schema=ErrorEnvelope, description=HTTPStatus(status).phrase)(func)
+        return func
+
+    return decorate

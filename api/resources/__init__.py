@@ -1,0 +1,1 @@
+"""One blueprint per resource; each view parses, calls one service, serialises."""

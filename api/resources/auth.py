@@ -1,0 +1,103 @@
+"""Registration, sign-in (password and WeChat), token refresh and sign-out."""
+
+import marshmallow as ma
+from flask import current_app
+from flask_smorest import Blueprint
+
+from api.auth import auth_required, current_member, issue_tokens, revoke_current_family, rotate_refresh
+from api.errors import documented_errors
+from api.extensions import limiter
+from api.schemas import SignedIn, TokenPair
+from forum import members
+from forum.wechat import WeChatClient
+from kernel.db import db
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
+
+
+class RegisterIn(ma.Schema):
+    username = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=40))
+    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(min=1, max=128))
+    display_name = ma.fields.String(validate=ma.validate.Length(min=1, max=48))
+
+
+class LoginIn(ma.Schema):
+    username = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=40))
+    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(min=1, max=128))
+
+
+class WeChatIn(ma.Schema):
+    code = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=128),
+        metadata={"description": "the code from wx.login() in the mini-program"},
+    )
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _register_limit() -> str:
+    return current_app.config["REGISTER_RATE_LIMIT"]
+
+
+def _signed_in(user, created: bool) -> dict:
+    tokens = issue_tokens(user)
+    db.session.commit()
+    return {**tokens, "user": user, "created": created}
+
+
+@blp.route("/register", methods=["POST"])
+@limiter.limit(_register_limit)
+@blp.arguments(RegisterIn)
+@blp.response(201, SignedIn)
+@documented_errors(blp, 409, 429)
+def register(body):
+    """Create an account with a username and password."""
+    user = members.register(body["username"], body["password"], body.get("display_name"))
+    return _signed_in(user, created=True)
+
+
+@blp.route("/login", methods=["POST"])
+@limiter.limit(_login_limit)
+@blp.arguments(LoginIn)
+@blp.response(200, SignedIn)
+@documented_errors(blp, 401, 403, 429)
+def login(body):
+    """Sign in with a username and password (rate-limited per client address)."""
+    user = members.authenticate(body["username"], body["password"])
+    return _signed_in(user, created=False)
+
+
+@blp.route("/wechat", methods=["POST"])
+@limiter.limit(_login_limit)
+@blp.arguments(WeChatIn)
+@blp.response(200, SignedIn)
+@documented_errors(blp, 401, 403, 429, 503)
+def wechat(body):
+    """Sign in from the mini-program: exchanges the wx.login() code with WeChat (code2Session)."""
+    cfg = current_app.config
+    client = WeChatClient(cfg["WECHAT_API_BASE"], cfg["WECHAT_APPID"], cfg["WECHAT_SECRET"], cfg["WECHAT_TIMEOUT"])
+    session = client.code_to_session(body["code"])
+    user, created = members.sign_in_with_wechat(session.openid, session.unionid, session.session_key)
+    return _signed_in(user, created=created)
+
+
+@blp.route("/refresh", methods=["POST"])
+@auth_required(blp, refresh=True)
+@blp.response(200, TokenPair)
+def refresh():
+    """Exchange a refresh token (in the Authorization header) for a new pair; each refresh token works once."""
+    tokens = rotate_refresh(current_member())
+    db.session.commit()
+    return tokens
+
+
+@blp.route("/logout", methods=["POST"])
+@auth_required(blp)
+@blp.response(204)
+def logout():
+    """End this sign-in session: its access and refresh tokens stop working."""
+    revoke_current_family("logout")
+    db.session.commit()

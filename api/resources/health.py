@@ -1,0 +1,54 @@
+"""Liveness and dependency status."""
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+from sqlalchemy import text
+
+from kernel.db import db
+from kernel.store import StoreUnavailable, current_store
+
+blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service health")
+
+
+class DependencyStatus(ma.Schema):
+    ok = ma.fields.Boolean(required=True)
+    backend = ma.fields.String(required=True)
+
+
+class Health(ma.Schema):
+    status = ma.fields.String(
+        required=True, metadata={"description": "ok; degraded when the store is down; down when the database is"}
+    )
+    database = ma.fields.Nested(DependencyStatus, required=True)
+    store = ma.fields.Nested(DependencyStatus, required=True)
+
+
+def _database_ok() -> bool:
+    try:
+        db.session.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+    finally:
+        db.session.rollback()
+
+
+def _store_ok() -> bool:
+    try:
+        return current_store().ping()
+    except StoreUnavailable:
+        return False
+
+
+@blp.route("/health", methods=["GET"])
+@blp.response(200, Health)
+@blp.alt_response(503, schema=Health, description="the database is unreachable")
+def health():
+    """Database and store status: 200 while the database answers (the store may be degraded), else 503."""
+    database, store = _database_ok(), _store_ok()
+    body = {
+        "status": "ok" if database and store else ("degraded" if database else "down"),
+        "database": {"ok": database, "backend": db.engine.dialect.name},
+        "store": {"ok": store, "backend": current_store().backend},
+    }
+    return body, (200 if database else 503)

@@ -1,0 +1,77 @@
+"""The signed-in member's own profile and other members' public profiles."""
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+
+from api.auth import auth_required, current_member
+from api.errors import documented_errors
+from api.schemas import PrivateProfile, PublicProfile
+from forum import members
+from kernel.db import db
+
+blp = Blueprint("members", __name__, url_prefix="/api/v1", description="Members and profiles")
+
+
+class ProfilePatch(ma.Schema):
+    display_name = ma.fields.String(validate=ma.validate.Length(min=1, max=48))
+    bio = ma.fields.String(validate=ma.validate.Length(max=500))
+    region = ma.fields.String(validate=ma.validate.Length(max=64))
+
+
+class PasswordChange(ma.Schema):
+    current_password = ma.fields.String(load_default="", validate=ma.validate.Length(max=128))
+    new_password = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=128))
+
+
+@blp.route("/me", methods=["GET"])
+@auth_required(blp)
+@blp.response(200, PrivateProfile)
+def me():
+    """The signed-in member's own profile, private fields included."""
+    return current_member()
+
+
+@blp.route("/me", methods=["PATCH"])
+@auth_required(blp)
+@blp.arguments(ProfilePatch)
+@blp.response(200, PrivateProfile)
+@documented_errors(blp, 409)
+def update_me(body):
+    """Change display name, bio or region."""
+    user = members.update_profile(current_member(), **body)
+    db.session.commit()
+    return user
+
+
+@blp.route("/me/password", methods=["POST"])
+@auth_required(blp)
+@blp.arguments(PasswordChange)
+@blp.response(204)
+def change_password(body):
+    """Set a new password (members who signed up through WeChat may set a first one)."""
+    members.change_password(current_member(), body["current_password"], body["new_password"])
+    db.session.commit()
+
+
+@blp.route("/users/<int:user_id>", methods=["GET"])
+@blp.response(200, PublicProfile)
+@documented_errors(blp, 404)
+def public_profile(user_id: int):
+    """A member's public profile (no private fields)."""
+    return members.get_user(user_id)
+
+
+class RoleIn(ma.Schema):
+    role = ma.fields.String(required=True, validate=ma.validate.OneOf(members.ROLES))
+
+
+@blp.route("/users/<int:user_id>/role", methods=["PUT"])
+@auth_required(blp, "admin")
+@blp.arguments(RoleIn)
+@blp.response(200, PublicProfile)
+@documented_errors(blp, 404, 409)
+def set_role(body, user_id: int):
+    """Assign a member's role (admins only; checked against the database, not the token)."""
+    user = members.set_role(current_member(), user_id, body["role"])
+    db.session.commit()
+    return user

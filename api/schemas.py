@@ -1,0 +1,38 @@
+"""Schemas shared across resources."""
+
+import marshmallow as ma
+
+
+class MemberSummary(ma.Schema):
+    """How a member appears next to their content."""
+
+    id = ma.fields.Integer()
+    username = ma.fields.String()
+    display_name = ma.fields.String()
+
+
+class PublicProfile(MemberSummary):
+    bio = ma.fields.String()
+    region = ma.fields.String()
+    role = ma.fields.String(metadata={"description": "member, moderator, operator, product or admin"})
+    created_at = ma.fields.DateTime()
+
+
+class PrivateProfile(PublicProfile):
+    last_login_at = ma.fields.DateTime(allow_none=True)
+    muted_until = ma.fields.DateTime(allow_none=True)
+    has_password = ma.fields.Function(lambda user: user.password_hash is not None)
+    wechat_linked = ma.fields.Function(lambda user: user.wechat is not None)
+
+
+class TokenPair(ma.Schema):
+    access_token = ma.fields.String(required=True)
+    refresh_token = ma.fields.String(required=True)
+    token_type = ma.fields.String(required=True)
+    expires_in = ma.fields.Integer(required=True, metadata={"description": "access token lifetime, seconds"})
+    refresh_expires_in = ma.fields.Integer(required=True)
+
+
+class SignedIn(TokenPair):
+    user = ma.fields.Nested(PrivateProfile, required=True)
+    created = ma.fields.Boolean(metadata={"description": "true when this sign-in created the account"})

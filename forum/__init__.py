@@ -1,0 +1,1 @@
+"""Members, boards, posts, replies, reactions, favourites, tags, media, notifications and ideas."""

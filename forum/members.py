@@ -1,0 +1,247 @@
+"""Members: accounts, roles, profiles, password and WeChat sign-in."""
+
+import contextlib
+import secrets
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from sqlalchemy import ForeignKey, String, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from forum.names import canonical, clean_display_name, clean_username
+from kernel import clock
+from kernel.db import UTCDateTime, db
+from kernel.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
+
+ROLES = ("member", "moderator", "operator", "product", "admin")
+STAFF_ROLES = ("moderator", "operator", "product", "admin")
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(40))
+    username_key: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(48))
+    display_name_key: Mapped[str] = mapped_column(String(96), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    bio: Mapped[str] = mapped_column(String(500), default="")
+    region: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    muted_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    banned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    wechat: Mapped["WeChatIdentity | None"] = relationship(back_populates="user", uselist=False)
+
+    def has_role(self, *roles: str) -> bool:
+        """Admins hold every role; otherwise the member's single role must be listed."""
+        return self.role == "admin" or self.role in roles
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    def muted_at(self, moment: datetime) -> bool:
+        return self.muted_until is not None and self.muted_until > moment
+
+
+class WeChatIdentity(db.Model):
+    """The mini-program identity. session_key is kept server-side only (needed to decrypt WeChat data)."""
+
+    __tablename__ = "wechat_identities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    unionid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    session_key: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="wechat")
+
+
+def _hasher() -> PasswordHasher:
+    cfg = current_app.config
+    return PasswordHasher(time_cost=cfg["ARGON2_TIME_COST"], memory_cost=cfg["ARGON2_MEMORY_KIB"])
+
+
+def _check_password_strength(password: str) -> None:
+    if not 8 <= len(password) <= 128:
+        raise ValidationFailed("invalid password", code="weak_password", details={"password": ["8-128 characters"]})
+
+
+def _name_taken(username_key: str | None = None, display_key: str | None = None, exclude: int | None = None):
+    conditions = []
+    if username_key:
+        conditions.append(User.username_key == username_key)
+    if display_key:
+        conditions.append(User.display_name_key == display_key)
+    query = select(User.id).where(*conditions)
+    if exclude:
+        query = query.where(User.id != exclude)
+    return db.session.scalar(query.limit(1)) is not None
+
+
+def _unique_violation(exc: IntegrityError) -> Conflict:
+    text = str(exc.orig).lower()
+    if "display_name" in text:
+        return Conflict("display name already taken", code="display_name_taken")
+    return Conflict("username already taken", code="username_taken")
+
+
+def register(username: str, password: str, display_name: str | None = None) -> User:
+    name = clean_username(username)
+    shown = clean_display_name(display_name or name)
+    _check_password_strength(password)
+    if _name_taken(username_key=canonical(name)):
+        raise Conflict("username already taken", code="username_taken")
+    if _name_taken(display_key=canonical(shown)):
+        raise Conflict("display name already taken", code="display_name_taken")
+    user = User(
+        username=name,
+        username_key=canonical(name),
+        display_name=shown,
+        display_name_key=canonical(shown),
+        password_hash=_hasher().hash(password),
+        role="member",
+        bio="",
+        region="",
+        created_at=clock.now(),
+    )
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:  # lost a race with a concurrent sign-up
+        db.session.rollback()
+        raise _unique_violation(exc) from exc
+    return user
+
+
+# Verified against when the username is unknown, so both paths cost one argon2 verification.
+_DUMMY_HASH: str | None = None
+
+
+def authenticate(username: str, password: str) -> User:
+    global _DUMMY_HASH
+    user = db.session.scalar(select(User).where(User.username_key == canonical(username.strip())))
+    hasher = _hasher()
+    if user is None or user.password_hash is None:
+        _DUMMY_HASH = _DUMMY_HASH or hasher.hash("not-a-real-password")
+        with contextlib.suppress(VerificationError):
+            hasher.verify(_DUMMY_HASH, password)
+        raise Unauthenticated("wrong username or password", code="invalid_credentials")
+    try:
+        hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError) as exc:
+        raise Unauthenticated("wrong username or password", code="invalid_credentials") from exc
+    ensure_can_sign_in(user)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+    user.last_login_at = clock.now()
+    return user
+
+
+def ensure_can_sign_in(user: User) -> None:
+    if user.banned_at is not None:
+        raise Forbidden("this account is banned", code="account_banned")
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such member", code="user_not_found")
+    return user
+
+
+def update_profile(
+    user: User, *, display_name: str | None = None, bio: str | None = None, region: str | None = None
+) -> User:
+    if display_name is not None:
+        shown = clean_display_name(display_name)
+        if _name_taken(display_key=canonical(shown), exclude=user.id):
+            raise Conflict("display name already taken", code="display_name_taken")
+        user.display_name, user.display_name_key = shown, canonical(shown)
+    if bio is not None:
+        user.bio = bio.strip()
+    if region is not None:
+        user.region = region.strip()
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise _unique_violation(exc) from exc
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    if user.password_hash is not None:
+        try:
+            _hasher().verify(user.password_hash, current)
+        except (VerificationError, InvalidHashError) as exc:
+            raise Forbidden("current password is wrong", code="invalid_credentials") from exc
+    _check_password_strength(new)
+    user.password_hash = _hasher().hash(new)
+
+
+def sign_in_with_wechat(openid: str, unionid: str | None, session_key: str) -> tuple[User, bool]:
+    """Find or create the member behind a WeChat identity. Returns (member, created)."""
+    now = clock.now()
+    identity = db.session.scalar(select(WeChatIdentity).where(WeChatIdentity.openid == openid))
+    if identity is None and unionid:
+        identity = db.session.scalar(select(WeChatIdentity).where(WeChatIdentity.unionid == unionid))
+    if identity is not None:
+        identity.session_key = session_key
+        identity.unionid = identity.unionid or unionid
+        identity.updated_at = now
+        ensure_can_sign_in(identity.user)
+        identity.user.last_login_at = now
+        return identity.user, False
+    user = _new_wechat_member(now)
+    db.session.add(
+        WeChatIdentity(user_id=user.id, openid=openid, unionid=unionid, session_key=session_key, updated_at=now)
+    )
+    db.session.flush()
+    return user, True
+
+
+def _new_wechat_member(now: datetime) -> User:
+    # A generated handle; the member can choose a display name afterwards.
+    for _ in range(5):
+        suffix = secrets.token_hex(4)
+        name, shown = f"wx_{suffix}", f"花粉{suffix}"
+        if not _name_taken(username_key=canonical(name)) and not _name_taken(display_key=canonical(shown)):
+            user = User(
+                username=name,
+                username_key=canonical(name),
+                display_name=shown,
+                display_name_key=canonical(shown),
+                password_hash=None,
+                role="member",
+                bio="",
+                region="",
+                created_at=now,
+                last_login_at=now,
+            )
+            db.session.add(user)
+            db.session.flush()
+            return user
+    raise Conflict("could not allocate a member name, try again", code="name_allocation_failed")
+
+
+def set_role(actor: User, target_id: int, role: str) -> User:
+    """Admins grant and withdraw roles; nobody changes their own (no accidental self-lockout)."""
+    if role not in ROLES:
+        raise ValidationFailed("unknown role", code="invalid_role", details={"role": [f"one of {', '.join(ROLES)}"]})
+    if not actor.has_role("admin"):
+        raise Forbidden("only admins assign roles", code="role_required")
+    target = get_user(target_id)
+    if target.id == actor.id:
+        raise Conflict("you cannot change your own role", code="own_role")
+    target.role = role
+    return target
