@@ -85,10 +85,10 @@ class CommunityApi(Api):
                 {"limit": str(error.limit.limit), "retry_after": retry_after},
                 headers,
             )
+        if status == 400 and "messages" in data:  # webargs' only 400: the body is not parseable JSON
+            return error_response(400, "malformed_json", "the request body is not valid JSON", None, headers)
         message = data.get("message") or error.description or HTTPStatus(status).phrase
         code = CODES.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_"))
-        if status == 400 and "json" in str(message).lower():
-            code = "malformed_json"
         return error_response(status, code, str(message), None, headers)
 
 

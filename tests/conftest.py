@@ -49,7 +49,9 @@ def app(tmp_path_factory):
         _reset_postgres_schema(app)
     with app.app_context():
         upgrade()
-    return app
+    yield app
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,1 @@
+"""Points ledger, earning rules, check-in, levels, badges, rewards mall, lottery, leaderboards and pre-sale."""

@@ -1,0 +1,1 @@
+"""Word filter, review queue, reports, sanctions, board moderators and the audit log."""

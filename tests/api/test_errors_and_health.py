@@ -1,0 +1,105 @@
+import pytest
+
+from api import create_app
+from kernel.db import db
+
+
+@pytest.fixture()
+def make_app(app):
+    """A second app with changed settings; its engine is disposed so no connection outlives the test."""
+    made = []
+
+    def make(**overrides):
+        fresh = create_app({**app.config, **overrides})
+        made.append(fresh)
+        return fresh
+
+    yield make
+    for fresh in made:
+        with fresh.app_context():
+            db.engine.dispose()
+
+
+def _assert_envelope(response, status: int, code: str | None = None):
+    assert response.status_code == status
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    if code:
+        assert body["error"]["code"] == code
+    return body["error"]
+
+
+def test_unknown_route_and_wrong_method_use_the_envelope(client):
+    _assert_envelope(client.get("/api/v1/no-such-thing"), 404, "not_found")
+    _assert_envelope(client.delete("/api/v1/health"), 405, "method_not_allowed")
+
+
+def test_malformed_json_is_400_and_other_media_types_415(client):
+    response = client.post("/api/v1/auth/login", data="{not json", content_type="application/json")
+    _assert_envelope(response, 400, "malformed_json")
+    response = client.post("/api/v1/auth/login", data="username=a&password=b")
+    _assert_envelope(response, 415, "unsupported_media_type")
+
+
+def test_non_object_json_is_a_validation_error(client):
+    error = _assert_envelope(client.post("/api/v1/auth/login", json=["a", "b"]), 422, "validation_failed")
+    assert error["details"]
+
+
+def test_unexpected_errors_are_500_envelopes_with_a_request_id_and_no_internals(make_app, caplog):
+    fresh = make_app()
+
+    @fresh.route("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = fresh.test_client().get("/boom", headers={"X-Request-ID": "req-12345678"})
+    error = _assert_envelope(response, 500, "internal_error")
+    assert error["details"]["request_id"] == "req-12345678"
+    assert "secret internals" not in response.get_data(as_text=True)
+    assert any("req-12345678" in r.getMessage() for r in caplog.records)
+
+
+def test_health_reports_database_and_store(client):
+    body = client.get("/api/v1/health").get_json()
+    assert body["status"] == "ok"
+    assert body["database"]["ok"] is True and body["store"]["ok"] is True
+
+
+def test_health_is_degraded_when_redis_is_unreachable(make_app):
+    broken = make_app(REDIS_URL="redis://127.0.0.1:1/0")
+    response = broken.test_client().get("/api/v1/health")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "degraded"
+    assert body["store"] == {"ok": False, "backend": "redis"}
+
+
+def test_health_is_503_when_the_database_is_down(make_app):
+    down = make_app(SQLALCHEMY_DATABASE_URI="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    response = down.test_client().get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.get_json()["database"]["ok"] is False
+    assert response.get_json()["status"] == "down"
+
+
+def test_openapi_document_covers_every_route_with_error_schemas(client, app):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    assert "bearerAuth" in spec["components"]["securitySchemes"]
+    documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/") or rule.rule == "/api/v1/openapi.json":
+            continue
+        path = rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert (path, method) in documented, (path, method)
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if method == "parameters":
+                continue
+            assert "default" in op["responses"], (path, method)
+            if op.get("security"):
+                assert "401" in op["responses"], (path, method)
+    assert client.get("/api/docs").status_code == 200

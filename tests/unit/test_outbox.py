@@ -1,0 +1,96 @@
+import threading
+import uuid
+from collections import Counter
+
+from sqlalchemy import select
+
+from kernel import outbox
+from kernel.db import db
+from kernel.outbox import Event, EventHandling
+from tests.conftest import postgres_only
+
+applied: Counter = Counter()
+failures = {"remaining": 0}
+lock = threading.Lock()
+
+
+def _key() -> str:
+    return uuid.uuid4().hex
+
+
+@outbox.subscribe("test_counted", name="tests.count")
+def _count(event: Event) -> None:
+    with lock:
+        applied[event.payload["key"]] += 1
+
+
+@outbox.subscribe("test_flaky", name="tests.flaky")
+def _flaky(event: Event) -> None:
+    if failures["remaining"] > 0:
+        failures["remaining"] -= 1
+        raise RuntimeError("transient failure")
+    with lock:
+        applied[event.payload["key"]] += 1
+
+
+def test_events_exist_only_if_the_transaction_commits(ctx):
+    outbox.emit("test_counted", payload={"key": "rolled-back"})
+    db.session.rollback()
+    outbox.discard_pending()
+    assert db.session.scalar(select(Event).where(Event.type == "test_counted")) is None
+
+
+def test_commit_processes_inline_and_processing_twice_applies_once(ctx):
+    event = outbox.emit("test_counted", actor_id=7, subject=("post", 3), payload={"key": _key()})
+    outbox.commit()
+    assert applied[event.payload["key"]] == 1
+    assert db.session.get(Event, event.id).processed_at is not None
+    outbox.process_event(event.id)
+    outbox.process_events([event.id, event.id])
+    assert applied[event.payload["key"]] == 1
+    handled = db.session.scalars(select(EventHandling.handler).where(EventHandling.event_id == event.id)).all()
+    assert handled == ["tests.count"]
+
+
+def test_failing_handler_is_retried_by_the_backlog_and_applies_once(ctx):
+    failures["remaining"] = 1
+    event = outbox.emit("test_flaky", payload={"key": _key()})
+    outbox.commit()
+    assert applied[event.payload["key"]] == 0
+    assert db.session.get(Event, event.id).processed_at is None
+    assert outbox.process_backlog() == 1
+    assert outbox.process_backlog() == 0
+    assert applied[event.payload["key"]] == 1
+
+
+def test_deferred_processing_leaves_events_for_the_worker(ctx):
+    event = outbox.emit("test_counted", payload={"key": _key()})
+    outbox.commit(process=False)
+    assert applied[event.payload["key"]] == 0
+    outbox.process_backlog()
+    assert applied[event.payload["key"]] == 1
+
+
+@postgres_only
+def test_racing_processors_apply_each_handler_once(app):
+    with app.app_context():
+        key = _key()
+        event = outbox.emit("test_counted", payload={"key": key})
+        outbox.commit(process=False)
+        event_id = event.id
+    barrier = threading.Barrier(12)
+
+    def worker():
+        with app.app_context():
+            barrier.wait()
+            outbox.process_event(event_id)
+            db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert applied[key] == 1
+    with app.app_context():
+        assert db.session.get(Event, event_id).processed_at is not None
