@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api.config import load_config
 from api.errors import error_response, register_error_handlers
 from api.extensions import api, jwt, limiter, migrate
+from forum.storage import LocalDiskStorage
 from kernel.db import db
 from kernel.store import make_store
 
@@ -27,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     _init_database(app)
     app.extensions["store"] = make_store(app.config["REDIS_URL"], prefix=app.config["STORE_PREFIX"])
+    app.extensions["media_storage"] = LocalDiskStorage(app.config["MEDIA_ROOT"])
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     jwt.init_app(app)
     limiter.init_app(app)
@@ -105,9 +107,9 @@ def _register_request_hooks(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from api.resources import auth, health, members
+    from api.resources import auth, boards, health, media, members, notifications, posts, replies
 
-    for module in (health, auth, members):
+    for module in (health, auth, members, boards, posts, replies, media, notifications):
         api.register_blueprint(module.blp)
 
 

@@ -135,3 +135,8 @@ def auth_required(blp, *roles: str, refresh: bool = False, optional: bool = Fals
         return blp.doc(security=BEARER if not optional else [{}, *BEARER])(documented)
 
     return decorate
+
+
+def current_viewer() -> User | None:
+    """The signed-in member on routes where signing in is optional."""
+    return current_user if get_jwt() else None

@@ -36,6 +36,8 @@ def load_config(instance: Path) -> dict[str, Any]:
         "COMMUNITY_TZ": env.get("COMMUNITY_TZ", "Asia/Shanghai"),
         "MEDIA_ROOT": env.get("MEDIA_ROOT", str(instance / "media")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
+        "MEDIA_MAX_PIXELS": int(env.get("MEDIA_MAX_PIXELS", 40_000_000)),
+        "UPLOAD_RATE_LIMIT": env.get("UPLOAD_RATE_LIMIT", "60 per hour"),
         "EVENTS_INLINE": _flag("EVENTS_INLINE", True),
         # Tokens
         "JWT_SECRET_KEY": _secret(instance, "JWT_SECRET_KEY"),

@@ -2,10 +2,12 @@
 
 from sqlalchemy import select
 
-from forum import members
+from forum import boards, posts, reactions, replies
+from forum.boards import Board
 from forum.members import User
 from forum.names import canonical
-from kernel import outbox
+from forum.posts import Post
+from kernel import clock, outbox
 from kernel.db import db
 
 DEMO_PASSWORD = "demo-password"
@@ -16,10 +18,44 @@ DEMO_MEMBERS = [
     ("product", "产品经理Lee", "product"),
     ("alice", "Alice", "member"),
     ("xiaoming", "小明", "member"),
+    ("xiaohong", "小红", "member"),
+]
+DEMO_BOARDS = [
+    ("announcements", "官方公告", "社区公告与活动通知", True),
+    ("showcase", "作品秀", "晒出你的作品和搭建", False),
+    ("ideas-talk", "创意讨论", "聊聊你希望我们做的新产品", False),
+    ("help", "使用求助", "产品使用问题互助", False),
+]
+DEMO_POSTS = [
+    (
+        "announcements",
+        "admin",
+        "欢迎来到品牌社区！",
+        "这里是大家交流作品、提出创意、参与新品预售的地方。\n\n请先阅读 **社区规范**，友善发言。",
+        ["公告"],
+    ),
+    (
+        "showcase",
+        "alice",
+        "My first MOC: a tiny tea house",
+        "Took me two weekends. 用了 **312** 块零件，窗户是透明件拼的。Feedback welcome @xiaoming!",
+        ["MOC", "建筑"],
+    ),
+    ("showcase", "xiaoming", "周末搭的城市街景", "街角咖啡店 + 公交站，灯光用了 LED 套件。", ["街景", "灯光"]),
+    (
+        "ideas-talk",
+        "xiaohong",
+        "希望出一套中国传统节日系列",
+        "比如端午龙舟、中秋赏月，做成可以互相拼接的模块。",
+        ["创意", "节日"],
+    ),
+    ("help", "xiaoming", "零件缺了一块怎么办？", "刚拆的套装少了一块 2x4 砖，请问怎么申请补件？", ["补件"]),
 ]
 
 
 def _member(username: str, display_name: str, role: str) -> tuple[User, bool]:
+    from forum import members
+
     user = db.session.scalar(select(User).where(User.username_key == canonical(username)))
     if user is not None:
         return user, False
@@ -30,8 +66,43 @@ def _member(username: str, display_name: str, role: str) -> tuple[User, bool]:
 
 def seed_demo() -> int:
     created = 0
+    people: dict[str, User] = {}
     for username, display_name, role in DEMO_MEMBERS:
-        _, new = _member(username, display_name, role)
+        people[username], new = _member(username, display_name, role)
         created += new
     outbox.commit()
+
+    admin = people["admin"]
+    board_ids: dict[str, int] = {}
+    for slug, name, description, staff_only in DEMO_BOARDS:
+        board = db.session.scalar(select(Board).where(Board.slug == slug))
+        if board is None:
+            board = boards.create_board(
+                admin, slug=slug, name=name, description=description, position=len(board_ids), staff_only=staff_only
+            )
+            created += 1
+        board_ids[slug] = board.id
+    boards.assign_moderator(admin, board_ids["showcase"], people["moderator"].id)
+    outbox.commit()
+
+    for slug, author, title, body, tags in DEMO_POSTS:
+        if db.session.scalar(select(Post.id).where(Post.title == title)) is not None:
+            continue
+        post = posts.create_post(people[author], board_id=board_ids[slug], title=title, body=body, tags=tags)
+        created += 1
+        if slug == "showcase":
+            replies.create_reply(people["xiaohong"], post.id, "太好看了！窗户的做法求教程 🙏")
+            first = db.session.scalar(select(replies.Reply).where(replies.Reply.post_id == post.id))
+            replies.create_reply(people["moderator"], post.id, "同问，已加精候选。", quote_reply_id=first.id)
+            for fan in ("xiaohong", "moderator", "operator"):
+                reactions.like_post(people[fan], post.id)
+            reactions.applaud_reply(people["alice"] if author != "alice" else people["xiaoming"], first.id)
+            reactions.favorite_post(people["xiaohong"], post.id)
+        outbox.commit()
+
+    featured = db.session.scalar(select(Post).where(Post.title == DEMO_POSTS[1][2]))
+    if featured is not None and not featured.featured:
+        featured.featured, featured.featured_at = True, clock.now()
+        posts.refresh_hot_score(featured)
+        outbox.commit()
     return created

@@ -1,0 +1,70 @@
+"""Image uploads and serving."""
+
+import marshmallow as ma
+from flask import current_app, send_file
+from flask_smorest import Blueprint
+from flask_smorest.fields import Upload
+
+from api.auth import auth_required, current_member
+from api.errors import documented_errors
+from api.extensions import limiter
+from api.forum_schemas import ImageOut, image_out
+from forum import media
+from kernel.db import db
+from kernel.errors import ValidationFailed
+
+blp = Blueprint("media", __name__, url_prefix="/api/v1/media", description="Image uploads")
+
+
+class UploadIn(ma.Schema):
+    file = Upload(required=True, metadata={"description": "JPEG, PNG, WebP or GIF; recognised by content"})
+
+
+class MediaArgs(ma.Schema):
+    size = ma.fields.String(load_default="full", validate=ma.validate.OneOf(("full", "thumb")))
+
+
+def _storage():
+    return current_app.extensions["media_storage"]
+
+
+def _upload_limit() -> str:
+    return current_app.config["UPLOAD_RATE_LIMIT"]
+
+
+@blp.route("", methods=["POST"])
+@auth_required(blp)
+@limiter.limit(_upload_limit)
+@blp.arguments(UploadIn, location="files")
+@blp.response(201, ImageOut)
+@documented_errors(blp, 413, 415, 429)
+def upload(files):
+    """Upload an image: re-encoded without EXIF/GPS, auto-oriented, thumbnailed. Attach it to a post by id."""
+    data = files["file"].read()
+    if not data:
+        raise ValidationFailed("the file is empty", details={"file": ["empty file"]})
+    item = media.store_upload(current_member(), data, _storage(), current_app.config["MEDIA_MAX_PIXELS"])
+    db.session.commit()
+    return image_out(item)
+
+
+upload.accepts_content = ("multipart/form-data",)
+
+
+@blp.route("/<int:media_id>", methods=["GET"])
+@blp.arguments(MediaArgs, location="query")
+@blp.response(200, content_type="image/*", description="the image bytes")
+@documented_errors(blp, 404)
+def serve(args, media_id: int):
+    """The image (or its JPEG thumbnail with ?size=thumb). Served with nosniff and a locked-down CSP."""
+    item = media.get_media(media_id)
+    thumb = args["size"] == "thumb"
+    response = send_file(
+        _storage().path(item.thumb_key if thumb else item.storage_key),
+        mimetype=item.thumb_mime if thumb else item.mime,
+        max_age=31536000,
+        conditional=True,
+    )
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Content-Disposition"] = "inline"
+    return response

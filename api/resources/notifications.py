@@ -1,0 +1,73 @@
+"""The signed-in member's notifications."""
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+
+from api.auth import auth_required, current_member
+from api.errors import documented_errors
+from api.pagination import PageArgs
+from api.schemas import MemberSummary
+from forum import notifications
+from kernel.db import db
+
+blp = Blueprint("notifications", __name__, url_prefix="/api/v1/me", description="Notifications")
+
+
+class NotificationOut(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String(metadata={"description": ", ".join(notifications.KINDS)})
+    actor = ma.fields.Nested(MemberSummary, allow_none=True)
+    subject_type = ma.fields.String(allow_none=True)
+    subject_id = ma.fields.Integer(allow_none=True)
+    post_id = ma.fields.Integer(allow_none=True)
+    message = ma.fields.String()
+    created_at = ma.fields.DateTime()
+    read_at = ma.fields.DateTime(allow_none=True)
+
+
+class NotificationPage(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(NotificationOut), required=True)
+    next_cursor = ma.fields.String(required=True, allow_none=True)
+    unread_count = ma.fields.Integer(required=True)
+
+
+class InboxArgs(PageArgs):
+    unread = ma.fields.Boolean(load_default=False, metadata={"description": "only unread ones"})
+
+
+class MarkReadIn(ma.Schema):
+    ids = ma.fields.List(
+        ma.fields.Integer(validate=ma.validate.Range(min=1)),
+        load_default=None,
+        validate=ma.validate.Length(min=1, max=500),
+        metadata={"description": "omit to mark everything read"},
+    )
+
+
+class MarkReadOut(ma.Schema):
+    marked = ma.fields.Integer(required=True)
+    unread_count = ma.fields.Integer(required=True)
+
+
+@blp.route("/notifications", methods=["GET"])
+@auth_required(blp)
+@blp.arguments(InboxArgs, location="query")
+@blp.response(200, NotificationPage)
+@documented_errors(blp, 400)
+def inbox(args):
+    """Newest first, with the unread count."""
+    member = current_member()
+    page = notifications.inbox(member, args["limit"], args["cursor"], unread_only=args["unread"])
+    return {"items": page.items, "next_cursor": page.next_cursor, "unread_count": notifications.unread_count(member)}
+
+
+@blp.route("/notifications/read", methods=["POST"])
+@auth_required(blp)
+@blp.arguments(MarkReadIn)
+@blp.response(200, MarkReadOut)
+def mark_read(body):
+    """Mark some (ids) or all notifications read."""
+    member = current_member()
+    marked = notifications.mark_read(member, body["ids"])
+    db.session.commit()
+    return {"marked": marked, "unread_count": notifications.unread_count(member)}

@@ -1,0 +1,200 @@
+"""Posts, their likes and favourites, and post lists (global, per member, favourites)."""
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+
+from api.auth import auth_required, current_member, current_viewer
+from api.errors import documented_errors
+from api.forum_schemas import PostDetail, PostSummary, present_post
+from api.pagination import PageArgs, page_body, page_of
+from forum import feeds, posts, reactions, view_counts
+from forum.members import get_user
+from kernel import outbox
+from kernel.db import db
+
+blp = Blueprint("posts", __name__, url_prefix="/api/v1", description="Posts, likes and favourites")
+
+
+class PostListArgs(PageArgs):
+    sort = ma.fields.String(load_default="latest", validate=ma.validate.OneOf(feeds.SORTS))
+    tag = ma.fields.String(validate=ma.validate.Length(min=1, max=20))
+    q = ma.fields.String(validate=ma.validate.Length(min=1, max=100), metadata={"description": "keyword"})
+    board_id = ma.fields.Integer(validate=ma.validate.Range(min=1))
+
+
+class PostIn(ma.Schema):
+    board_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+    title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    body = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=20000))
+    tags = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(min=1, max=30)),
+        load_default=list,
+        validate=ma.validate.Length(max=5),
+    )
+    image_ids = ma.fields.List(
+        ma.fields.Integer(validate=ma.validate.Range(min=1)), load_default=list, validate=ma.validate.Length(max=9)
+    )
+
+
+class PostPatch(ma.Schema):
+    title = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
+    body = ma.fields.String(validate=ma.validate.Length(min=1, max=20000))
+    tags = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(min=1, max=30)), validate=ma.validate.Length(max=5)
+    )
+    image_ids = ma.fields.List(ma.fields.Integer(validate=ma.validate.Range(min=1)), validate=ma.validate.Length(max=9))
+
+
+class RemovalArgs(ma.Schema):
+    reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=300))
+
+
+class LikeOut(ma.Schema):
+    liked = ma.fields.Boolean(required=True)
+    like_count = ma.fields.Integer(required=True)
+
+
+class FavoriteOut(ma.Schema):
+    favorited = ma.fields.Boolean(required=True)
+    favorite_count = ma.fields.Integer(required=True)
+
+
+def post_page(viewer, **filters) -> dict:
+    page = feeds.list_posts(**filters)
+    return present_page(viewer, page)
+
+
+def present_page(viewer, page) -> dict:
+    liked, faved = reactions.viewer_state(viewer, [p.id for p in page.items])
+    return page_body(page, lambda p: present_post(p, liked=liked, faved=faved, signed_in=viewer is not None))
+
+
+def _detail(post, viewer, views: int = 0) -> dict:
+    liked, faved = reactions.viewer_state(viewer, [post.id])
+    return present_post(post, liked=liked, faved=faved, views=views, full=True, signed_in=viewer is not None)
+
+
+@blp.route("/posts", methods=["GET"])
+@auth_required(blp, optional=True)
+@blp.arguments(PostListArgs, location="query")
+@blp.response(200, page_of(PostSummary))
+@documented_errors(blp, 400)
+def list_posts(args):
+    """All boards' posts: hot | latest | featured, with tag and keyword (substring, Chinese included) filters."""
+    return post_page(current_viewer(), **args)
+
+
+@blp.route("/posts", methods=["POST"])
+@auth_required(blp)
+@blp.arguments(PostIn)
+@blp.response(201, PostDetail)
+@documented_errors(blp, 404)
+def create_post(body):
+    """Publish a post in a board (up to 5 tags and 9 of your uploaded images). Muted members get 403."""
+    member = current_member()
+    post = posts.create_post(member, **body)
+    outbox.commit()
+    return _detail(post, member)
+
+
+@blp.route("/posts/<int:post_id>", methods=["GET"])
+@auth_required(blp, optional=True)
+@blp.response(200, PostDetail)
+@documented_errors(blp, 404)
+def get_post(post_id: int):
+    """One post with its rendered body; counts a view."""
+    viewer = current_viewer()
+    post = posts.visible_post(post_id, viewer)
+    view_counts.record_view(post.id)
+    db.session.commit()
+    return _detail(post, viewer, views=view_counts.buffered(post.id))
+
+
+@blp.route("/posts/<int:post_id>", methods=["PATCH"])
+@auth_required(blp)
+@blp.arguments(PostPatch)
+@blp.response(200, PostDetail)
+@documented_errors(blp, 404, 409)
+def update_post(body, post_id: int):
+    """Edit your own post (not once it is locked or removed by moderation)."""
+    member = current_member()
+    post = posts.update_post(member, post_id, **body)
+    outbox.commit()
+    return _detail(post, member)
+
+
+@blp.route("/posts/<int:post_id>", methods=["DELETE"])
+@auth_required(blp)
+@blp.arguments(RemovalArgs, location="query")
+@blp.response(204)
+@documented_errors(blp, 404)
+def delete_post(args, post_id: int):
+    """Delete a post (its author, or a moderator of its board). Soft: floors and history remain."""
+    posts.delete_post(current_member(), post_id, args["reason"])
+    outbox.commit()
+
+
+@blp.route("/posts/<int:post_id>/like", methods=["PUT"])
+@auth_required(blp)
+@blp.response(200, LikeOut)
+@documented_errors(blp, 404, 409)
+def like_post(post_id: int):
+    """Like a post; repeating it changes nothing. Not your own."""
+    state = reactions.like_post(current_member(), post_id)
+    outbox.commit()
+    return {"liked": state.active, "like_count": state.count}
+
+
+@blp.route("/posts/<int:post_id>/like", methods=["DELETE"])
+@auth_required(blp)
+@blp.response(200, LikeOut)
+@documented_errors(blp, 404)
+def unlike_post(post_id: int):
+    """Withdraw a like; repeating it changes nothing."""
+    state = reactions.unlike_post(current_member(), post_id)
+    outbox.commit()
+    return {"liked": state.active, "like_count": state.count}
+
+
+@blp.route("/posts/<int:post_id>/favorite", methods=["PUT"])
+@auth_required(blp)
+@blp.response(200, FavoriteOut)
+@documented_errors(blp, 404, 409)
+def favorite_post(post_id: int):
+    """Add a post to your favourites (idempotent)."""
+    state = reactions.favorite_post(current_member(), post_id)
+    outbox.commit()
+    return {"favorited": state.active, "favorite_count": state.count}
+
+
+@blp.route("/posts/<int:post_id>/favorite", methods=["DELETE"])
+@auth_required(blp)
+@blp.response(200, FavoriteOut)
+@documented_errors(blp, 404)
+def unfavorite_post(post_id: int):
+    """Remove a post from your favourites (idempotent)."""
+    state = reactions.unfavorite_post(current_member(), post_id)
+    outbox.commit()
+    return {"favorited": state.active, "favorite_count": state.count}
+
+
+@blp.route("/me/favorites", methods=["GET"])
+@auth_required(blp)
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(PostSummary))
+@documented_errors(blp, 400)
+def my_favorites(args):
+    """Your favourite posts, most recently added first."""
+    member = current_member()
+    return present_page(member, reactions.list_favorites(member, args["limit"], args["cursor"]))
+
+
+@blp.route("/users/<int:user_id>/posts", methods=["GET"])
+@auth_required(blp, optional=True)
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(PostSummary))
+@documented_errors(blp, 400, 404)
+def user_posts(args, user_id: int):
+    """A member's published posts, newest first."""
+    get_user(user_id)
+    return post_page(current_viewer(), author_id=user_id, sort="latest", **args)

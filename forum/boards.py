@@ -1,0 +1,144 @@
+"""Boards (版块) and their moderators (版主)."""
+
+import re
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from forum.members import User, get_user
+from kernel import clock
+from kernel.db import UTCDateTime, db
+from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
+
+
+class Board(db.Model):
+    __tablename__ = "boards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(60))
+    description: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    staff_only: Mapped[bool] = mapped_column(default=False)
+    post_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BoardModerator(db.Model):
+    __tablename__ = "board_moderators"
+
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    assigned_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def _require_admin(actor: User) -> None:
+    if not actor.has_role("admin"):
+        raise Forbidden("only admins manage boards", code="role_required", details={"roles": ["admin"]})
+
+
+def _clean_slug(slug: str) -> str:
+    slug = slug.strip().lower()
+    if not SLUG_RE.fullmatch(slug):
+        raise ValidationFailed("invalid slug", details={"slug": ["2-40 of a-z, 0-9 and -"]})
+    return slug
+
+
+def get_board(board_id: int) -> Board:
+    board = db.session.get(Board, board_id)
+    if board is None:
+        raise NotFound("no such board", code="board_not_found")
+    return board
+
+
+def list_boards() -> list[Board]:
+    return list(db.session.scalars(select(Board).order_by(Board.position, Board.id)))
+
+
+def moderators_of(board_ids: list[int]) -> dict[int, list[User]]:
+    rows = db.session.execute(
+        select(BoardModerator.board_id, User)
+        .join(User, User.id == BoardModerator.user_id)
+        .where(BoardModerator.board_id.in_(board_ids))
+        .order_by(BoardModerator.created_at)
+    ).all()
+    found: dict[int, list[User]] = {board_id: [] for board_id in board_ids}
+    for board_id, user in rows:
+        found[board_id].append(user)
+    return found
+
+
+def create_board(
+    actor: User, *, slug: str, name: str, description: str = "", position: int = 0, staff_only: bool = False
+) -> Board:
+    _require_admin(actor)
+    board = Board(
+        slug=_clean_slug(slug),
+        name=name.strip(),
+        description=description.strip(),
+        position=position,
+        staff_only=staff_only,
+        post_count=0,
+        created_at=clock.now(),
+    )
+    db.session.add(board)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict("a board with this slug exists", code="slug_taken") from exc
+    return board
+
+
+def update_board(actor: User, board_id: int, **changes) -> Board:
+    _require_admin(actor)
+    board = get_board(board_id)
+    if "slug" in changes:
+        changes["slug"] = _clean_slug(changes["slug"])
+    for field in ("slug", "name", "description", "position", "staff_only"):
+        if field in changes:
+            value = changes[field]
+            setattr(board, field, value.strip() if isinstance(value, str) else value)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict("a board with this slug exists", code="slug_taken") from exc
+    return board
+
+
+def assign_moderator(actor: User, board_id: int, user_id: int) -> BoardModerator:
+    _require_admin(actor)
+    get_board(board_id)
+    get_user(user_id)
+    existing = db.session.get(BoardModerator, (board_id, user_id))
+    if existing is not None:
+        return existing
+    assignment = BoardModerator(board_id=board_id, user_id=user_id, assigned_by=actor.id, created_at=clock.now())
+    db.session.add(assignment)
+    db.session.flush()
+    return assignment
+
+
+def remove_moderator(actor: User, board_id: int, user_id: int) -> bool:
+    _require_admin(actor)
+    assignment = db.session.get(BoardModerator, (board_id, user_id))
+    if assignment is None:
+        return False
+    db.session.delete(assignment)
+    db.session.flush()
+    return True
+
+
+def can_moderate(user: User | None, board_id: int) -> bool:
+    """Global moderators and admins moderate everywhere; a board moderator only in their own boards."""
+    if user is None:
+        return False
+    if user.has_role("moderator"):
+        return True
+    return db.session.get(BoardModerator, (board_id, user.id)) is not None

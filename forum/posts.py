@@ -1,0 +1,309 @@
+"""Posts: creation, editing, soft deletion, visibility, counters and the hot score."""
+
+import re
+import unicodedata
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from forum.boards import Board, can_moderate, get_board
+from forum.hot import hot_score
+from forum.media import Media, owned_media
+from forum.members import User
+from forum.permissions import ensure_author, ensure_author_or_moderator, ensure_can_contribute
+from forum.text import mentioned_usernames
+from kernel import clock, outbox
+from kernel.db import UTCDateTime, db
+from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+
+STATUSES = ("published", "pending_review", "hidden", "deleted")
+MAX_TAGS = 5
+MAX_IMAGES = 9
+TAG_RE = re.compile(r"^[\w·\-+#. ]{1,20}$")
+
+
+class Post(db.Model):
+    __tablename__ = "posts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="published")
+    pinned: Mapped[bool] = mapped_column(default=False)
+    featured: Mapped[bool] = mapped_column(default=False)
+    locked: Mapped[bool] = mapped_column(default=False)
+    reply_count: Mapped[int] = mapped_column(Integer, default=0)
+    like_count: Mapped[int] = mapped_column(Integer, default=0)
+    favorite_count: Mapped[int] = mapped_column(Integer, default=0)
+    view_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Floors are handed out from this counter and never reused, so deletions leave numbering intact.
+    last_floor: Mapped[int] = mapped_column(Integer, default=0)
+    hot_score: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    featured_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    author: Mapped[User] = relationship(lazy="joined")
+    tags: Mapped[list["Tag"]] = relationship(secondary="post_tags", order_by="Tag.name", lazy="selectin")
+    images: Mapped[list[Media]] = relationship(
+        secondary="post_images", order_by="PostImage.position", lazy="selectin", viewonly=True
+    )
+
+    __table_args__ = (
+        Index("ix_posts_feed_latest", "status", "created_at", "id"),
+        Index("ix_posts_feed_hot", "status", "hot_score", "id"),
+        Index("ix_posts_feed_featured", "status", "featured", "featured_at", "id"),
+        Index("ix_posts_board_latest", "board_id", "status", "pinned", "created_at", "id"),
+        Index("ix_posts_board_hot", "board_id", "status", "pinned", "hot_score", "id"),
+    )
+
+
+class Tag(db.Model):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+    name_key: Mapped[str] = mapped_column(String(40), unique=True)
+
+
+class PostTag(db.Model):
+    __tablename__ = "post_tags"
+
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class PostImage(db.Model):
+    __tablename__ = "post_images"
+
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+def _clean_title(title: str) -> str:
+    title = re.sub(r"\s+", " ", unicodedata.normalize("NFC", title)).strip()
+    if not 2 <= len(title) <= 120:
+        raise ValidationFailed("invalid title", details={"title": ["2-120 characters"]})
+    return title
+
+
+def _clean_body(body: str) -> str:
+    body = unicodedata.normalize("NFC", body).strip()
+    if not 1 <= len(body) <= 20000:
+        raise ValidationFailed("invalid body", details={"body": ["1-20000 characters"]})
+    return body
+
+
+def _tag_key(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def resolve_tags(names: list[str]) -> list[Tag]:
+    cleaned: dict[str, str] = {}
+    for raw in names:
+        name = unicodedata.normalize("NFKC", raw).strip().lstrip("#")
+        if not TAG_RE.fullmatch(name):
+            raise ValidationFailed("invalid tag", details={"tags": [f"bad tag: {raw!r}"]})
+        cleaned.setdefault(_tag_key(name), name)
+    if len(cleaned) > MAX_TAGS:
+        raise ValidationFailed("too many tags", details={"tags": [f"at most {MAX_TAGS}"]})
+    tags = []
+    for key, name in cleaned.items():
+        tag = db.session.scalar(select(Tag).where(Tag.name_key == key))
+        if tag is None:
+            # A savepoint so a concurrent creator of the same tag does not sink our transaction.
+            try:
+                with db.session.begin_nested():
+                    tag = Tag(name=name, name_key=key)
+                    db.session.add(tag)
+            except IntegrityError:
+                tag = db.session.scalar(select(Tag).where(Tag.name_key == key))
+                if tag is None:
+                    raise
+        tags.append(tag)
+    return tags
+
+
+def find_tag(name: str) -> Tag | None:
+    return db.session.scalar(select(Tag).where(Tag.name_key == _tag_key(name.strip().lstrip("#"))))
+
+
+def _set_images(post: Post, media: list[Media]) -> None:
+    if len(media) > MAX_IMAGES:
+        raise ValidationFailed("too many images", details={"image_ids": [f"at most {MAX_IMAGES}"]})
+    db.session.execute(delete(PostImage).where(PostImage.post_id == post.id))
+    for position, item in enumerate(media):
+        db.session.add(PostImage(post_id=post.id, media_id=item.id, position=position))
+    db.session.flush()
+    db.session.expire(post, ["images"])
+
+
+def mentioned_users(text: str, exclude: int) -> list[int]:
+    from forum.names import canonical
+
+    keys = [canonical(name) for name in mentioned_usernames(text)]
+    if not keys:
+        return []
+    ids = db.session.scalars(select(User.id).where(User.username_key.in_(keys), User.id != exclude)).all()
+    return list(ids)
+
+
+def refresh_hot_score(post: Post) -> None:
+    post.hot_score = hot_score(
+        likes=post.like_count,
+        replies=post.reply_count,
+        favorites=post.favorite_count,
+        featured=post.featured,
+        created_at=post.created_at,
+    )
+
+
+def bump_counters(post_id: int, **deltas: int) -> Post:
+    """Apply counter deltas atomically in SQL (no lost updates), then recompute the hot score from the result.
+
+    The UPDATE takes the row lock, so concurrent bumps of one post serialise and each sees the last one's counts.
+    """
+    values: dict[str, Any] = {name: getattr(Post, name) + delta for name, delta in deltas.items()}
+    if any(delta > 0 for name, delta in deltas.items() if name in ("reply_count", "like_count")):
+        values["last_activity_at"] = clock.now()
+    db.session.execute(update(Post).where(Post.id == post_id).values(**values))
+    post = db.session.get(Post, post_id, populate_existing=True)
+    refresh_hot_score(post)
+    db.session.flush()
+    return post
+
+
+def create_post(
+    author: User,
+    *,
+    board_id: int,
+    title: str,
+    body: str,
+    tags: list[str] | None = None,
+    image_ids: list[int] | None = None,
+    status: str = "published",
+) -> Post:
+    now = clock.now()
+    ensure_can_contribute(author, now)
+    board = get_board(board_id)
+    if board.staff_only and not (author.is_staff or can_moderate(author, board.id)):
+        raise Forbidden("only staff can post in this board", code="board_staff_only")
+    post = Post(
+        board_id=board.id,
+        author_id=author.id,
+        title=_clean_title(title),
+        body=_clean_body(body),
+        status=status,
+        pinned=False,
+        featured=False,
+        locked=False,
+        reply_count=0,
+        like_count=0,
+        favorite_count=0,
+        view_count=0,
+        last_floor=0,
+        created_at=now,
+        last_activity_at=now,
+    )
+    post.tags = resolve_tags(tags or [])
+    refresh_hot_score(post)
+    db.session.add(post)
+    db.session.flush()
+    _set_images(post, owned_media(author, image_ids or []))
+    if status == "published":
+        publish(post)
+    return post
+
+
+def publish(post: Post) -> None:
+    """Count the post in its board and tell the rest of the system it exists (points, badges, mentions)."""
+    post.status = "published"
+    db.session.execute(update(Board).where(Board.id == post.board_id).values(post_count=Board.post_count + 1))
+    outbox.emit(
+        "post_published",
+        actor_id=post.author_id,
+        subject=("post", post.id),
+        payload={"board_id": post.board_id, "mentions": mentioned_users(post.body, post.author_id)},
+    )
+
+
+def get_post(post_id: int) -> Post:
+    post = db.session.get(Post, post_id)
+    if post is None:
+        raise NotFound("no such post", code="post_not_found")
+    return post
+
+
+def can_see(post: Post, viewer: User | None) -> bool:
+    if post.status == "published":
+        return True
+    if viewer is None:
+        return False
+    if post.status == "deleted":
+        return can_moderate(viewer, post.board_id)
+    return viewer.id == post.author_id or can_moderate(viewer, post.board_id)
+
+
+def visible_post(post_id: int, viewer: User | None) -> Post:
+    post = get_post(post_id)
+    if not can_see(post, viewer):
+        raise NotFound("no such post", code="post_not_found")
+    return post
+
+
+def update_post(
+    editor: User,
+    post_id: int,
+    *,
+    title: str | None = None,
+    body: str | None = None,
+    tags: list[str] | None = None,
+    image_ids: list[int] | None = None,
+) -> Post:
+    """Authors edit their own posts while they are live and unlocked."""
+    post = visible_post(post_id, editor)
+    ensure_author(editor, post.author_id, "post")
+    ensure_can_contribute(editor, clock.now())
+    if post.locked:
+        raise Conflict("this post is locked", code="post_locked")
+    if post.status in ("hidden", "deleted"):
+        raise Conflict("this post was removed by moderation", code="post_removed")
+    if title is not None:
+        post.title = _clean_title(title)
+    if body is not None:
+        post.body = _clean_body(body)
+    if tags is not None:
+        post.tags = resolve_tags(tags)
+    if image_ids is not None:
+        _set_images(post, owned_media(editor, image_ids))
+    post.edited_at = clock.now()
+    db.session.flush()
+    return post
+
+
+def delete_post(actor: User, post_id: int, reason: str = "") -> Post:
+    """Soft delete by the author or a moderator of the board; the removal event lets points be clawed back."""
+    post = visible_post(post_id, actor)
+    ensure_author_or_moderator(actor, post.author_id, post.board_id, "post")
+    if post.status == "deleted":
+        return post
+    was_published = post.status == "published"
+    post.status, post.deleted_at = "deleted", clock.now()
+    if was_published:
+        db.session.execute(update(Board).where(Board.id == post.board_id).values(post_count=Board.post_count - 1))
+    outbox.emit(
+        "post_removed",
+        actor_id=actor.id,
+        subject=("post", post.id),
+        payload={"author_id": post.author_id, "by_author": actor.id == post.author_id, "reason": reason},
+    )
+    db.session.flush()
+    return post

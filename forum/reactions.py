@@ -1,0 +1,239 @@
+"""Likes on posts and replies, 拍一拍 (applause) on replies, and favourites.
+
+Each reaction is a row keyed by (target, member): inserting it is idempotent (ON CONFLICT DO NOTHING) and the
+counter moves only when a row was really inserted or deleted, in the same transaction, so counts stay exact
+under any number of concurrent or repeated requests.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, delete, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from forum.members import User
+from forum.posts import Post, bump_counters, visible_post
+from forum.replies import Reply, visible_reply
+from kernel import clock, outbox
+from kernel.db import UTCDateTime, db
+from kernel.errors import Conflict, Forbidden
+from kernel.pagination import Page, keyset_page
+from kernel.sql import insert_if_absent
+
+
+class PostLike(db.Model):
+    __tablename__ = "post_likes"
+
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReplyLike(db.Model):
+    __tablename__ = "reply_likes"
+
+    reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReplyApplause(db.Model):
+    """拍一拍: one per member per reply, never on your own; a quality signal, not a vote to undo."""
+
+    __tablename__ = "reply_applause"
+
+    reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Favorite(db.Model):
+    __tablename__ = "favorites"
+
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_favorites_user_recent", "user_id", "created_at", "post_id"),)
+
+
+@dataclass(frozen=True)
+class ReactionState:
+    active: bool
+    count: int
+    changed: bool
+
+
+def _not_yourself(user: User, author_id: int, what: str) -> None:
+    if user.id == author_id:
+        raise Forbidden(f"you cannot {what} your own content", code="own_content")
+
+
+def _live_post(user: User, post_id: int) -> Post:
+    post = visible_post(post_id, user)
+    if post.status != "published":
+        raise Conflict("this post is not open for reactions", code="post_not_open")
+    return post
+
+
+def _live_reply(user: User, reply_id: int) -> Reply:
+    reply, _ = visible_reply(reply_id, user)
+    if reply.status != "published":
+        raise Conflict("this reply is not open for reactions", code="reply_not_open")
+    return reply
+
+
+def like_post(user: User, post_id: int) -> ReactionState:
+    post = _live_post(user, post_id)
+    _not_yourself(user, post.author_id, "like")
+    inserted = insert_if_absent(PostLike.__table__, {"post_id": post.id, "user_id": user.id, "created_at": clock.now()})
+    if inserted:
+        post = bump_counters(post.id, like_count=1)
+        outbox.emit(
+            "like_received",
+            actor_id=user.id,
+            subject=("post", post.id),
+            payload={"recipient_id": post.author_id, "post_id": post.id},
+        )
+    return ReactionState(True, post.like_count, inserted)
+
+
+def unlike_post(user: User, post_id: int) -> ReactionState:
+    post = visible_post(post_id, user)
+    removed = db.session.execute(
+        delete(PostLike).where(PostLike.post_id == post.id, PostLike.user_id == user.id)
+    ).rowcount
+    if removed:
+        post = bump_counters(post.id, like_count=-1)
+        outbox.emit(
+            "like_withdrawn",
+            actor_id=user.id,
+            subject=("post", post.id),
+            payload={"recipient_id": post.author_id, "post_id": post.id},
+        )
+    return ReactionState(False, post.like_count, bool(removed))
+
+
+def _bump_reply(reply_id: int, column: str, delta: int) -> int:
+    return db.session.execute(
+        update(Reply)
+        .where(Reply.id == reply_id)
+        .values({column: getattr(Reply, column) + delta})
+        .returning(getattr(Reply, column))
+    ).scalar_one()
+
+
+def like_reply(user: User, reply_id: int) -> ReactionState:
+    reply = _live_reply(user, reply_id)
+    _not_yourself(user, reply.author_id, "like")
+    inserted = insert_if_absent(
+        ReplyLike.__table__, {"reply_id": reply.id, "user_id": user.id, "created_at": clock.now()}
+    )
+    if inserted:
+        count = _bump_reply(reply.id, "like_count", 1)
+        outbox.emit(
+            "like_received",
+            actor_id=user.id,
+            subject=("reply", reply.id),
+            payload={"recipient_id": reply.author_id, "post_id": reply.post_id},
+        )
+    else:
+        count = db.session.scalar(select(Reply.like_count).where(Reply.id == reply.id))
+    return ReactionState(True, count, inserted)
+
+
+def unlike_reply(user: User, reply_id: int) -> ReactionState:
+    reply, _ = visible_reply(reply_id, user)
+    removed = db.session.execute(
+        delete(ReplyLike).where(ReplyLike.reply_id == reply.id, ReplyLike.user_id == user.id)
+    ).rowcount
+    if removed:
+        count = _bump_reply(reply.id, "like_count", -1)
+        outbox.emit(
+            "like_withdrawn",
+            actor_id=user.id,
+            subject=("reply", reply.id),
+            payload={"recipient_id": reply.author_id, "post_id": reply.post_id},
+        )
+    else:
+        count = db.session.scalar(select(Reply.like_count).where(Reply.id == reply.id))
+    return ReactionState(False, count, bool(removed))
+
+
+def applaud_reply(user: User, reply_id: int) -> ReactionState:
+    reply = _live_reply(user, reply_id)
+    _not_yourself(user, reply.author_id, "applaud")
+    inserted = insert_if_absent(
+        ReplyApplause.__table__, {"reply_id": reply.id, "user_id": user.id, "created_at": clock.now()}
+    )
+    if inserted:
+        count = _bump_reply(reply.id, "applause_count", 1)
+        outbox.emit(
+            "applause_received",
+            actor_id=user.id,
+            subject=("reply", reply.id),
+            payload={"recipient_id": reply.author_id, "post_id": reply.post_id},
+        )
+    else:
+        count = db.session.scalar(select(Reply.applause_count).where(Reply.id == reply.id))
+    return ReactionState(True, count, inserted)
+
+
+def favorite_post(user: User, post_id: int) -> ReactionState:
+    post = _live_post(user, post_id)
+    inserted = insert_if_absent(Favorite.__table__, {"post_id": post.id, "user_id": user.id, "created_at": clock.now()})
+    if inserted:
+        post = bump_counters(post.id, favorite_count=1)
+    return ReactionState(True, post.favorite_count, inserted)
+
+
+def unfavorite_post(user: User, post_id: int) -> ReactionState:
+    post = visible_post(post_id, user)
+    removed = db.session.execute(
+        delete(Favorite).where(Favorite.post_id == post.id, Favorite.user_id == user.id)
+    ).rowcount
+    if removed:
+        post = bump_counters(post.id, favorite_count=-1)
+    return ReactionState(False, post.favorite_count, bool(removed))
+
+
+def list_favorites(user: User, limit: int, cursor: str | None) -> Page:
+    """The member's favourites, newest first; posts removed since are left out."""
+    query = (
+        select(Favorite.created_at, Favorite.post_id, Post)
+        .join(Post, Post.id == Favorite.post_id)
+        .where(Favorite.user_id == user.id, Post.status == "published")
+    )
+    page = keyset_page(query, [Favorite.created_at, Favorite.post_id], limit, cursor, scalars=False)
+    return Page([row.Post for row in page.items], page.next_cursor)
+
+
+def viewer_state(user: User | None, post_ids: list[int]) -> tuple[set[int], set[int]]:
+    """Which of these posts the viewer has liked and favourited (one query each, for a whole page)."""
+    if user is None or not post_ids:
+        return set(), set()
+    liked = set(
+        db.session.scalars(select(PostLike.post_id).where(PostLike.user_id == user.id, PostLike.post_id.in_(post_ids)))
+    )
+    faved = set(
+        db.session.scalars(select(Favorite.post_id).where(Favorite.user_id == user.id, Favorite.post_id.in_(post_ids)))
+    )
+    return liked, faved
+
+
+def reply_viewer_state(user: User | None, reply_ids: list[int]) -> tuple[set[int], set[int]]:
+    if user is None or not reply_ids:
+        return set(), set()
+    liked = set(
+        db.session.scalars(
+            select(ReplyLike.reply_id).where(ReplyLike.user_id == user.id, ReplyLike.reply_id.in_(reply_ids))
+        )
+    )
+    applauded = set(
+        db.session.scalars(
+            select(ReplyApplause.reply_id).where(
+                ReplyApplause.user_id == user.id, ReplyApplause.reply_id.in_(reply_ids)
+            )
+        )
+    )
+    return liked, applauded

@@ -1,0 +1,178 @@
+"""Replies numbered by floor (楼层): allocated from the post's counter under its row lock, never reused."""
+
+import unicodedata
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, select, update
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from forum.boards import can_moderate
+from forum.members import User
+from forum.permissions import ensure_author, ensure_author_or_moderator, ensure_can_contribute
+from forum.posts import Post, bump_counters, mentioned_users, visible_post
+from kernel import clock, outbox
+from kernel.db import UTCDateTime, db
+from kernel.errors import Conflict, NotFound, ValidationFailed
+from kernel.pagination import Page, keyset_page
+
+
+class Reply(db.Model):
+    __tablename__ = "replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    floor: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    quote_reply_id: Mapped[int | None] = mapped_column(ForeignKey("replies.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="published")
+    like_count: Mapped[int] = mapped_column(Integer, default=0)
+    applause_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    author: Mapped[User] = relationship(lazy="joined")
+    quote: Mapped["Reply | None"] = relationship(remote_side="Reply.id", lazy="joined", join_depth=1)
+
+    __table_args__ = (
+        UniqueConstraint("post_id", "floor", name="uq_replies_post_floor"),
+        Index("ix_replies_post_status", "post_id", "status"),
+    )
+
+
+def _clean_body(body: str) -> str:
+    body = unicodedata.normalize("NFC", body).strip()
+    if not 1 <= len(body) <= 10000:
+        raise ValidationFailed("invalid body", details={"body": ["1-10000 characters"]})
+    return body
+
+
+def get_reply(reply_id: int) -> Reply:
+    reply = db.session.get(Reply, reply_id)
+    if reply is None:
+        raise NotFound("no such reply", code="reply_not_found")
+    return reply
+
+
+def visible_reply(reply_id: int, viewer: User | None) -> tuple[Reply, Post]:
+    reply = get_reply(reply_id)
+    post = visible_post(reply.post_id, viewer)
+    if reply.status == "deleted" or (
+        reply.status != "published"
+        and (viewer is None or (viewer.id != reply.author_id and not can_moderate(viewer, post.board_id)))
+    ):
+        raise NotFound("no such reply", code="reply_not_found")
+    return reply, post
+
+
+def create_reply(
+    author: User, post_id: int, body: str, quote_reply_id: int | None = None, status: str = "published"
+) -> Reply:
+    now = clock.now()
+    ensure_can_contribute(author, now)
+    post = visible_post(post_id, author)
+    if post.status != "published":
+        raise Conflict("replies are closed on this post", code="post_not_open")
+    if post.locked and not can_moderate(author, post.board_id):
+        raise Conflict("this post is locked", code="post_locked")
+    quoted = None
+    if quote_reply_id is not None:
+        quoted = db.session.get(Reply, quote_reply_id)
+        if quoted is None or quoted.post_id != post.id or quoted.status != "published":
+            raise ValidationFailed("cannot quote that reply", details={"quote_reply_id": ["not a reply here"]})
+    body = _clean_body(body)
+    # Taking the next floor locks the post row until commit: concurrent replies queue, floors stay unique.
+    floor = db.session.execute(
+        update(Post).where(Post.id == post.id).values(last_floor=Post.last_floor + 1).returning(Post.last_floor)
+    ).scalar_one()
+    reply = Reply(
+        post_id=post.id,
+        author_id=author.id,
+        floor=floor,
+        body=body,
+        quote_reply_id=quoted.id if quoted else None,
+        status=status,
+        like_count=0,
+        applause_count=0,
+        created_at=now,
+    )
+    db.session.add(reply)
+    db.session.flush()
+    if status == "published":
+        publish_reply(reply, post)
+    return reply
+
+
+def publish_reply(reply: Reply, post: Post) -> None:
+    reply.status = "published"
+    bump_counters(post.id, reply_count=1)
+    quoted_author = reply.quote.author_id if reply.quote_reply_id and reply.quote else None
+    outbox.emit(
+        "reply_created",
+        actor_id=reply.author_id,
+        subject=("reply", reply.id),
+        payload={
+            "post_id": post.id,
+            "post_author_id": post.author_id,
+            "floor": reply.floor,
+            "quoted_author_id": quoted_author,
+            "mentions": mentioned_users(reply.body, reply.author_id),
+        },
+    )
+
+
+def update_reply(editor: User, reply_id: int, body: str) -> Reply:
+    reply, post = visible_reply(reply_id, editor)
+    ensure_author(editor, reply.author_id, "reply")
+    ensure_can_contribute(editor, clock.now())
+    if post.locked:
+        raise Conflict("this post is locked", code="post_locked")
+    if reply.status == "hidden":
+        raise Conflict("this reply was removed by moderation", code="reply_removed")
+    reply.body = _clean_body(body)
+    reply.edited_at = clock.now()
+    db.session.flush()
+    return reply
+
+
+def delete_reply(actor: User, reply_id: int, reason: str = "") -> Reply:
+    reply, post = visible_reply(reply_id, actor)
+    ensure_author_or_moderator(actor, reply.author_id, post.board_id, "reply")
+    was_published = reply.status == "published"
+    reply.status, reply.deleted_at = "deleted", clock.now()
+    if was_published:
+        bump_counters(post.id, reply_count=-1)
+    outbox.emit(
+        "reply_removed",
+        actor_id=actor.id,
+        subject=("reply", reply.id),
+        payload={
+            "post_id": post.id,
+            "author_id": reply.author_id,
+            "by_author": actor.id == reply.author_id,
+            "reason": reason,
+        },
+    )
+    db.session.flush()
+    return reply
+
+
+def list_replies(post_id: int, viewer: User | None, limit: int, cursor: str | None) -> Page:
+    """Replies in floor order. Removed floors stay in the list as tombstones so numbering reads true."""
+    post = visible_post(post_id, viewer)
+    query = select(Reply).where(Reply.post_id == post.id, Reply.status != "pending_review")
+    if viewer is not None:
+        query = select(Reply).where(
+            Reply.post_id == post.id,
+            (Reply.status != "pending_review") | (Reply.author_id == viewer.id),
+        )
+    return keyset_page(query, [Reply.floor], limit, cursor, descending=False)
+
+
+def shows_body(reply: Reply, viewer: User | None, board_id: int) -> bool:
+    if reply.status == "published":
+        return True
+    if viewer is None or reply.status == "deleted":
+        return False
+    return viewer.id == reply.author_id or can_moderate(viewer, board_id)

@@ -1,0 +1,61 @@
+"""View counts are buffered in the store and flushed to the database in batches.
+
+A view is one store increment instead of a row write on the hottest table; when the store is down, the view is
+written straight to the database (slower, still counted).
+"""
+
+from sqlalchemy import update
+
+from forum.posts import Post
+from kernel.db import db
+from kernel.store import StoreUnavailable, current_store
+
+DIRTY = "views:dirty"
+FLUSH_EVERY = 50  # a post's buffer is flushed inline once it holds this many views
+
+
+def _key(post_id: int) -> str:
+    return f"views:post:{post_id}"
+
+
+def record_view(post_id: int) -> int:
+    """Count one view; returns how many views are still buffered for this post."""
+    store = current_store()
+    try:
+        pending = store.incr(_key(post_id))
+        store.sadd(DIRTY, str(post_id))
+    except StoreUnavailable:
+        db.session.execute(update(Post).where(Post.id == post_id).values(view_count=Post.view_count + 1))
+        return 0
+    if pending >= FLUSH_EVERY:
+        _flush_one(post_id)
+        return 0
+    return pending
+
+
+def buffered(post_id: int) -> int:
+    try:
+        return int(current_store().get(_key(post_id)) or 0)
+    except StoreUnavailable:
+        return 0
+
+
+def _flush_one(post_id: int) -> int:
+    count = int(current_store().getdel(_key(post_id)) or 0)
+    if count:
+        db.session.execute(update(Post).where(Post.id == post_id).values(view_count=Post.view_count + count))
+    return count
+
+
+def flush_views(batch: int = 500) -> int:
+    """Move buffered views into the database; returns how many views were written."""
+    store = current_store()
+    written = 0
+    while True:
+        post_ids = store.spop(DIRTY, batch)
+        if not post_ids:
+            break
+        for post_id in post_ids:
+            written += _flush_one(int(post_id))
+        db.session.commit()
+    return written
