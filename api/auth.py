@@ -130,8 +130,8 @@ def auth_required(blp, *roles: str, refresh: bool = False, optional: bool = Fals
                     )
             return func(*args, **kwargs)
 
-        statuses = (401, 403) if not optional else ()
-        documented = documented_errors(blp, *statuses)(wrapper) if statuses else wrapper
+        # Optional routes still refuse a token that is present but invalid, expired or revoked.
+        documented = documented_errors(blp, *((401,) if optional else (401, 403)))(wrapper)
         return blp.doc(security=BEARER if not optional else [{}, *BEARER])(documented)
 
     return decorate

@@ -21,6 +21,17 @@ def register_cli(app: Flask) -> None:
         click.echo(f"processed {done} event(s)")
 
     @app.cli.group()
+    def forum():
+        """Forum maintenance."""
+
+    @forum.command("flush-views")
+    def flush_views():
+        """Move buffered post view counts from the store into the database (run every minute or so)."""
+        from forum.view_counts import flush_views as flush
+
+        click.echo(f"flushed {flush()} view(s)")
+
+    @app.cli.group()
     def users():
         """Member administration."""
 

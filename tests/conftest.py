@@ -4,6 +4,7 @@ The same suite runs on SQLite + in-process store (no DATABASE_URL) and on Postgr
 REDIS_URL set by `make test`).
 """
 
+import io
 import os
 import uuid
 from datetime import timedelta
@@ -17,7 +18,7 @@ from api.extensions import limiter
 from kernel import clock
 from kernel.db import db
 from kernel.store import current_store
-from tests.support import Members
+from tests.support import Forum, Members
 
 ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgresql")
 postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="needs PostgreSQL for real concurrency")
@@ -89,6 +90,11 @@ def members(app, client):
 
 
 @pytest.fixture()
+def forum(client, members):
+    return Forum(client, members)
+
+
+@pytest.fixture()
 def frozen_clock():
     """Freeze time at a known instant; tests move it with kernel.clock.advance()."""
     from datetime import UTC, datetime
@@ -100,3 +106,16 @@ def frozen_clock():
 
 
 __all__ = ["ON_POSTGRES", "postgres_only", "timedelta"]
+
+
+@pytest.fixture()
+def png_bytes():
+    def make(size=(40, 30), color=(200, 30, 30)) -> "io.BytesIO":
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", size, color).save(buffer, "PNG")
+        buffer.seek(0)
+        return buffer
+
+    return make

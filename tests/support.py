@@ -104,3 +104,42 @@ class FakeWeChat:
         if self.server:
             self.server.shutdown()
             self.server.server_close()
+
+
+class Forum:
+    """Boards and posts through the public API."""
+
+    def __init__(self, client, members: Members):
+        self.client = client
+        self.members = members
+        self._admin: Member | None = None
+
+    @property
+    def admin(self) -> Member:
+        if self._admin is None:
+            self._admin = self.members.create(f"admin{next(_counter)}", role="admin")
+        return self._admin
+
+    def board(self, slug: str | None = None, **extra) -> dict:
+        slug = slug or f"board-{next(_counter)}"
+        response = self.client.post(
+            "/api/v1/boards", json={"slug": slug, "name": slug.title(), **extra}, headers=self.admin.headers
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def post(self, author: Member, board_id: int, title: str = "A title", body: str = "Some body", **extra) -> dict:
+        response = self.client.post(
+            "/api/v1/posts",
+            json={"board_id": board_id, "title": title, "body": body, **extra},
+            headers=author.headers,
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def reply(self, author: Member, post_id: int, body: str = "A reply", **extra) -> dict:
+        response = self.client.post(
+            f"/api/v1/posts/{post_id}/replies", json={"body": body, **extra}, headers=author.headers
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()

@@ -1,0 +1,95 @@
+from datetime import timedelta
+
+from kernel import clock
+
+
+def _titles(response) -> list[str]:
+    assert response.status_code == 200, response.get_json()
+    return [p["title"] for p in response.get_json()["items"]]
+
+
+def test_latest_hot_and_featured_feeds(app, client, members, forum, frozen_clock):
+    board = forum.board()
+    author = members.create()
+    fans = [members.create() for _ in range(5)]
+    old = forum.post(author, board["id"], "old but loved")
+    clock.advance(timedelta(hours=1))
+    forum.post(author, board["id"], "newer and quiet")
+    for fan in fans:
+        client.put(f"/api/v1/posts/{old['id']}/like", headers=fan.headers)
+    assert _titles(client.get("/api/v1/posts?sort=latest")) == ["newer and quiet", "old but loved"]
+    assert _titles(client.get("/api/v1/posts?sort=hot")) == ["old but loved", "newer and quiet"]
+    # Much later, a fresh post outranks yesterday's popular one.
+    clock.advance(timedelta(days=2))
+    forum.post(author, board["id"], "brand new")
+    assert _titles(client.get("/api/v1/posts?sort=hot"))[0] == "brand new"
+    assert _titles(client.get("/api/v1/posts?sort=featured")) == []
+    with app.app_context():
+        from forum.posts import Post
+        from kernel.db import db
+
+        db.session.get(Post, old["id"]).featured = True
+        db.session.get(Post, old["id"]).featured_at = clock.now()
+        db.session.commit()
+    assert _titles(client.get("/api/v1/posts?sort=featured")) == ["old but loved"]
+    assert client.get("/api/v1/posts?sort=random").status_code == 422
+
+
+def test_tag_keyword_and_board_filters(client, members, forum):
+    city, space = forum.board("city"), forum.board("space")
+    author = members.create()
+    forum.post(author, city["id"], "周末搭的城市街景", "街角咖啡店和公交站", tags=["街景"])
+    forum.post(author, space["id"], "Rocket launch pad", "with 100% more LEGO_bricks", tags=["Space"])
+    forum.post(author, city["id"], "Police station", "classic set")
+    assert _titles(client.get("/api/v1/posts?q=街景")) == ["周末搭的城市街景"]
+    assert _titles(client.get("/api/v1/posts?q=咖啡")) == ["周末搭的城市街景"]  # substring inside the body
+    assert _titles(client.get("/api/v1/posts?q=ROCKET")) == ["Rocket launch pad"]
+    assert _titles(client.get("/api/v1/posts?q=100%")) == ["Rocket launch pad"]
+    assert _titles(client.get("/api/v1/posts?q=_")) == ["Rocket launch pad"]  # LIKE wildcards are literal
+    assert _titles(client.get("/api/v1/posts?tag=space")) == ["Rocket launch pad"]
+    assert _titles(client.get("/api/v1/posts?tag=nosuchtag")) == []
+    assert _titles(client.get(f"/api/v1/boards/{city['id']}/posts")) == ["Police station", "周末搭的城市街景"]
+    assert _titles(client.get(f"/api/v1/posts?board_id={space['id']}")) == ["Rocket launch pad"]
+    assert _titles(client.get(f"/api/v1/users/{author.id}/posts?limit=1"))[0] == "Police station"
+    assert client.get("/api/v1/boards/9999/posts").status_code == 404
+
+
+def test_pinned_posts_lead_the_board(app, client, members, forum):
+    board = forum.board()
+    author = members.create()
+    pinned = forum.post(author, board["id"], "read me first")
+    forum.post(author, board["id"], "later post")
+    with app.app_context():
+        from forum.posts import Post
+        from kernel.db import db
+
+        db.session.get(Post, pinned["id"]).pinned = True
+        db.session.commit()
+    for sort in ("latest", "hot"):
+        assert _titles(client.get(f"/api/v1/boards/{board['id']}/posts?sort={sort}"))[0] == "read me first"
+
+
+def test_cursor_pagination_walks_every_post_once(client, members, forum, frozen_clock):
+    board = forum.board()
+    author = members.create()
+    for i in range(7):
+        forum.post(author, board["id"], f"post number {i}")
+    for sort in ("latest", "hot"):
+        seen, cursor = [], None
+        while True:
+            url = f"/api/v1/posts?sort={sort}&limit=3" + (f"&cursor={cursor}" if cursor else "")
+            body = client.get(url).get_json()
+            seen += [p["title"] for p in body["items"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert sorted(seen) == sorted(f"post number {i}" for i in range(7)), sort
+        assert len(seen) == 7
+
+
+def test_bad_list_arguments_are_4xx(client):
+    assert client.get("/api/v1/posts?limit=0").status_code == 422
+    assert client.get("/api/v1/posts?limit=101").status_code == 422
+    response = client.get("/api/v1/posts?cursor=not-a-cursor!!")
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_cursor"
+    assert client.get("/api/v1/posts?cursor=W1sidiIsMV1d").status_code == 400  # valid encoding, wrong shape
