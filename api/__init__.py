@@ -107,9 +107,9 @@ def _register_request_hooks(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from api.resources import auth, boards, health, media, members, notifications, posts, replies
+    from api.resources import auth, boards, health, media, members, moderation, notifications, posts, replies
 
-    for module in (health, auth, members, boards, posts, replies, media, notifications):
+    for module in (health, auth, members, boards, posts, replies, media, notifications, moderation):
         api.register_blueprint(module.blp)
 
 
@@ -118,3 +118,8 @@ def _import_models_and_reactions() -> None:
     import forum.auth_sessions
     import forum.members  # noqa: F401
     import kernel.outbox  # noqa: F401
+    import moderation.audit
+    import moderation.queue
+    import moderation.reports
+    import moderation.sanctions
+    import moderation.words  # noqa: F401

@@ -1,10 +1,22 @@
 """Configuration from environment variables; defaults run on one machine with SQLite and local disk."""
 
+import json
 import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+# Per-member allowances; ":new_member" variants apply below NEW_MEMBER_LEVEL. Staff are exempt.
+DEFAULT_ACTION_LIMITS = {
+    "post": "10 per hour;30 per day",
+    "post:new_member": "3 per day",
+    "reply": "6 per minute;300 per day",
+    "reply:new_member": "3 per minute;50 per day",
+    "like": "60 per minute;500 per day",
+    "report": "20 per day",
+    "report:new_member": "5 per day",
+}
 
 
 def _secret(instance: Path, env_name: str) -> str:
@@ -62,6 +74,13 @@ def load_config(instance: Path) -> dict[str, Any]:
         "RATELIMIT_KEY_PREFIX": "bc-limits",
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour"),
         "REGISTER_RATE_LIMIT": env.get("REGISTER_RATE_LIMIT", "5 per minute;30 per hour"),
+        # Moderation
+        "NEW_MEMBER_LEVEL": int(env.get("NEW_MEMBER_LEVEL", 2)),
+        "NEW_MEMBER_REVIEW_POSTS": int(env.get("NEW_MEMBER_REVIEW_POSTS", 3)),
+        "REPORT_TRUSTED_LEVEL": int(env.get("REPORT_TRUSTED_LEVEL", 2)),
+        "REPORT_AUTO_HIDE_THRESHOLD": int(env.get("REPORT_AUTO_HIDE_THRESHOLD", 3)),
+        "ACTION_LIMITS_ENABLED": _flag("ACTION_LIMITS_ENABLED", True),
+        "ACTION_LIMITS": {**DEFAULT_ACTION_LIMITS, **json.loads(env.get("ACTION_LIMITS", "{}"))},
         # OpenAPI
         "API_TITLE": "Brand Community API",
         "API_VERSION": "v1",

@@ -7,7 +7,7 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from sqlalchemy import ForeignKey, String, select
+from sqlalchemy import ForeignKey, Integer, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -32,6 +32,8 @@ class User(db.Model):
     role: Mapped[str] = mapped_column(String(16), default="member")
     bio: Mapped[str] = mapped_column(String(500), default="")
     region: Mapped[str] = mapped_column(String(64), default="")
+    # Maintained by the economy from the contribution score; read by moderation's trust rules.
+    level: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     muted_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -112,6 +114,7 @@ def register(username: str, password: str, display_name: str | None = None) -> U
         role="member",
         bio="",
         region="",
+        level=1,
         created_at=clock.now(),
     )
     db.session.add(user)

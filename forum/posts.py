@@ -47,6 +47,7 @@ class Post(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     featured_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -224,8 +225,8 @@ def create_post(
 
 
 def publish(post: Post) -> None:
-    """Count the post in its board and tell the rest of the system it exists (points, badges, mentions)."""
-    post.status = "published"
+    """First publication: count the post in its board and tell the rest of the system (points, mentions)."""
+    post.status, post.published_at = "published", clock.now()
     db.session.execute(update(Board).where(Board.id == post.board_id).values(post_count=Board.post_count + 1))
     outbox.emit(
         "post_published",
@@ -233,6 +234,60 @@ def publish(post: Post) -> None:
         subject=("post", post.id),
         payload={"board_id": post.board_id, "mentions": mentioned_users(post.body, post.author_id)},
     )
+
+
+def set_post_status(post: Post, status: str, *, actor_id: int | None, reason: str = "") -> bool:
+    """Move a post between published, pending_review, hidden and deleted; False when it was already there.
+
+    The transition is a conditional UPDATE on the old status, so two moderators (or an auto-hide racing a
+    moderator) cannot both apply it and double-count the board.
+    """
+    old = post.status
+    if old == status:
+        return False
+    if status == "published" and post.published_at is None:
+        moved = _transition(post, old, "pending_review")
+        if moved:
+            db.session.refresh(post)
+            publish(post)
+        return moved
+    if not _transition(post, old, status):
+        return False
+    now = clock.now()
+    if status == "deleted":
+        post.deleted_at = now
+    if status == "published":
+        db.session.execute(update(Board).where(Board.id == post.board_id).values(post_count=Board.post_count + 1))
+        outbox.emit(
+            "post_restored",
+            actor_id=actor_id,
+            subject=("post", post.id),
+            payload={"author_id": post.author_id, "reason": reason},
+        )
+    elif old == "published":
+        db.session.execute(update(Board).where(Board.id == post.board_id).values(post_count=Board.post_count - 1))
+        outbox.emit(
+            "post_removed",
+            actor_id=actor_id,
+            subject=("post", post.id),
+            payload={
+                "author_id": post.author_id,
+                "by_author": actor_id == post.author_id,
+                "status": status,
+                "reason": reason,
+            },
+        )
+    db.session.flush()
+    return True
+
+
+def _transition(post: Post, old: str, new: str) -> bool:
+    moved = (
+        db.session.execute(update(Post).where(Post.id == post.id, Post.status == old).values(status=new)).rowcount == 1
+    )
+    if moved:
+        post.status = new
+    return moved
 
 
 def get_post(post_id: int) -> Post:
@@ -293,17 +348,5 @@ def delete_post(actor: User, post_id: int, reason: str = "") -> Post:
     """Soft delete by the author or a moderator of the board; the removal event lets points be clawed back."""
     post = visible_post(post_id, actor)
     ensure_author_or_moderator(actor, post.author_id, post.board_id, "post")
-    if post.status == "deleted":
-        return post
-    was_published = post.status == "published"
-    post.status, post.deleted_at = "deleted", clock.now()
-    if was_published:
-        db.session.execute(update(Board).where(Board.id == post.board_id).values(post_count=Board.post_count - 1))
-    outbox.emit(
-        "post_removed",
-        actor_id=actor.id,
-        subject=("post", post.id),
-        payload={"author_id": post.author_id, "by_author": actor.id == post.author_id, "reason": reason},
-    )
-    db.session.flush()
+    set_post_status(post, "deleted", actor_id=actor.id, reason=reason)
     return post

@@ -30,6 +30,7 @@ class Reply(db.Model):
     applause_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     author: Mapped[User] = relationship(lazy="joined")
@@ -105,7 +106,7 @@ def create_reply(
 
 
 def publish_reply(reply: Reply, post: Post) -> None:
-    reply.status = "published"
+    reply.status, reply.published_at = "published", clock.now()
     bump_counters(post.id, reply_count=1)
     quoted_author = reply.quote.author_id if reply.quote_reply_id and reply.quote else None
     outbox.emit(
@@ -139,23 +140,55 @@ def update_reply(editor: User, reply_id: int, body: str) -> Reply:
 def delete_reply(actor: User, reply_id: int, reason: str = "") -> Reply:
     reply, post = visible_reply(reply_id, actor)
     ensure_author_or_moderator(actor, reply.author_id, post.board_id, "reply")
-    was_published = reply.status == "published"
-    reply.status, reply.deleted_at = "deleted", clock.now()
-    if was_published:
-        bump_counters(post.id, reply_count=-1)
-    outbox.emit(
-        "reply_removed",
-        actor_id=actor.id,
-        subject=("reply", reply.id),
-        payload={
-            "post_id": post.id,
-            "author_id": reply.author_id,
-            "by_author": actor.id == reply.author_id,
-            "reason": reason,
-        },
-    )
-    db.session.flush()
+    set_reply_status(reply, "deleted", actor_id=actor.id, reason=reason)
     return reply
+
+
+def set_reply_status(reply: Reply, status: str, *, actor_id: int | None, reason: str = "") -> bool:
+    """Like set_post_status for replies: a conditional UPDATE keeps the post's reply_count true under races."""
+    old = reply.status
+    if old == status:
+        return False
+    first_publication = status == "published" and reply.published_at is None
+    moved = (
+        db.session.execute(
+            update(Reply).where(Reply.id == reply.id, Reply.status == old).values(status=status)
+        ).rowcount
+        == 1
+    )
+    if not moved:
+        return False
+    reply.status = status
+    post = db.session.get(Post, reply.post_id)
+    if first_publication:
+        publish_reply(reply, post)
+        return True
+    if status == "deleted":
+        reply.deleted_at = clock.now()
+    if status == "published":
+        bump_counters(post.id, reply_count=1)
+        outbox.emit(
+            "reply_restored",
+            actor_id=actor_id,
+            subject=("reply", reply.id),
+            payload={"post_id": post.id, "author_id": reply.author_id, "reason": reason},
+        )
+    elif old == "published":
+        bump_counters(post.id, reply_count=-1)
+        outbox.emit(
+            "reply_removed",
+            actor_id=actor_id,
+            subject=("reply", reply.id),
+            payload={
+                "post_id": post.id,
+                "author_id": reply.author_id,
+                "by_author": actor_id == reply.author_id,
+                "status": status,
+                "reason": reason,
+            },
+        )
+    db.session.flush()
+    return True
 
 
 def list_replies(post_id: int, viewer: User | None, limit: int, cursor: str | None) -> Page:

@@ -18,6 +18,7 @@ from api.extensions import limiter
 from kernel import clock
 from kernel.db import db
 from kernel.store import current_store
+from moderation import limits as action_limits
 from tests.support import Forum, Members
 
 ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgresql")
@@ -42,6 +43,9 @@ def app(tmp_path_factory):
         "WECHAT_SECRET": "wx-test-secret",
         "WECHAT_TIMEOUT": 2,
         "REGISTER_RATE_LIMIT": "1000 per minute",
+        # Forum tests publish straight away; moderation tests switch these rules on where they test them.
+        "NEW_MEMBER_REVIEW_POSTS": 0,
+        "ACTION_LIMITS_ENABLED": False,
     }
     if not ON_POSTGRES:
         overrides["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
@@ -70,6 +74,7 @@ def _clean(app):
                     conn.execute(text(f"DELETE FROM {table}"))
         current_store().flush()
         limiter.reset()
+        action_limits.reset()
 
 
 @pytest.fixture()
@@ -119,3 +124,29 @@ def png_bytes():
         return buffer
 
     return make
+
+
+@pytest.fixture()
+def settings(app):
+    """Change app settings for one test; they are put back afterwards."""
+    saved = {}
+
+    def apply(**changes):
+        for key, value in changes.items():
+            saved.setdefault(key, app.config.get(key))
+            app.config[key] = value
+
+    yield apply
+    app.config.update(saved)
+
+
+@pytest.fixture()
+def set_level(app):
+    def apply(member_id: int, level: int) -> None:
+        from forum.members import User
+
+        with app.app_context():
+            db.session.get(User, member_id).level = level
+            db.session.commit()
+
+    return apply

@@ -11,6 +11,7 @@ from api.schemas import SignedIn, TokenPair
 from forum import members
 from forum.wechat import WeChatClient
 from kernel.db import db
+from moderation import publishing
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
 
@@ -55,7 +56,7 @@ def _signed_in(user, created: bool) -> dict:
 @documented_errors(blp, 409, 429)
 def register(body):
     """Create an account with a username and password."""
-    user = members.register(body["username"], body["password"], body.get("display_name"))
+    user = publishing.register(body["username"], body["password"], body.get("display_name"))
     return _signed_in(user, created=True)
 
 

@@ -8,6 +8,7 @@ from api.errors import documented_errors
 from api.schemas import PrivateProfile, PublicProfile
 from forum import members
 from kernel.db import db
+from moderation import publishing, staff
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="Members and profiles")
 
@@ -37,8 +38,8 @@ def me():
 @blp.response(200, PrivateProfile)
 @documented_errors(blp, 409)
 def update_me(body):
-    """Change display name, bio or region."""
-    user = members.update_profile(current_member(), **body)
+    """Change display name, bio or region (names with listed words are refused; bios are masked)."""
+    user = publishing.update_profile(current_member(), **body)
     db.session.commit()
     return user
 
@@ -72,6 +73,6 @@ class RoleIn(ma.Schema):
 @documented_errors(blp, 404, 409)
 def set_role(body, user_id: int):
     """Assign a member's role (admins only; checked against the database, not the token)."""
-    user = members.set_role(current_member(), user_id, body["role"])
+    user = staff.set_role(current_member(), user_id, body["role"])
     db.session.commit()
     return user

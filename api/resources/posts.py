@@ -6,11 +6,13 @@ from flask_smorest import Blueprint
 from api.auth import auth_required, current_member, current_viewer
 from api.errors import documented_errors
 from api.forum_schemas import PostDetail, PostSummary, present_post
+from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from forum import feeds, posts, reactions, view_counts
 from forum.members import get_user
 from kernel import outbox
 from kernel.db import db
+from moderation import publishing
 
 blp = Blueprint("posts", __name__, url_prefix="/api/v1", description="Posts, likes and favourites")
 
@@ -86,13 +88,18 @@ def list_posts(args):
 
 @blp.route("/posts", methods=["POST"])
 @auth_required(blp)
+@action_limited(blp, "post")
 @blp.arguments(PostIn)
 @blp.response(201, PostDetail)
 @documented_errors(blp, 404)
 def create_post(body):
-    """Publish a post in a board (up to 5 tags and 9 of your uploaded images). Muted members get 403."""
+    """Publish a post in a board (up to 5 tags and 9 of your uploaded images).
+
+    Screened by the word filter: blocked words → 422 naming them, masked words → ＊, review words (and a new
+    member's first topics) → status pending_review until a moderator approves. Muted members get 403.
+    """
     member = current_member()
-    post = posts.create_post(member, **body)
+    post = publishing.submit_post(member, **body)
     outbox.commit()
     return _detail(post, member)
 
@@ -116,9 +123,9 @@ def get_post(post_id: int):
 @blp.response(200, PostDetail)
 @documented_errors(blp, 404, 409)
 def update_post(body, post_id: int):
-    """Edit your own post (not once it is locked or removed by moderation)."""
+    """Edit your own post (not once it is locked or removed by moderation); screened like a new post."""
     member = current_member()
-    post = posts.update_post(member, post_id, **body)
+    post = publishing.edit_post(member, post_id, **body)
     outbox.commit()
     return _detail(post, member)
 
@@ -136,6 +143,7 @@ def delete_post(args, post_id: int):
 
 @blp.route("/posts/<int:post_id>/like", methods=["PUT"])
 @auth_required(blp)
+@action_limited(blp, "like")
 @blp.response(200, LikeOut)
 @documented_errors(blp, 404, 409)
 def like_post(post_id: int):

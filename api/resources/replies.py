@@ -6,11 +6,13 @@ from flask_smorest import Blueprint
 from api.auth import auth_required, current_member, current_viewer
 from api.errors import documented_errors
 from api.forum_schemas import ReplyOut, present_reply
+from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from api.resources.posts import LikeOut, RemovalArgs
 from forum import reactions, replies
 from forum.posts import visible_post
 from kernel import outbox
+from moderation import publishing
 
 blp = Blueprint("replies", __name__, url_prefix="/api/v1", description="Replies (楼层), likes and 拍一拍")
 
@@ -59,13 +61,14 @@ def list_replies(args, post_id: int):
 
 @blp.route("/posts/<int:post_id>/replies", methods=["POST"])
 @auth_required(blp)
+@action_limited(blp, "reply")
 @blp.arguments(ReplyIn)
 @blp.response(201, ReplyOut)
 @documented_errors(blp, 404, 409)
 def create_reply(body, post_id: int):
     """Reply on the next floor, optionally quoting another reply of the same post; @username mentions notify."""
     member = current_member()
-    reply = replies.create_reply(member, post_id, body["body"], body["quote_reply_id"])
+    reply = publishing.submit_reply(member, post_id, body["body"], body["quote_reply_id"])
     outbox.commit()
     return _present(reply, member)
 
@@ -78,7 +81,7 @@ def create_reply(body, post_id: int):
 def update_reply(body, reply_id: int):
     """Edit your own reply."""
     member = current_member()
-    reply = replies.update_reply(member, reply_id, body["body"])
+    reply = publishing.edit_reply(member, reply_id, body["body"])
     outbox.commit()
     return _present(reply, member)
 
@@ -96,6 +99,7 @@ def delete_reply(args, reply_id: int):
 
 @blp.route("/replies/<int:reply_id>/like", methods=["PUT"])
 @auth_required(blp)
+@action_limited(blp, "like")
 @blp.response(200, LikeOut)
 @documented_errors(blp, 404, 409)
 def like_reply(reply_id: int):
@@ -118,6 +122,7 @@ def unlike_reply(reply_id: int):
 
 @blp.route("/replies/<int:reply_id>/applause", methods=["PUT"])
 @auth_required(blp)
+@action_limited(blp, "like")
 @blp.response(200, ApplauseOut)
 @documented_errors(blp, 404, 409)
 def applaud_reply(reply_id: int):

@@ -1,0 +1,39 @@
+"""Looking up reportable / moderatable content (posts and replies) uniformly."""
+
+from dataclasses import dataclass
+
+from forum.posts import Post, get_post
+from forum.replies import Reply, get_reply
+from kernel.db import db
+from kernel.errors import NotFound, ValidationFailed
+
+TARGET_TYPES = ("post", "reply")
+
+
+@dataclass
+class Target:
+    kind: str
+    obj: Post | Reply
+    board_id: int
+    author_id: int
+
+    @property
+    def id(self) -> int:
+        return self.obj.id
+
+    @property
+    def status(self) -> str:
+        return self.obj.status
+
+
+def load(kind: str, target_id: int) -> Target:
+    if kind == "post":
+        post = get_post(target_id)
+        return Target("post", post, post.board_id, post.author_id)
+    if kind == "reply":
+        reply = get_reply(target_id)
+        post = db.session.get(Post, reply.post_id)
+        if post is None:
+            raise NotFound("no such reply", code="reply_not_found")
+        return Target("reply", reply, post.board_id, reply.author_id)
+    raise ValidationFailed("unknown target type", details={"target_type": [f"one of {', '.join(TARGET_TYPES)}"]})

@@ -1,0 +1,145 @@
+"""The way member text enters the forum: screened by the word filter, held for review when rules say so."""
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from forum import members, posts, replies
+from forum.members import User
+from forum.permissions import ensure_can_contribute
+from forum.posts import Post
+from forum.replies import Reply
+from kernel import clock
+from kernel.db import db
+from moderation import queue, words
+
+
+def _screen_fields(**fields: str | None) -> dict[str, words.Screening]:
+    screenings = {name: words.screen(text) for name, text in fields.items() if text is not None}
+    words.refuse_blocked(screenings)
+    return screenings
+
+
+def _review_terms(screenings: dict[str, words.Screening]) -> list[str]:
+    return sorted({term for s in screenings.values() for term in s.review})
+
+
+def needs_new_member_review(author: User) -> bool:
+    """Members below the trust level have their first few topics checked before they appear."""
+    cfg = current_app.config
+    if author.is_staff or author.level >= cfg["NEW_MEMBER_LEVEL"] or cfg["NEW_MEMBER_REVIEW_POSTS"] <= 0:
+        return False
+    earlier = db.session.scalar(
+        select(func.count(Post.id)).where(Post.author_id == author.id, Post.published_at.is_not(None))
+    )
+    return earlier < cfg["NEW_MEMBER_REVIEW_POSTS"]
+
+
+def submit_post(
+    author: User,
+    *,
+    board_id: int,
+    title: str,
+    body: str,
+    tags: list[str] | None = None,
+    image_ids: list[int] | None = None,
+) -> Post:
+    ensure_can_contribute(author, clock.now())
+    screened = _screen_fields(title=title, body=body, tags=" ".join(tags or []))
+    held = _review_terms(screened)
+    new_member = needs_new_member_review(author)
+    post = posts.create_post(
+        author,
+        board_id=board_id,
+        title=screened["title"].text,
+        body=screened["body"].text,
+        tags=tags,
+        image_ids=image_ids,
+        status="pending_review" if held or new_member else "published",
+    )
+    if held or new_member:
+        queue.enqueue(
+            "post",
+            post.id,
+            reason="filter" if held else "new_member",
+            author_id=author.id,
+            board_id=post.board_id,
+            terms=held,
+        )
+    return post
+
+
+def edit_post(
+    editor: User,
+    post_id: int,
+    *,
+    title: str | None = None,
+    body: str | None = None,
+    tags: list[str] | None = None,
+    image_ids: list[int] | None = None,
+) -> Post:
+    screened = _screen_fields(title=title, body=body, tags=" ".join(tags) if tags is not None else None)
+    post = posts.update_post(
+        editor,
+        post_id,
+        title=screened["title"].text if title is not None else None,
+        body=screened["body"].text if body is not None else None,
+        tags=tags,
+        image_ids=image_ids,
+    )
+    held = _review_terms(screened)
+    if held:  # the edit stays visible; a moderator looks at it
+        queue.enqueue("post", post.id, reason="filter", author_id=editor.id, board_id=post.board_id, terms=held)
+    return post
+
+
+def submit_reply(author: User, post_id: int, body: str, quote_reply_id: int | None = None) -> Reply:
+    ensure_can_contribute(author, clock.now())
+    screened = _screen_fields(body=body)
+    held = _review_terms(screened)
+    reply = replies.create_reply(
+        author, post_id, screened["body"].text, quote_reply_id, status="pending_review" if held else "published"
+    )
+    if held:
+        post = db.session.get(Post, reply.post_id)
+        queue.enqueue("reply", reply.id, reason="filter", author_id=author.id, board_id=post.board_id, terms=held)
+    return reply
+
+
+def edit_reply(editor: User, reply_id: int, body: str) -> Reply:
+    screened = _screen_fields(body=body)
+    reply = replies.update_reply(editor, reply_id, screened["body"].text)
+    held = _review_terms(screened)
+    if held:
+        post = db.session.get(Post, reply.post_id)
+        queue.enqueue("reply", reply.id, reason="filter", author_id=editor.id, board_id=post.board_id, terms=held)
+    return reply
+
+
+# Profiles cannot wait in a queue: any listed word in a name is refused; a bio is masked unless blocked.
+
+
+def _refuse_in_names(**names: str | None) -> None:
+    hits = {}
+    for field, text in names.items():
+        if text is None:
+            continue
+        s = words.screen(text)
+        terms = s.blocked + s.review + s.masked
+        if terms:
+            hits[field] = terms
+    if hits:
+        words.refuse_blocked({f: words.Screening(text="", blocked=t) for f, t in hits.items()})
+
+
+def register(username: str, password: str, display_name: str | None = None) -> User:
+    _refuse_in_names(username=username, display_name=display_name)
+    return members.register(username, password, display_name)
+
+
+def update_profile(
+    user: User, *, display_name: str | None = None, bio: str | None = None, region: str | None = None
+) -> User:
+    _refuse_in_names(display_name=display_name, region=region)
+    if bio is not None:
+        bio = _screen_fields(bio=bio)["bio"].text
+    return members.update_profile(user, display_name=display_name, bio=bio, region=region)
