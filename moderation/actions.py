@@ -120,12 +120,11 @@ def _toggle(actor: User, target: Target, action: str) -> None:
             outbox.emit(
                 "post_featured", actor_id=actor.id, subject=("post", post.id), payload={"author_id": post.author_id}
             )
-    elif action == "unfeature":
-        if post.featured:
-            post.featured, post.featured_at = False, None
-            outbox.emit(
-                "post_unfeatured", actor_id=actor.id, subject=("post", post.id), payload={"author_id": post.author_id}
-            )
+    elif action == "unfeature" and post.featured:
+        post.featured, post.featured_at = False, None
+        outbox.emit(
+            "post_unfeatured", actor_id=actor.id, subject=("post", post.id), payload={"author_id": post.author_id}
+        )
     refresh_hot_score(post)
     db.session.flush()
 
