@@ -1,5 +1,6 @@
 """HTTP layer: the application factory."""
 
+import importlib
 import re
 import uuid
 from pathlib import Path
@@ -107,19 +108,52 @@ def _register_request_hooks(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from api.resources import auth, boards, health, media, members, moderation, notifications, posts, replies
+    from api.resources import (
+        auth,
+        boards,
+        economy,
+        health,
+        media,
+        members,
+        moderation,
+        notifications,
+        posts,
+        replies,
+        rewards,
+    )
 
-    for module in (health, auth, members, boards, posts, replies, media, notifications, moderation):
+    for module in (health, auth, members, boards, posts, replies, media, notifications, moderation, economy, rewards):
         api.register_blueprint(module.blp)
 
 
+# Imported for their side effects: models join the metadata (migrations) and outbox subscriptions go live.
+DOMAIN_MODULES = (
+    "kernel.outbox",
+    "forum.members",
+    "forum.auth_sessions",
+    "forum.boards",
+    "forum.media",
+    "forum.posts",
+    "forum.replies",
+    "forum.reactions",
+    "forum.notifications",
+    "moderation.words",
+    "moderation.queue",
+    "moderation.reports",
+    "moderation.sanctions",
+    "moderation.audit",
+    "economy.ledger",
+    "economy.earning",
+    "economy.activity",
+    "economy.tasks",
+    "economy.checkin",
+    "economy.clawback",
+    "economy.leaderboards",
+    "economy.mall",
+    "economy.lottery",
+)
+
+
 def _import_models_and_reactions() -> None:
-    """Every model must be on the metadata (migrations) and every outbox subscription live in each process."""
-    import forum.auth_sessions
-    import forum.members  # noqa: F401
-    import kernel.outbox  # noqa: F401
-    import moderation.audit
-    import moderation.queue
-    import moderation.reports
-    import moderation.sanctions
-    import moderation.words  # noqa: F401
+    for name in DOMAIN_MODULES:
+        importlib.import_module(name)

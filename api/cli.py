@@ -32,6 +32,30 @@ def register_cli(app: Flask) -> None:
         click.echo(f"flushed {flush()} view(s)")
 
     @app.cli.group()
+    def economy():
+        """Points ledger maintenance."""
+
+    @economy.command("verify")
+    def verify():
+        """Recompute every balance from the ledger entries; exit 1 on any mismatch."""
+        from economy.ledger import verify as check
+
+        problems = check()
+        for problem in problems:
+            click.echo(problem, err=True)
+        if problems:
+            raise SystemExit(1)
+        click.echo("ledger ok: every transaction balances and every balance equals its entries")
+
+    @economy.command("rebuild-leaderboards")
+    def rebuild_leaderboards():
+        """Recompute the contribution leaderboards in the store from the ledger."""
+        from economy.leaderboards import rebuild
+        from kernel import clock
+
+        click.echo(f"ranked {rebuild(clock.now())} member(s)")
+
+    @app.cli.group()
     def users():
         """Member administration."""
 

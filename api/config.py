@@ -74,6 +74,9 @@ def load_config(instance: Path) -> dict[str, Any]:
         "RATELIMIT_KEY_PREFIX": "bc-limits",
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour"),
         "REGISTER_RATE_LIMIT": env.get("REGISTER_RATE_LIMIT", "5 per minute;30 per hour"),
+        # Economy
+        "CHECKIN_BONUS_EVERY": int(env.get("CHECKIN_BONUS_EVERY", 7)),
+        "CHECKIN_BONUS_POINTS": int(env.get("CHECKIN_BONUS_POINTS", 20)),
         # Moderation
         "NEW_MEMBER_LEVEL": int(env.get("NEW_MEMBER_LEVEL", 2)),
         "NEW_MEMBER_REVIEW_POSTS": int(env.get("NEW_MEMBER_REVIEW_POSTS", 3)),

@@ -54,9 +54,34 @@ def app(tmp_path_factory):
         _reset_postgres_schema(app)
     with app.app_context():
         upgrade()
+        app.extensions["reference_rows"] = _snapshot_reference_rows()
     yield app
     with app.app_context():
         db.engine.dispose()
+
+
+def _snapshot_reference_rows() -> dict[str, list[dict]]:
+    """Rows the migrations themselves insert (system accounts, default rules, tasks): restored after each test."""
+    rows = {}
+    with db.engine.connect() as conn:
+        for table in db.metadata.sorted_tables:
+            found = [dict(r._mapping) for r in conn.execute(table.select())]
+            if found:
+                rows[table.name] = found
+    return rows
+
+
+def _restore_reference_rows(conn, rows: dict[str, list[dict]]) -> None:
+    for table in db.metadata.sorted_tables:
+        if table.name in rows:
+            conn.execute(table.insert(), rows[table.name])
+            if ON_POSTGRES and "id" in table.c:
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                        f"(SELECT max(id) FROM {table.name}))"
+                    )
+                )
 
 
 @pytest.fixture(autouse=True)
@@ -72,6 +97,7 @@ def _clean(app):
             else:
                 for table in tables:
                     conn.execute(text(f"DELETE FROM {table}"))
+            _restore_reference_rows(conn, app.extensions["reference_rows"])
         current_store().flush()
         limiter.reset()
         action_limits.reset()

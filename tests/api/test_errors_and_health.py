@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from api import create_app
@@ -92,7 +94,7 @@ def test_openapi_document_covers_every_route_with_error_schemas(client, app):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1/") or rule.rule == "/api/v1/openapi.json":
             continue
-        path = rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method) in documented, (path, method)
     for path, ops in spec["paths"].items():

@@ -1,0 +1,73 @@
+"""Daily check-in (签到) in the community's timezone, with a streak and a bonus every Nth consecutive day."""
+
+from datetime import date, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import Date, ForeignKey, Integer, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from economy.earning import apply_rule, get_rule
+from forum.members import User
+from kernel import outbox
+from kernel.clock import community_date
+from kernel.db import UTCDateTime, db
+from kernel.errors import Conflict
+from kernel.sql import insert_if_absent
+
+
+class CheckIn(db.Model):
+    __tablename__ = "checkins"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    streak: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def streak_bonus(streak: int) -> int:
+    every = current_app.config["CHECKIN_BONUS_EVERY"]
+    return current_app.config["CHECKIN_BONUS_POINTS"] if every and streak % every == 0 else 0
+
+
+def check_in(user: User, now: datetime) -> CheckIn:
+    """Once per community day. A double tap inserts one row (the second gets 409) and so pays once."""
+    today = community_date(now, current_app.config["COMMUNITY_TZ"])
+    yesterday = db.session.get(CheckIn, (user.id, today - timedelta(days=1)))
+    streak = yesterday.streak + 1 if yesterday else 1
+    rule = get_rule("checked_in")
+    bonus = streak_bonus(streak)
+    points = (rule.points + bonus) if rule.enabled else 0
+    inserted = insert_if_absent(
+        CheckIn.__table__, {"user_id": user.id, "day": today, "streak": streak, "points": points, "created_at": now}
+    )
+    if not inserted:
+        raise Conflict("already checked in today", code="already_checked_in", details={"day": today.isoformat()})
+    apply_rule(
+        rule,
+        user.id,
+        f"checkin:{user.id}:{today.isoformat()}",
+        subject=("checkin", user.id),
+        at=now,
+        bonus_points=bonus,
+        memo=f"签到 day {streak}",
+    )
+    outbox.emit(
+        "checked_in",
+        actor_id=user.id,
+        subject=("user", user.id),
+        payload={"day": today.isoformat(), "streak": streak},
+        at=now,
+    )
+    return db.session.get(CheckIn, (user.id, today))
+
+
+def status(user: User, now: datetime) -> dict:
+    today = community_date(now, current_app.config["COMMUNITY_TZ"])
+    latest = db.session.scalar(select(CheckIn).where(CheckIn.user_id == user.id).order_by(CheckIn.day.desc()).limit(1))
+    alive = latest is not None and latest.day >= today - timedelta(days=1)
+    return {
+        "checked_in_today": latest is not None and latest.day == today,
+        "streak": latest.streak if alive else 0,
+        "day": today.isoformat(),
+    }

@@ -1,0 +1,318 @@
+"""Double-entry ledger for two measures: spendable points and the non-spendable contribution score.
+
+Every transaction's entries sum to zero per measure across accounts. Member balances are materialised on the
+account row and moved only by conditional UPDATEs that refuse to go below zero, so concurrent spends cannot
+overdraw; system accounts (issuance, mall, lottery, clawback) may go negative: issuance is where points come from.
+
+Members are credited only from CREDIT_SOURCES — contribution rules and audited staff grants. There is no source
+for money: nothing that takes a payment can reach this module's credit path.
+"""
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kernel import clock
+from kernel.db import UTCDateTime, db
+from kernel.errors import Conflict
+
+SYSTEM_ACCOUNTS = ("issuance", "mall", "lottery", "clawback")
+MEASURES = ("points", "contribution")
+
+
+class Source(enum.StrEnum):
+    """Why value moved. Only the first group may credit a member account."""
+
+    RULE = "rule"  # an earning rule applied to a contribution event (check-in, post, like received…)
+    TASK = "task"  # a completed task in the tasks centre
+    BADGE = "badge"  # the reward attached to a badge
+    CAMPAIGN = "campaign"  # experience-officer campaign rewards (check-ins, approved shares)
+    STAFF_GRANT = "staff_grant"  # audited manual grant, reason required
+    RESTORE = "restore"  # giving back a clawback after moderation restored the content
+    REFUND = "refund"  # points returned when a redemption or draw is cancelled
+    # Debits and system movements
+    MALL = "mall"
+    LOTTERY = "lottery"
+    CLAWBACK = "clawback"
+    STAFF_DEDUCTION = "staff_deduction"
+
+
+CREDIT_SOURCES = frozenset(
+    {Source.RULE, Source.TASK, Source.BADGE, Source.CAMPAIGN, Source.STAFF_GRANT, Source.RESTORE, Source.REFUND}
+)
+
+
+class Account(db.Model):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), unique=True)
+    code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    balance: Mapped[int] = mapped_column(Integer, default=0)
+    contribution: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) <> (code IS NULL)", name="owner"),
+        CheckConstraint("user_id IS NULL OR (balance >= 0 AND contribution >= 0)", name="member_not_negative"),
+    )
+
+
+class LedgerTransaction(db.Model):
+    __tablename__ = "ledger_transactions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(24))
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    memo: Mapped[str] = mapped_column(String(300), default="")
+    subject_type: Mapped[str | None] = mapped_column(String(24))
+    subject_id: Mapped[int | None] = mapped_column(Integer)
+    beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # What earned or spent it: a rule's event type, a task code, a reward id… (for caps and history).
+    reason_code: Mapped[str] = mapped_column(String(48), default="")
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    entries: Mapped[list["Entry"]] = relationship(back_populates="transaction", lazy="selectin")
+
+    __table_args__ = (
+        Index("ix_ledger_tx_subject", "subject_type", "subject_id"),
+        Index("ix_ledger_tx_beneficiary", "beneficiary_id", "reason_code", "created_at"),
+        Index("ix_ledger_tx_reverses", "reverses_id"),
+    )
+
+
+class Entry(db.Model):
+    """One leg of a transaction. Immutable: corrections are new transactions."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    measure: Mapped[str] = mapped_column(String(12))
+    amount: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    transaction: Mapped[LedgerTransaction] = relationship(back_populates="entries")
+
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="nonzero"),
+        UniqueConstraint("transaction_id", "account_id", "measure", name="uq_ledger_entries_leg"),
+        Index("ix_ledger_entries_account", "account_id", "id"),
+    )
+
+
+class InsufficientPoints(Conflict):
+    code = "insufficient_points"
+
+
+@dataclass(frozen=True)
+class Leg:
+    account_id: int
+    measure: str
+    amount: int
+
+
+def system_account(code: str) -> Account:
+    account = db.session.scalar(select(Account).where(Account.code == code))
+    if account is None:
+        raise LookupError(f"system account {code} is missing (run the migrations)")
+    return account
+
+
+def member_account(user_id: int, *, lock: bool = False) -> Account:
+    """The member's account, created on first use; with lock=True the row is held until commit."""
+    query = select(Account).where(Account.user_id == user_id)
+    if lock:
+        query = query.with_for_update()
+    account = db.session.scalar(query)
+    if account is not None:
+        return account
+    try:
+        with db.session.begin_nested():
+            db.session.add(Account(user_id=user_id, balance=0, contribution=0, created_at=clock.now()))
+    except IntegrityError:
+        pass  # created by a concurrent request
+    return db.session.scalar(query)
+
+
+def existing(idempotency_key: str) -> LedgerTransaction | None:
+    return db.session.scalar(select(LedgerTransaction).where(LedgerTransaction.idempotency_key == idempotency_key))
+
+
+def post(
+    source: Source,
+    idempotency_key: str,
+    legs: list[Leg],
+    *,
+    memo: str = "",
+    subject: tuple[str, int] | None = None,
+    beneficiary_id: int | None = None,
+    reverses_id: int | None = None,
+    reason_code: str = "",
+    details: dict[str, Any] | None = None,
+) -> tuple[LedgerTransaction, bool]:
+    """Record a balanced transaction once. Returns (transaction, created); a repeated key returns the first."""
+    legs = [leg for leg in legs if leg.amount]
+    for measure in MEASURES:
+        if sum(leg.amount for leg in legs if leg.measure == measure):
+            raise ValueError(f"unbalanced {measure} legs")
+    member_ids = _member_account_ids({leg.account_id for leg in legs})
+    if any(leg.amount > 0 and leg.account_id in member_ids for leg in legs) and source not in CREDIT_SOURCES:
+        raise PermissionError(f"{source} may not credit a member account")
+    prior = existing(idempotency_key)
+    if prior is not None:
+        return prior, False
+    now = clock.now()
+    transaction = LedgerTransaction(
+        source=str(source),
+        idempotency_key=idempotency_key,
+        memo=memo[:300],
+        subject_type=subject[0] if subject else None,
+        subject_id=subject[1] if subject else None,
+        beneficiary_id=beneficiary_id,
+        reverses_id=reverses_id,
+        reason_code=reason_code,
+        details=details or {},
+        created_at=now,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(transaction)
+    except IntegrityError:
+        # A twin with the same key committed first (we waited on its lock): answer with it.
+        return existing(idempotency_key), False
+    # Lock order by account id so two transactions over the same accounts cannot deadlock.
+    for leg in sorted(legs, key=lambda item: (item.account_id, item.measure)):
+        _apply(leg, leg.account_id in member_ids)
+        db.session.add(
+            Entry(
+                transaction_id=transaction.id,
+                account_id=leg.account_id,
+                measure=leg.measure,
+                amount=leg.amount,
+                created_at=now,
+            )
+        )
+    db.session.flush()
+    for leg in legs:
+        if leg.measure == "contribution" and leg.account_id in member_ids and beneficiary_id is not None:
+            contribution_changed(beneficiary_id, leg.amount)
+    return transaction, True
+
+
+def contribution_changed(user_id: int, delta: int) -> None:
+    """Remember contribution moves of this unit of work; leaderboards apply them once it commits."""
+    db.session.info.setdefault("contribution_deltas", []).append((user_id, delta, clock.now()))
+
+
+def _member_account_ids(account_ids: set[int]) -> set[int]:
+    if not account_ids:
+        return set()
+    return set(db.session.scalars(select(Account.id).where(Account.id.in_(account_ids), Account.user_id.is_not(None))))
+
+
+def _apply(leg: Leg, is_member: bool) -> None:
+    column = Account.balance if leg.measure == "points" else Account.contribution
+    statement = update(Account).where(Account.id == leg.account_id)
+    if is_member and leg.amount < 0:
+        statement = statement.where(column + leg.amount >= 0)  # never below zero, checked atomically
+    moved = db.session.execute(statement.values({column.key: column + leg.amount})).rowcount
+    if moved != 1:
+        raise InsufficientPoints("not enough points", details={"needed": -leg.amount})
+
+
+def credit(
+    user_id: int,
+    *,
+    points: int,
+    contribution: int,
+    source: Source,
+    key: str,
+    memo: str = "",
+    subject: tuple[str, int] | None = None,
+    reason_code: str = "",
+    details: dict[str, Any] | None = None,
+) -> tuple[LedgerTransaction, bool]:
+    """Issue points and contribution to a member (from the issuance account)."""
+    member = member_account(user_id)
+    issuance = system_account("issuance")
+    legs = [
+        Leg(member.id, "points", points),
+        Leg(issuance.id, "points", -points),
+        Leg(member.id, "contribution", contribution),
+        Leg(issuance.id, "contribution", -contribution),
+    ]
+    return post(
+        source, key, legs, memo=memo, subject=subject, beneficiary_id=user_id, reason_code=reason_code, details=details
+    )
+
+
+def debit(
+    user_id: int,
+    *,
+    points: int,
+    to: str,
+    source: Source,
+    key: str,
+    memo: str = "",
+    subject: tuple[str, int] | None = None,
+    reason_code: str = "",
+    details: dict[str, Any] | None = None,
+) -> tuple[LedgerTransaction, bool]:
+    """Spend a member's points into a system account; InsufficientPoints (409) if the balance is short."""
+    member = member_account(user_id)
+    sink = system_account(to)
+    return post(
+        source,
+        key,
+        [Leg(member.id, "points", -points), Leg(sink.id, "points", points)],
+        memo=memo,
+        subject=subject,
+        beneficiary_id=user_id,
+        reason_code=reason_code,
+        details=details,
+    )
+
+
+def verify() -> list[str]:
+    """Recompute everything from the entries; every problem found, or an empty list."""
+    problems: list[str] = []
+    unbalanced = db.session.execute(
+        select(Entry.transaction_id, Entry.measure, func.sum(Entry.amount))
+        .group_by(Entry.transaction_id, Entry.measure)
+        .having(func.sum(Entry.amount) != 0)
+    ).all()
+    problems += [f"transaction {t} does not balance in {m} (off by {s})" for t, m, s in unbalanced]
+    sums = {
+        (account_id, measure): total
+        for account_id, measure, total in db.session.execute(
+            select(Entry.account_id, Entry.measure, func.sum(Entry.amount)).group_by(Entry.account_id, Entry.measure)
+        )
+    }
+    for account in db.session.scalars(select(Account)):
+        for measure, stored in (("points", account.balance), ("contribution", account.contribution)):
+            derived = sums.get((account.id, measure), 0)
+            if derived != stored:
+                problems.append(f"account {account.id} {measure}: stored {stored}, entries say {derived}")
+            if account.user_id is not None and stored < 0:
+                problems.append(f"account {account.id} {measure} is negative ({stored})")
+    return problems

@@ -1,0 +1,55 @@
+"""Levels come from the contribution score (never from spendable points), with the privileges each unlocks."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from forum.members import User
+from kernel import outbox
+from kernel.db import db
+
+
+@dataclass(frozen=True)
+class Level:
+    number: int
+    name: str
+    threshold: int
+    privileges: tuple[str, ...]
+
+
+LEVELS = (
+    Level(1, "新手", 0, ("post and reply (first topics reviewed)",)),
+    Level(2, "见习", 50, ("topics publish without review", "relaxed posting limits")),
+    Level(3, "常驻", 200, ("reports count toward auto-hide", "verified idea supporter")),
+    Level(4, "达人", 500, ("early access to eligible pre-sales",)),
+    Level(5, "精英", 1000, ("apply for experience-officer campaigns",)),
+    Level(6, "专家", 2000, ("badge showcase of 3",)),
+    Level(7, "大师", 4000, ("priority feedback channel",)),
+    Level(8, "宗师", 8000, ("beta product invitations",)),
+    Level(9, "传奇", 15000, ("annual community gift",)),
+    Level(10, "社区之星", 30000, ("meet the product team",)),
+)
+
+
+def level_for(contribution: int) -> Level:
+    reached = LEVELS[0]
+    for level in LEVELS:
+        if contribution >= level.threshold:
+            reached = level
+    return reached
+
+
+def next_level(contribution: int) -> Level | None:
+    current = level_for(contribution)
+    return LEVELS[current.number] if current.number < len(LEVELS) else None
+
+
+def sync_level(user_id: int, contribution: int) -> int:
+    """Store the member's level (moderation reads it) and announce a new high (badges react to it)."""
+    level = level_for(contribution).number
+    previous = db.session.scalar(select(User.level).where(User.id == user_id))
+    if previous != level:
+        db.session.execute(update(User).where(User.id == user_id).values(level=level))
+    if previous is not None and level > previous:
+        outbox.emit("level_reached", actor_id=user_id, subject=("user", user_id), payload={"level": level})
+    return level

@@ -1,0 +1,125 @@
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from sqlalchemy import select, text
+
+from economy import ledger
+from economy.ledger import Account, InsufficientPoints, Leg, Source
+from forum import members
+from kernel.db import db
+
+
+def _member(name: str) -> int:
+    user = members.register(name, "long enough password")
+    db.session.commit()
+    return user.id
+
+
+def _balance(user_id: int) -> int:
+    """Stored balance (a member without an account yet has 0)."""
+    return db.session.scalar(select(Account.balance).where(Account.user_id == user_id)) or 0
+
+
+def test_credit_debit_and_idempotency(ctx):
+    uid = _member("ledgerone")
+    tx, created = ledger.credit(uid, points=30, contribution=7, source=Source.RULE, key="k1")
+    again, created_again = ledger.credit(uid, points=30, contribution=7, source=Source.RULE, key="k1")
+    assert created and not created_again and again.id == tx.id
+    ledger.debit(uid, points=12, to="mall", source=Source.MALL, key="spend-1")
+    db.session.commit()
+    assert _balance(uid) == 18
+    with pytest.raises(InsufficientPoints):
+        ledger.debit(uid, points=19, to="mall", source=Source.MALL, key="spend-2")
+    db.session.rollback()
+    assert _balance(uid) == 18
+    assert ledger.verify() == []
+
+
+def test_only_contribution_sources_credit_members(ctx):
+    uid = _member("ledgertwo")
+    account, mall = ledger.member_account(uid), ledger.system_account("mall")
+    for source in (Source.MALL, Source.LOTTERY, Source.CLAWBACK, Source.STAFF_DEDUCTION):
+        with pytest.raises(PermissionError):
+            ledger.post(source, f"bad-{source}", [Leg(account.id, "points", 5), Leg(mall.id, "points", -5)])
+    with pytest.raises(ValueError, match="unbalanced"):
+        ledger.post(Source.RULE, "unbalanced", [Leg(account.id, "points", 5)])
+
+
+def test_verify_catches_tampering_and_the_cli_fails(app, ctx):
+    uid = _member("ledgerthree")
+    ledger.credit(uid, points=10, contribution=1, source=Source.RULE, key="k")
+    db.session.commit()
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["economy", "verify"]).exit_code == 0
+    db.session.execute(text("UPDATE accounts SET balance = balance + 1 WHERE user_id = :u"), {"u": uid})
+    db.session.commit()
+    assert any("stored 11, entries say 10" in p for p in ledger.verify())
+    result = runner.invoke(args=["economy", "verify"])
+    assert result.exit_code == 1
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    """Random credits, spends, repeats and refusals; the books must always balance and match a simple model."""
+
+    def __init__(self):
+        super().__init__()
+        self.model: dict[int, int] = {}
+        self.keys: list[tuple[str, int, int]] = []
+        self.counter = 0
+
+    @initialize()
+    def members(self):
+        self.users = [_member(f"hyp{self.counter}{i}{id(self) % 100000}") for i in range(3)]
+        self.model = dict.fromkeys(self.users, 0)
+
+    def _key(self) -> str:
+        self.counter += 1
+        return f"{id(self)}-{self.counter}"
+
+    @rule(who=st.integers(0, 2), points=st.integers(1, 50))
+    def credit(self, who, points):
+        uid = self.users[who]
+        key = self._key()
+        ledger.credit(uid, points=points, contribution=points, source=Source.RULE, key=key)
+        db.session.commit()
+        self.model[uid] += points
+        self.keys.append((key, uid, points))
+
+    @rule(who=st.integers(0, 2), points=st.integers(1, 80))
+    def spend(self, who, points):
+        uid = self.users[who]
+        try:
+            ledger.debit(uid, points=points, to="mall", source=Source.MALL, key=self._key())
+            db.session.commit()
+            self.model[uid] -= points
+        except InsufficientPoints:
+            db.session.rollback()
+            assert points > self.model[uid]
+
+    @rule(data=st.data())
+    def repeat_a_credit(self, data):
+        if not self.keys:
+            return
+        key, uid, points = data.draw(st.sampled_from(self.keys))
+        _, created = ledger.credit(uid, points=points, contribution=points, source=Source.RULE, key=key)
+        db.session.commit()
+        assert not created
+
+    @invariant()
+    def books_balance(self):
+        if self.model:
+            assert ledger.verify() == []
+            for uid, expected in self.model.items():
+                assert _balance(uid) == expected >= 0
+
+
+@pytest.mark.usefixtures("ctx")
+def test_ledger_state_machine():
+    LedgerMachine.TestCase.settings = settings(
+        max_examples=15,
+        stateful_step_count=12,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    LedgerMachine.TestCase().runTest()
