@@ -100,9 +100,48 @@ def seed_demo() -> int:
             reactions.favorite_post(people["xiaohong"], post.id)
         outbox.commit()
 
+    _seed_economy(people)
+
     featured = db.session.scalar(select(Post).where(Post.title == DEMO_POSTS[1][2]))
     if featured is not None and not featured.featured:
         featured.featured, featured.featured_at = True, clock.now()
         posts.refresh_hot_score(featured)
         outbox.commit()
     return created
+
+
+def _seed_economy(people: dict[str, User]) -> None:
+    from datetime import timedelta
+
+    from economy import grants, lottery, mall
+    from economy.lottery import Lottery
+    from economy.mall import RewardItem
+
+    now = clock.now()
+    if db.session.scalar(select(RewardItem.id).limit(1)) is None:
+        mall.create_item(
+            name="品牌贴纸套装", description="社区限定贴纸 6 枚", price_points=50, stock=500, per_member_limit=2
+        )
+        mall.create_item(
+            name="定制马克杯", description="印有社区 logo", price_points=300, stock=50, per_member_limit=1, min_level=2
+        )
+        mall.create_item(
+            name="新品体验券",
+            description="新品上市前抢先体验",
+            price_points=1000,
+            stock=10,
+            per_member_limit=1,
+            min_level=3,
+        )
+    if db.session.scalar(select(Lottery.id).limit(1)) is None:
+        lottery.create_lottery(
+            "周末幸运抽奖",
+            20,
+            now,
+            now + timedelta(days=30),
+            [{"name": "限定人仔", "weight": 5, "stock": 10}, {"name": "贴纸一张", "weight": 30, "stock": 300}],
+            miss_weight=65,
+        )
+    for name in ("alice", "xiaoming", "xiaohong"):
+        grants.grant(people["admin"], people[name].id, 200, "社区内测感谢", f"demo-welcome-{name}")
+    outbox.commit()

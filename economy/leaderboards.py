@@ -77,9 +77,19 @@ def _from_ledger(period: str, moment: datetime, limit: int) -> list[tuple[int, i
     return [(int(u), int(s)) for u, s in db.session.execute(query)]
 
 
+def _ensure_built(moment: datetime) -> None:
+    """A fresh store (a new process with the in-process store, or a flushed Redis) rebuilds from the ledger."""
+    store = current_store()
+    marker = "lb:built:" + board_key("week", moment) + board_key("month", moment)
+    if not store.exists(marker):
+        rebuild(moment)
+        store.set(marker, "1", ttl=40 * 24 * 3600)
+
+
 def top(period: str, moment: datetime, limit: int) -> tuple[list[tuple[int, int]], bool]:
     """[(user_id, score)] best first, and whether it came from the store (False: degraded to the ledger)."""
     try:
+        _ensure_built(moment)
         rows = current_store().zrevrange(board_key(period, moment), 0, limit - 1)
         return [(int(m), int(s)) for m, s in rows if s > 0], True
     except StoreUnavailable:
@@ -88,6 +98,7 @@ def top(period: str, moment: datetime, limit: int) -> tuple[list[tuple[int, int]
 
 def rank_of(period: str, moment: datetime, user_id: int) -> tuple[int | None, int]:
     try:
+        _ensure_built(moment)
         store = current_store()
         key = board_key(period, moment)
         score = store.zscore(key, str(user_id))

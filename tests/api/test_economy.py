@@ -267,3 +267,13 @@ def test_me_points_for_a_new_member(client, members):
 
 
 __all__ = ["timedelta"]
+
+
+def test_leaderboards_rebuild_themselves_after_the_store_forgets(app, client, members, forum):
+    author = members.create()
+    forum.post(author, forum.board()["id"])
+    with app.app_context():
+        from kernel.store import current_store
+
+        current_store().flush()  # a restarted process with the in-process store, or a flushed Redis
+    assert [r["user"]["id"] for r in client.get("/api/v1/leaderboards/week").get_json()["items"]] == [author.id]
