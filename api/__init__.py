@@ -110,6 +110,7 @@ def _register_request_hooks(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from api.resources import (
         auth,
+        badges,
         boards,
         economy,
         health,
@@ -122,7 +123,21 @@ def _register_blueprints(app: Flask) -> None:
         rewards,
     )
 
-    for module in (health, auth, members, boards, posts, replies, media, notifications, moderation, economy, rewards):
+    modules = (
+        health,
+        auth,
+        members,
+        boards,
+        posts,
+        replies,
+        media,
+        notifications,
+        moderation,
+        economy,
+        rewards,
+        badges,
+    )
+    for module in modules:
         api.register_blueprint(module.blp)
 
 
@@ -151,6 +166,7 @@ DOMAIN_MODULES = (
     "economy.leaderboards",
     "economy.mall",
     "economy.lottery",
+    "economy.badges",
 )
 
 

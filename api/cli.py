@@ -56,6 +56,17 @@ def register_cli(app: Flask) -> None:
         click.echo(f"ranked {rebuild(clock.now())} member(s)")
 
     @app.cli.group()
+    def badges():
+        """Badge maintenance."""
+
+    @badges.command("backfill")
+    def backfill():
+        """Award every rule badge that existing members already qualify for (safe to repeat)."""
+        from economy.badges import backfill as run
+
+        click.echo(f"awarded {run()} badge(s)")
+
+    @app.cli.group()
     def users():
         """Member administration."""
 

@@ -6,6 +6,18 @@ from api.schemas import MemberSummary
 from forum.text import excerpt, render_html
 
 
+class ShowcaseBadge(ma.Schema):
+    slug = ma.fields.String()
+    name = ma.fields.String()
+    tier = ma.fields.String()
+    image_url = ma.fields.String()
+
+
+class AuthorSummary(MemberSummary):
+    level = ma.fields.Integer()
+    showcase = ma.fields.List(ma.fields.Nested(ShowcaseBadge), metadata={"description": "pinned badges (≤3)"})
+
+
 class ImageOut(ma.Schema):
     id = ma.fields.Integer()
     url = ma.fields.String()
@@ -25,7 +37,7 @@ class PostSummary(ma.Schema):
     board_id = ma.fields.Integer()
     title = ma.fields.String()
     excerpt = ma.fields.String()
-    author = ma.fields.Nested(MemberSummary)
+    author = ma.fields.Nested(AuthorSummary)
     tags = ma.fields.List(ma.fields.String())
     images = ma.fields.List(ma.fields.Nested(ImageOut))
     status = ma.fields.String(metadata={"description": "published, pending_review, hidden or deleted"})
@@ -65,7 +77,7 @@ class ReplyOut(ma.Schema):
     post_id = ma.fields.Integer()
     floor = ma.fields.Integer(metadata={"description": "楼层: 1, 2, 3… never reused"})
     status = ma.fields.String()
-    author = ma.fields.Nested(MemberSummary, allow_none=True, metadata={"description": "null on removed floors"})
+    author = ma.fields.Nested(AuthorSummary, allow_none=True, metadata={"description": "null on removed floors"})
     body = ma.fields.String(allow_none=True)
     body_html = ma.fields.String(allow_none=True)
     quote = ma.fields.Nested(QuoteOut, allow_none=True)
@@ -87,6 +99,16 @@ def image_out(media) -> dict:
     }
 
 
+def author_out(user, showcase: dict[int, list] | None) -> dict:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "level": user.level,
+        "showcase": (showcase or {}).get(user.id, []),
+    }
+
+
 def present_post(
     post,
     *,
@@ -95,13 +117,14 @@ def present_post(
     views: int = 0,
     full: bool = False,
     signed_in: bool = False,
+    showcase: dict[int, list] | None = None,
 ) -> dict:
     data = {
         "id": post.id,
         "board_id": post.board_id,
         "title": post.title,
         "excerpt": excerpt(post.body),
-        "author": post.author,
+        "author": author_out(post.author, showcase),
         "tags": [t.name for t in post.tags],
         "images": [image_out(m) for m in post.images],
         "status": post.status,
@@ -127,7 +150,13 @@ def present_post(
 
 
 def present_reply(
-    reply, *, visible: bool, liked: set[int] | None = None, applauded: set[int] | None = None, signed_in: bool = False
+    reply,
+    *,
+    visible: bool,
+    liked: set[int] | None = None,
+    applauded: set[int] | None = None,
+    signed_in: bool = False,
+    showcase: dict[int, list] | None = None,
 ) -> dict:
     quote = None
     if reply.quote is not None:
@@ -143,7 +172,7 @@ def present_reply(
         "post_id": reply.post_id,
         "floor": reply.floor,
         "status": reply.status,
-        "author": reply.author if visible else None,
+        "author": author_out(reply.author, showcase) if visible else None,
         "body": reply.body if visible else None,
         "body_html": render_html(reply.body) if visible else None,
         "quote": quote,

@@ -12,10 +12,20 @@ class MemberSummary(ma.Schema):
 
 
 class PublicProfile(MemberSummary):
+    level = ma.fields.Integer()
+    showcase = ma.fields.Method("_showcase", metadata={"description": "pinned badges (≤3): slug, name, tier"})
     bio = ma.fields.String()
     region = ma.fields.String()
     role = ma.fields.String(metadata={"description": "member, moderator, operator, product or admin"})
     created_at = ma.fields.DateTime()
+
+    def _showcase(self, user) -> list[dict]:
+        from economy.badges import showcases
+
+        return [
+            {"slug": b.slug, "name": b.name, "tier": b.tier, "image_url": b.image_url}
+            for b in showcases([user.id])[user.id]
+        ]
 
 
 class PrivateProfile(PublicProfile):

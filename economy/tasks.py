@@ -6,6 +6,7 @@ from sqlalchemy import Boolean, Integer, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from economy import activity, ledger
+from economy.badges import metrics_with_rules
 from economy.earning import BENEFICIARY, refresh_level
 from economy.ledger import Source
 from forum.members import User
@@ -47,6 +48,13 @@ def count_and_reward(event: Event) -> None:
     if not user_id or activity.is_repeat_reaction(event) or db.session.get(User, user_id) is None:
         return
     counts = activity.bump(user_id, event.type, event.created_at)
+    if event.type in metrics_with_rules():  # badges look at the new count once it is stored
+        outbox.emit(
+            "activity_counted",
+            actor_id=user_id,
+            subject=("user", user_id),
+            payload={"user_id": user_id, "metric": event.type, "count": counts["once"]},
+        )
     periods = activity.period_keys(event.created_at)
     for task in db.session.scalars(select(Task).where(Task.metric == event.type, Task.enabled.is_(True))):
         if counts[task.period] >= task.target:

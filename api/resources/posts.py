@@ -8,6 +8,7 @@ from api.errors import documented_errors
 from api.forum_schemas import PostDetail, PostSummary, present_post
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
+from economy import badges
 from forum import feeds, posts, reactions, view_counts
 from forum.members import get_user
 from kernel import outbox
@@ -68,12 +69,23 @@ def post_page(viewer, **filters) -> dict:
 
 def present_page(viewer, page) -> dict:
     liked, faved = reactions.viewer_state(viewer, [p.id for p in page.items])
-    return page_body(page, lambda p: present_post(p, liked=liked, faved=faved, signed_in=viewer is not None))
+    showcase = badges.showcases(list({p.author_id for p in page.items}))
+    return page_body(
+        page, lambda p: present_post(p, liked=liked, faved=faved, signed_in=viewer is not None, showcase=showcase)
+    )
 
 
 def _detail(post, viewer, views: int = 0) -> dict:
     liked, faved = reactions.viewer_state(viewer, [post.id])
-    return present_post(post, liked=liked, faved=faved, views=views, full=True, signed_in=viewer is not None)
+    return present_post(
+        post,
+        liked=liked,
+        faved=faved,
+        views=views,
+        full=True,
+        signed_in=viewer is not None,
+        showcase=badges.showcases([post.author_id]),
+    )
 
 
 @blp.route("/posts", methods=["GET"])

@@ -9,6 +9,7 @@ from api.forum_schemas import ReplyOut, present_reply
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from api.resources.posts import LikeOut, RemovalArgs
+from economy import badges
 from forum import reactions, replies
 from forum.posts import visible_post
 from kernel import outbox
@@ -47,6 +48,7 @@ def list_replies(args, post_id: int):
     post = visible_post(post_id, viewer)
     page = replies.list_replies(post.id, viewer, args["limit"], args["cursor"])
     liked, applauded = reactions.reply_viewer_state(viewer, [r.id for r in page.items])
+    showcase = badges.showcases(list({r.author_id for r in page.items}))
     return page_body(
         page,
         lambda r: present_reply(
@@ -55,6 +57,7 @@ def list_replies(args, post_id: int):
             liked=liked,
             applauded=applauded,
             signed_in=viewer is not None,
+            showcase=showcase,
         ),
     )
 

@@ -256,6 +256,7 @@ def test_no_path_turns_money_into_points():
         ("economy/earning.py", "RULE"),
         ("economy/tasks.py", "TASK"),
         ("economy/grants.py", "STAFF_GRANT"),
+        ("economy/badges.py", "BADGE"),
     }
 
 

@@ -1,0 +1,367 @@
+"""Badges (勋章): a catalogue managed by operators, awarded by rules over members' activity or by staff.
+
+A rule is data on the badge: a metric and a threshold. Live awarding reacts to events after the activity
+counters move; the backfill walks existing members with the very same `metric_value`, so both always agree.
+An award is a row keyed (badge, member, sequence): two events racing to award the same badge collide on that key
+and only one award (and one reward) exists. Repeatable badges get one sequence per threshold reached.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from economy import activity, ledger
+from economy.checkin import CheckIn
+from economy.earning import refresh_level
+from economy.ledger import Source
+from forum.members import User, get_user
+from kernel import clock, outbox
+from kernel.db import UTCDateTime, db
+from kernel.errors import Conflict, NotFound, ValidationFailed
+from kernel.outbox import Event
+from moderation import audit
+
+TIERS = ("bronze", "silver", "gold")
+# Metrics a rule may use: counted events (all time), the best check-in streak, and the level.
+COUNTED_METRICS = (
+    "post_published",
+    "reply_created",
+    "like_received",
+    "applause_received",
+    "post_featured",
+    "idea_milestone_reached",
+    "idea_approved",
+    "campaign_checkin",
+    "share_approved",
+    "campaign_completed",
+    "checked_in",
+)
+METRICS = (*COUNTED_METRICS, "checkin_streak", "level")
+SHOWCASE_SIZE = 3
+
+
+class Badge(db.Model):
+    __tablename__ = "badges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(60))
+    description: Mapped[str] = mapped_column(String(300), default="")
+    image_url: Mapped[str] = mapped_column(String(300), default="")
+    tier: Mapped[str] = mapped_column(String(8))
+    category: Mapped[str] = mapped_column(String(24), default="community")
+    repeatable: Mapped[bool] = mapped_column(default=False)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    rule_metric: Mapped[str | None] = mapped_column(String(32))
+    rule_threshold: Mapped[int | None] = mapped_column(Integer)
+    reward_points: Mapped[int] = mapped_column(Integer, default=0)
+    reward_contribution: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BadgeAward(db.Model):
+    __tablename__ = "badge_awards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    badge_id: Mapped[int] = mapped_column(ForeignKey("badges.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(Integer, default=1)
+    awarded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    awarded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoke_reason: Mapped[str] = mapped_column(String(300), default="")
+
+    badge: Mapped[Badge] = relationship(lazy="joined")
+
+    __table_args__ = (
+        UniqueConstraint("badge_id", "user_id", "sequence", name="uq_badge_awards_once"),
+        Index("ix_badge_awards_user", "user_id", "badge_id"),
+    )
+
+
+class ShowcaseSlot(db.Model):
+    __tablename__ = "badge_showcase"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    badge_id: Mapped[int] = mapped_column(ForeignKey("badges.id", ondelete="CASCADE"))
+
+
+# Catalogue
+
+
+def get_badge(badge_id: int) -> Badge:
+    badge = db.session.get(Badge, badge_id)
+    if badge is None:
+        raise NotFound("no such badge", code="badge_not_found")
+    return badge
+
+
+def _check_rule(metric: str | None, threshold: int | None) -> None:
+    if (metric is None) != (threshold is None):
+        raise ValidationFailed(
+            "a rule needs both a metric and a threshold", details={"rule_metric": ["set both or neither"]}
+        )
+    if metric is not None and metric not in METRICS:
+        raise ValidationFailed("unknown metric", details={"rule_metric": [f"one of {', '.join(METRICS)}"]})
+
+
+def create_badge(**fields) -> Badge:
+    _check_rule(fields.get("rule_metric"), fields.get("rule_threshold"))
+    badge = Badge(
+        created_at=clock.now(),
+        description="",
+        image_url="",
+        category="community",
+        repeatable=False,
+        enabled=True,
+        reward_points=0,
+        reward_contribution=0,
+    )
+    for name, value in fields.items():
+        setattr(badge, name, value)
+    db.session.add(badge)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict("a badge with this slug exists", code="slug_taken") from exc
+    return badge
+
+
+def update_badge(badge_id: int, **fields) -> Badge:
+    badge = get_badge(badge_id)
+    _check_rule(fields.get("rule_metric", badge.rule_metric), fields.get("rule_threshold", badge.rule_threshold))
+    for name, value in fields.items():
+        setattr(badge, name, value)
+    db.session.flush()
+    return badge
+
+
+def catalogue(include_disabled: bool = False) -> list[tuple[Badge, float]]:
+    """Badges with rarity: the share of members holding each one."""
+    members = db.session.scalar(select(func.count(User.id))) or 1
+    holders = dict(
+        db.session.execute(
+            select(BadgeAward.badge_id, func.count(func.distinct(BadgeAward.user_id)))
+            .where(BadgeAward.revoked_at.is_(None))
+            .group_by(BadgeAward.badge_id)
+        ).all()
+    )
+    query = select(Badge).order_by(Badge.category, Badge.id)
+    if not include_disabled:
+        query = query.where(Badge.enabled.is_(True))
+    return [(b, round(holders.get(b.id, 0) / members, 4)) for b in db.session.scalars(query)]
+
+
+# Rules
+
+
+def metric_value(user_id: int, metric: str) -> int:
+    if metric == "checkin_streak":
+        return db.session.scalar(select(func.coalesce(func.max(CheckIn.streak), 0)).where(CheckIn.user_id == user_id))
+    if metric == "level":
+        return db.session.scalar(select(User.level).where(User.id == user_id)) or 0
+    return activity.count(user_id, metric, "all")
+
+
+def _held(badge: Badge, user_id: int) -> int:
+    return db.session.scalar(
+        select(func.count(BadgeAward.id)).where(BadgeAward.badge_id == badge.id, BadgeAward.user_id == user_id)
+    )
+
+
+def due_sequences(badge: Badge, user_id: int) -> list[int]:
+    """Which award sequences the member has earned by rule but does not have yet."""
+    value = metric_value(user_id, badge.rule_metric)
+    if value < badge.rule_threshold:
+        return []
+    earned = value // badge.rule_threshold if badge.repeatable else 1
+    have = set(
+        db.session.scalars(
+            select(BadgeAward.sequence).where(BadgeAward.badge_id == badge.id, BadgeAward.user_id == user_id)
+        )
+    )
+    return [seq for seq in range(1, earned + 1) if seq not in have]
+
+
+def _award(badge: Badge, user_id: int, sequence: int, *, by: User | None, reason: str) -> BadgeAward | None:
+    """Insert one award; None when a twin got there first. Pays the badge's reward with the award."""
+    try:
+        with db.session.begin_nested():
+            award = BadgeAward(
+                badge_id=badge.id,
+                user_id=user_id,
+                sequence=sequence,
+                awarded_at=clock.now(),
+                awarded_by=by.id if by else None,
+                reason=reason,
+                revoke_reason="",
+            )
+            db.session.add(award)
+    except IntegrityError:
+        return None
+    if badge.reward_points or badge.reward_contribution:
+        ledger.credit(
+            user_id,
+            points=badge.reward_points,
+            contribution=badge.reward_contribution,
+            source=Source.BADGE,
+            key=f"badge:{badge.id}:{user_id}:{sequence}",
+            memo=badge.name,
+            subject=("badge", badge.id),
+            reason_code=f"badge:{badge.slug}",
+        )
+        refresh_level(user_id)
+    outbox.emit(
+        "badge_awarded",
+        actor_id=by.id if by else None,
+        subject=("badge", badge.id),
+        payload={"user_id": user_id, "sequence": sequence},
+    )
+    return award
+
+
+def evaluate(user_id: int, metric: str) -> list[BadgeAward]:
+    awarded = []
+    for badge in db.session.scalars(select(Badge).where(Badge.enabled.is_(True), Badge.rule_metric == metric)):
+        for sequence in due_sequences(badge, user_id):
+            award = _award(badge, user_id, sequence, by=None, reason="rule")
+            if award is not None:
+                awarded.append(award)
+    return awarded
+
+
+def backfill() -> int:
+    """Award every badge existing members already qualify for; the same check as live awarding."""
+    count = 0
+    for badge in db.session.scalars(select(Badge).where(Badge.enabled.is_(True), Badge.rule_metric.is_not(None))):
+        for user_id in db.session.scalars(select(User.id)):
+            for sequence in due_sequences(badge, user_id):
+                count += _award(badge, user_id, sequence, by=None, reason="backfill") is not None
+        db.session.commit()
+    outbox.commit()
+    return count
+
+
+@outbox.subscribe("activity_counted", name="economy.badges.activity")
+def _on_activity(event: Event) -> None:
+    evaluate(event.payload["user_id"], event.payload["metric"])
+
+
+@outbox.subscribe("checked_in", name="economy.badges.streak")
+def _on_checkin(event: Event) -> None:
+    evaluate(event.actor_id, "checkin_streak")
+
+
+@outbox.subscribe("level_reached", name="economy.badges.level")
+def _on_level(event: Event) -> None:
+    evaluate(event.actor_id, "level")
+
+
+def metrics_with_rules() -> set[str]:
+    return set(
+        db.session.scalars(
+            select(Badge.rule_metric).where(Badge.enabled.is_(True), Badge.rule_metric.is_not(None)).distinct()
+        )
+    )
+
+
+# Staff
+
+
+def award_manually(actor: User, badge_id: int, user_id: int, reason: str) -> BadgeAward:
+    badge = get_badge(badge_id)
+    target = get_user(user_id)
+    if not reason.strip():
+        raise ValidationFailed("a reason is required", details={"reason": ["required"]})
+    held = db.session.scalar(
+        select(BadgeAward).where(
+            BadgeAward.badge_id == badge.id, BadgeAward.user_id == target.id, BadgeAward.revoked_at.is_(None)
+        )
+    )
+    if held is not None and not badge.repeatable:
+        raise Conflict("the member already holds this badge", code="badge_held")
+    award = _award(badge, target.id, _held(badge, target.id) + 1, by=actor, reason=reason.strip())
+    if award is None:
+        raise Conflict("awarded concurrently, try again", code="badge_race")
+    audit.record(actor, "badge.award", "user", target.id, reason.strip(), badge=badge.slug, award_id=award.id)
+    return award
+
+
+def revoke(actor: User, award_id: int, reason: str) -> BadgeAward:
+    award = db.session.get(BadgeAward, award_id)
+    if award is None:
+        raise NotFound("no such award", code="award_not_found")
+    if not reason.strip():
+        raise ValidationFailed("a reason is required", details={"reason": ["required"]})
+    if award.revoked_at is None:
+        award.revoked_at, award.revoke_reason = clock.now(), reason.strip()
+        db.session.execute(
+            ShowcaseSlot.__table__.delete().where(
+                ShowcaseSlot.user_id == award.user_id, ShowcaseSlot.badge_id == award.badge_id
+            )
+        )
+        audit.record(
+            actor, "badge.revoke", "user", award.user_id, reason.strip(), badge=award.badge.slug, award_id=award.id
+        )
+    return award
+
+
+# Members
+
+
+def earned(user_id: int) -> list[BadgeAward]:
+    return list(
+        db.session.scalars(
+            select(BadgeAward)
+            .where(BadgeAward.user_id == user_id, BadgeAward.revoked_at.is_(None))
+            .order_by(BadgeAward.awarded_at.desc(), BadgeAward.id.desc())
+        )
+    )
+
+
+def progress(user_id: int) -> list[dict]:
+    """For each enabled rule badge the member lacks: how far along they are."""
+    held = {a.badge_id for a in earned(user_id)}
+    rows = []
+    for badge in db.session.scalars(select(Badge).where(Badge.enabled.is_(True), Badge.rule_metric.is_not(None))):
+        if badge.id in held and not badge.repeatable:
+            continue
+        value = metric_value(user_id, badge.rule_metric)
+        target = badge.rule_threshold * ((value // badge.rule_threshold + 1) if badge.repeatable else 1)
+        rows.append({"badge": badge, "metric": badge.rule_metric, "current": value, "target": target})
+    return rows
+
+
+def set_showcase(user: User, badge_ids: list[int]) -> list[Badge]:
+    if len(badge_ids) > SHOWCASE_SIZE or len(set(badge_ids)) != len(badge_ids):
+        raise ValidationFailed("pick up to three different badges", details={"badge_ids": ["at most 3, distinct"]})
+    held = {a.badge_id for a in earned(user.id)}
+    missing = [b for b in badge_ids if b not in held]
+    if missing:
+        raise ValidationFailed("you can only show badges you hold", details={"badge_ids": missing})
+    db.session.execute(ShowcaseSlot.__table__.delete().where(ShowcaseSlot.user_id == user.id))
+    for position, badge_id in enumerate(badge_ids):
+        db.session.add(ShowcaseSlot(user_id=user.id, position=position, badge_id=badge_id))
+    db.session.flush()
+    return showcases([user.id])[user.id]
+
+
+def showcases(user_ids: list[int]) -> dict[int, list[Badge]]:
+    """The pinned badges of several members at once (for a page of posts)."""
+    found: dict[int, list[Badge]] = {uid: [] for uid in user_ids}
+    if not user_ids:
+        return found
+    rows = db.session.execute(
+        select(ShowcaseSlot.user_id, Badge)
+        .join(Badge, Badge.id == ShowcaseSlot.badge_id)
+        .where(ShowcaseSlot.user_id.in_(user_ids), Badge.enabled.is_(True))
+        .order_by(ShowcaseSlot.user_id, ShowcaseSlot.position)
+    ).all()
+    for uid, badge in rows:
+        found[uid].append(badge)
+    return found
