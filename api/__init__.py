@@ -114,6 +114,7 @@ def _register_blueprints(app: Flask) -> None:
         boards,
         economy,
         health,
+        ideas,
         media,
         members,
         moderation,
@@ -136,6 +137,7 @@ def _register_blueprints(app: Flask) -> None:
         economy,
         rewards,
         badges,
+        ideas,
     )
     for module in modules:
         api.register_blueprint(module.blp)
@@ -152,6 +154,7 @@ DOMAIN_MODULES = (
     "forum.replies",
     "forum.reactions",
     "forum.notifications",
+    "forum.ideas",
     "moderation.words",
     "moderation.queue",
     "moderation.reports",

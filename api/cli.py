@@ -67,6 +67,20 @@ def register_cli(app: Flask) -> None:
         click.echo(f"awarded {run()} badge(s)")
 
     @app.cli.group()
+    def ideas():
+        """Idea lifecycle jobs."""
+
+    @ideas.command("expire")
+    def expire():
+        """Mark supporting ideas past their deadline as expired and notify their supporters (run hourly)."""
+        from forum.ideas import expire_due
+        from kernel import clock, outbox
+
+        count = expire_due(clock.now())
+        outbox.commit()
+        click.echo(f"expired {count} idea(s)")
+
+    @app.cli.group()
     def users():
         """Member administration."""
 

@@ -16,6 +16,8 @@ DEFAULT_ACTION_LIMITS = {
     "like": "60 per minute;500 per day",
     "report": "20 per day",
     "report:new_member": "5 per day",
+    "idea": "3 per day",
+    "support": "30 per hour;200 per day",
 }
 
 
@@ -77,6 +79,13 @@ def load_config(instance: Path) -> dict[str, Any]:
         # Economy
         "CHECKIN_BONUS_EVERY": int(env.get("CHECKIN_BONUS_EVERY", 7)),
         "CHECKIN_BONUS_POINTS": int(env.get("CHECKIN_BONUS_POINTS", 20)),
+        # Ideas: [[verified supporters, extra days or null to qualify], ...]
+        "IDEA_INITIAL_DAYS": int(env.get("IDEA_INITIAL_DAYS", 60)),
+        "IDEA_MILESTONES": json.loads(
+            env.get("IDEA_MILESTONES", "[[100, 365], [1000, 182], [5000, 182], [10000, null]]")
+        ),
+        "IDEA_VERIFIED_MIN_LEVEL": int(env.get("IDEA_VERIFIED_MIN_LEVEL", 2)),
+        "IDEA_VERIFIED_MIN_AGE_DAYS": int(env.get("IDEA_VERIFIED_MIN_AGE_DAYS", 7)),
         # Moderation
         "NEW_MEMBER_LEVEL": int(env.get("NEW_MEMBER_LEVEL", 2)),
         "NEW_MEMBER_REVIEW_POSTS": int(env.get("NEW_MEMBER_REVIEW_POSTS", 3)),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import update
 
+from forum import ideas
 from forum.boards import Board, can_moderate, get_board
 from forum.members import User
 from forum.notifications import notify
@@ -33,6 +34,7 @@ POST_ACTIONS = (
     "move",
 )
 REPLY_ACTIONS = ("approve", "reject", "hide", "restore", "delete")
+IDEA_ACTIONS = ("approve", "reject")
 NEEDS_REASON = ("reject", "hide", "delete")
 # Where each visibility action takes content, and whether it upholds the reports against it.
 VISIBILITY = {
@@ -63,16 +65,18 @@ def perform(
     actor: User, action: str, target_type: str, target_id: int, reason: str = "", board_id: int | None = None
 ) -> ActionResult:
     target = load(target_type, target_id)
-    allowed = POST_ACTIONS if target.kind == "post" else REPLY_ACTIONS
+    allowed = {"post": POST_ACTIONS, "reply": REPLY_ACTIONS, "idea": IDEA_ACTIONS}[target.kind]
     if action not in allowed:
         raise ValidationFailed(f"cannot {action} a {target.kind}", details={"action": [f"one of {', '.join(allowed)}"]})
-    if not can_moderate(actor, target.board_id):
+    if not (actor.has_role("moderator") if target.board_id is None else can_moderate(actor, target.board_id)):
         raise Forbidden("you do not moderate this board", code="not_board_moderator")
     reason = reason.strip()
     if action in NEEDS_REASON and not reason:
         raise ValidationFailed("a reason is required", details={"reason": ["required for " + action]})
     details: dict = {}
-    if action in VISIBILITY:
+    if target.kind == "idea":
+        _review_idea(actor, target, action, reason)
+    elif action in VISIBILITY:
         _change_visibility(actor, target, action, reason)
     elif action == "move":
         details = _move(actor, target, board_id)
@@ -87,7 +91,7 @@ def perform(
             "moderation",
             actor_id=actor.id,
             subject=(target.kind, target.id),
-            post_id=target.obj.id if target.kind == "post" else target.obj.post_id,
+            post_id={"post": target.obj.id, "reply": getattr(target.obj, "post_id", None)}.get(target.kind),
             message=MESSAGES[action].format(reason=reason or "-"),
         )
     return ActionResult(action, target, entry.id)
@@ -103,6 +107,14 @@ def _change_visibility(actor: User, target: Target, action: str, reason: str) ->
     change(target.obj, status, actor_id=actor.id, reason=reason)
     reports.settle(target, upheld=upheld)
     queue.resolve(target.kind, target.id, actor, "rejected" if upheld else "approved", reason)
+
+
+def _review_idea(actor: User, target: Target, action: str, reason: str) -> None:
+    if action == "approve":
+        ideas.publish(target.obj)
+    else:
+        ideas.reject(target.obj, reason)
+    queue.resolve("idea", target.id, actor, "approved" if action == "approve" else "rejected", reason)
 
 
 def _toggle(actor: User, target: Target, action: str) -> None:

@@ -2,19 +2,20 @@
 
 from dataclasses import dataclass
 
+from forum.ideas import Idea, get_idea
 from forum.posts import Post, get_post
 from forum.replies import Reply, get_reply
 from kernel.db import db
 from kernel.errors import NotFound, ValidationFailed
 
-TARGET_TYPES = ("post", "reply")
+TARGET_TYPES = ("post", "reply", "idea")
 
 
 @dataclass
 class Target:
     kind: str
-    obj: Post | Reply
-    board_id: int
+    obj: Post | Reply | Idea
+    board_id: int | None  # ideas belong to no board: only global moderators review them
     author_id: int
 
     @property
@@ -36,4 +37,7 @@ def load(kind: str, target_id: int) -> Target:
         if post is None:
             raise NotFound("no such reply", code="reply_not_found")
         return Target("reply", reply, post.board_id, reply.author_id)
+    if kind == "idea":
+        idea = get_idea(target_id)
+        return Target("idea", idea, None, idea.creator_id)
     raise ValidationFailed("unknown target type", details={"target_type": [f"one of {', '.join(TARGET_TYPES)}"]})

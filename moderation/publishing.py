@@ -3,7 +3,8 @@
 from flask import current_app
 from sqlalchemy import func, select
 
-from forum import members, posts, replies
+from forum import ideas, members, posts, replies
+from forum.ideas import Idea
 from forum.members import User
 from forum.permissions import ensure_can_contribute
 from forum.posts import Post
@@ -113,6 +114,33 @@ def edit_reply(editor: User, reply_id: int, body: str) -> Reply:
         post = db.session.get(Post, reply.post_id)
         queue.enqueue("reply", reply.id, reason="filter", author_id=editor.id, board_id=post.board_id, terms=held)
     return reply
+
+
+def submit_idea(creator: User, *, title: str, description: str, category: str, image_ids: list[int]) -> Idea:
+    """Every idea waits for a moderator before it is public; listed words are masked, blocked or flagged."""
+    screened = _screen_fields(title=title, description=description)
+    idea = ideas.submit(
+        creator,
+        title=screened["title"].text,
+        description=screened["description"].text,
+        category=category,
+        image_ids=image_ids,
+    )
+    queue.enqueue("idea", idea.id, reason="idea", author_id=creator.id, terms=_review_terms(screened))
+    return idea
+
+
+def edit_idea(creator: User, idea_id: int, **changes) -> Idea:
+    screened = _screen_fields(title=changes.get("title"), description=changes.get("description"))
+    for field, screening in screened.items():
+        changes[field] = screening.text
+    was_rejected = ideas.get_idea(idea_id).status == "rejected"
+    idea = ideas.edit(creator, idea_id, **changes)
+    if was_rejected:  # the edit resubmits it
+        queue.enqueue(
+            "idea", idea.id, reason="idea", author_id=creator.id, terms=_review_terms(screened), resubmitted=True
+        )
+    return idea
 
 
 # Profiles cannot wait in a queue: any listed word in a name is refused; a bio is masked unless blocked.

@@ -84,7 +84,7 @@ class QueueItemOut(ma.Schema):
 
 class ActionIn(ma.Schema):
     action = ma.fields.String(required=True, validate=ma.validate.OneOf(actions.POST_ACTIONS))
-    target_type = ma.fields.String(required=True, validate=ma.validate.OneOf(("post", "reply")))
+    target_type = ma.fields.String(required=True, validate=ma.validate.OneOf(("post", "reply", "idea")))
     target_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
     reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
     board_id = ma.fields.Integer(validate=ma.validate.Range(min=1), metadata={"description": "for move"})

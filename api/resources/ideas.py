@@ -1,0 +1,385 @@
+"""Ideas: submission, support with a demand survey, updates, comments, product decisions and reports."""
+
+import csv
+import io
+
+import marshmallow as ma
+from flask import Response
+from flask_smorest import Blueprint
+
+from api.auth import auth_required, current_member, current_viewer
+from api.errors import documented_errors
+from api.forum_schemas import ImageOut, image_out
+from api.limits import action_limited
+from api.pagination import PageArgs, page_body, page_of
+from api.schemas import MemberSummary
+from forum import ideas
+from forum.ideas import IdeaSupport
+from kernel import clock, outbox
+from kernel.db import db
+from kernel.errors import Forbidden
+from moderation import publishing
+
+blp = Blueprint("ideas", __name__, url_prefix="/api/v1/ideas", description="Ideas (LEGO Ideas model)")
+
+
+class IdeaIn(ma.Schema):
+    title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    description = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=20000))
+    category = ma.fields.String(required=True, validate=ma.validate.OneOf(ideas.CATEGORIES))
+    image_ids = ma.fields.List(
+        ma.fields.Integer(validate=ma.validate.Range(min=1)), required=True, validate=ma.validate.Length(min=1, max=9)
+    )
+
+
+class IdeaPatch(ma.Schema):
+    title = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
+    description = ma.fields.String(validate=ma.validate.Length(min=1, max=20000))
+    category = ma.fields.String(validate=ma.validate.OneOf(ideas.CATEGORIES))
+    image_ids = ma.fields.List(
+        ma.fields.Integer(validate=ma.validate.Range(min=1)), validate=ma.validate.Length(min=1, max=9)
+    )
+
+
+class MilestoneOut(ma.Schema):
+    supporters = ma.fields.Integer()
+    extension_days = ma.fields.Integer(allow_none=True, metadata={"description": "null: reaching it qualifies"})
+
+
+class SupportState(ma.Schema):
+    supported = ma.fields.Boolean()
+    would_buy = ma.fields.Integer(allow_none=True)
+    price_cents = ma.fields.Integer(allow_none=True)
+
+
+class IdeaOut(ma.Schema):
+    id = ma.fields.Integer()
+    creator = ma.fields.Nested(MemberSummary)
+    title = ma.fields.String()
+    description = ma.fields.String()
+    category = ma.fields.String()
+    images = ma.fields.List(ma.fields.Nested(ImageOut))
+    status = ma.fields.String(metadata={"description": ", ".join(ideas.STATUSES)})
+    supporter_count = ma.fields.Integer(metadata={"description": "every support"})
+    verified_supporter_count = ma.fields.Integer(metadata={"description": "supports that count toward milestones"})
+    milestones_reached = ma.fields.Integer()
+    next_milestone = ma.fields.Nested(MilestoneOut, allow_none=True)
+    deadline_at = ma.fields.DateTime(allow_none=True)
+    published_at = ma.fields.DateTime(allow_none=True)
+    qualified_at = ma.fields.DateTime(allow_none=True)
+    rejection_reason = ma.fields.String(metadata={"description": "guideline rejection, for the creator"})
+    decision_feedback = ma.fields.String(metadata={"description": "the product team's public feedback"})
+    created_at = ma.fields.DateTime()
+    viewer = ma.fields.Nested(SupportState, allow_none=True)
+
+
+class IdeaListArgs(PageArgs):
+    status = ma.fields.String(validate=ma.validate.OneOf(ideas.STATUSES))
+    sort = ma.fields.String(load_default="supporters", validate=ma.validate.OneOf(("supporters", "trending", "newest")))
+
+
+class SupportIn(ma.Schema):
+    would_buy = ma.fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Range(min=0, max=10),
+        metadata={"description": "units you would buy, 0-10"},
+    )
+    price_cents = ma.fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Range(min=0, max=100_000_000),
+        metadata={"description": "the price you would pay, in cents"},
+    )
+
+
+class UpdateIn(ma.Schema):
+    title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
+    body = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=20000))
+
+
+class UpdateOut(UpdateIn):
+    id = ma.fields.Integer()
+    created_at = ma.fields.DateTime()
+
+
+class UpdateList(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(UpdateOut), required=True)
+
+
+class CommentIn(ma.Schema):
+    body = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=5000))
+
+
+class CommentOut(ma.Schema):
+    id = ma.fields.Integer()
+    author = ma.fields.Nested(MemberSummary)
+    body = ma.fields.String()
+    created_at = ma.fields.DateTime()
+
+
+class DecisionIn(ma.Schema):
+    decision = ma.fields.String(required=True, validate=ma.validate.OneOf(tuple(ideas.DECISIONS)))
+    feedback = ma.fields.String(load_default="", validate=ma.validate.Length(max=5000))
+
+
+class DemandArgs(ma.Schema):
+    min_level = ma.fields.Integer(load_default=3, validate=ma.validate.Range(min=1, max=10))
+
+
+class VelocityPoint(ma.Schema):
+    day = ma.fields.String()
+    supports = ma.fields.Integer()
+
+
+class DemandOut(ma.Schema):
+    idea_id = ma.fields.Integer()
+    title = ma.fields.String()
+    status = ma.fields.String()
+    supporters = ma.fields.Integer()
+    verified_supporters = ma.fields.Integer()
+    supporters_at_min_level = ma.fields.Integer()
+    min_level = ma.fields.Integer()
+    would_buy_units = ma.fields.Integer()
+    would_buy_respondents = ma.fields.Integer()
+    would_buy_distribution = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    price_respondents = ma.fields.Integer()
+    median_price_cents = ma.fields.Integer(allow_none=True)
+    price_distribution = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    supports_last_7_days = ma.fields.Integer()
+    velocity = ma.fields.List(ma.fields.Nested(VelocityPoint))
+
+
+class TopArgs(ma.Schema):
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv")))
+    limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))
+
+
+class TopOut(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(DemandOut), required=True)
+
+
+CSV_COLUMNS = (
+    "idea_id",
+    "title",
+    "status",
+    "supporters",
+    "verified_supporters",
+    "would_buy_units",
+    "median_price_cents",
+    "supports_last_7_days",
+)
+
+
+def _present(idea, viewer) -> dict:
+    now = clock.now()
+    stages = ideas.milestones()
+    upcoming = stages[idea.milestones_reached] if idea.milestones_reached < len(stages) else None
+    support = db.session.get(IdeaSupport, (idea.id, viewer.id)) if viewer is not None else None
+    shown = {
+        k: getattr(idea, k)
+        for k in IdeaOut._declared_fields
+        if k not in ("images", "status", "next_milestone", "viewer", "rejection_reason")
+    }
+    is_creator = viewer is not None and viewer.id == idea.creator_id
+    return {
+        **shown,
+        "images": [image_out(m) for m in idea.images],
+        "status": ideas.effective_status(idea, now),
+        "next_milestone": upcoming,
+        "rejection_reason": idea.rejection_reason if is_creator or (viewer and viewer.is_staff) else "",
+        "viewer": None
+        if viewer is None
+        else {
+            "supported": support is not None,
+            "would_buy": support.would_buy if support else None,
+            "price_cents": support.price_cents if support else None,
+        },
+    }
+
+
+def _require_product() -> None:
+    if not current_member().has_role("product"):
+        raise Forbidden("product team only", code="role_required", details={"roles": ["product"]})
+
+
+@blp.route("", methods=["GET"])
+@auth_required(blp, optional=True)
+@blp.arguments(IdeaListArgs, location="query")
+@blp.response(200, page_of(IdeaOut))
+@documented_errors(blp, 400)
+def list_ideas(args):
+    """Public ideas by verified supporters, trending or newest; filter by status."""
+    viewer = current_viewer()
+    page = ideas.list_ideas(
+        status=args.get("status"), sort=args["sort"], limit=args["limit"], cursor=args["cursor"], now=clock.now()
+    )
+    return page_body(page, lambda idea: _present(idea, viewer))
+
+
+@blp.route("", methods=["POST"])
+@auth_required(blp)
+@action_limited(blp, "idea")
+@blp.arguments(IdeaIn)
+@blp.response(201, IdeaOut)
+def submit_idea(body):
+    """Submit an idea (title, description, category, 1-9 of your images); public after moderator review."""
+    member = current_member()
+    idea = publishing.submit_idea(member, **body)
+    outbox.commit()
+    return _present(idea, member)
+
+
+@blp.route("/<int:idea_id>", methods=["GET"])
+@auth_required(blp, optional=True)
+@blp.response(200, IdeaOut)
+@documented_errors(blp, 404)
+def get_idea(idea_id: int):
+    """One idea with milestones, deadline and, when signed in, your support."""
+    viewer = current_viewer()
+    return _present(ideas.visible_idea(idea_id, viewer), viewer)
+
+
+@blp.route("/<int:idea_id>", methods=["PATCH"])
+@auth_required(blp)
+@blp.arguments(IdeaPatch)
+@blp.response(200, IdeaOut)
+@documented_errors(blp, 404, 409)
+def edit_idea(body, idea_id: int):
+    """Edit your idea while in review or after a guideline rejection (which resubmits it)."""
+    member = current_member()
+    idea = publishing.edit_idea(member, idea_id, **body)
+    outbox.commit()
+    return _present(idea, member)
+
+
+@blp.route("/<int:idea_id>/support", methods=["PUT"])
+@auth_required(blp)
+@action_limited(blp, "support")
+@blp.arguments(SupportIn)
+@blp.response(200, IdeaOut)
+@documented_errors(blp, 404, 409)
+def support(body, idea_id: int):
+    """Support an idea (once; PUT again to change your survey answers). Not your own; only while supporting."""
+    member = current_member()
+    ideas.support(member, idea_id, **body)
+    outbox.commit()
+    return _present(ideas.get_idea(idea_id), member)
+
+
+@blp.route("/<int:idea_id>/support", methods=["DELETE"])
+@auth_required(blp)
+@blp.response(200, IdeaOut)
+@documented_errors(blp, 404, 409)
+def withdraw(idea_id: int):
+    """Withdraw your support while the idea is collecting it (idempotent)."""
+    member = current_member()
+    ideas.withdraw(member, idea_id)
+    outbox.commit()
+    return _present(ideas.get_idea(idea_id), member)
+
+
+@blp.route("/<int:idea_id>/updates", methods=["GET"])
+@auth_required(blp, optional=True)
+@blp.response(200, UpdateList)
+@documented_errors(blp, 404)
+def list_updates(idea_id: int):
+    """The creator's updates, newest first."""
+    return {"items": ideas.updates_of(idea_id, current_viewer())}
+
+
+@blp.route("/<int:idea_id>/updates", methods=["POST"])
+@auth_required(blp)
+@blp.arguments(UpdateIn)
+@blp.response(201, UpdateOut)
+@documented_errors(blp, 404, 409)
+def post_update(body, idea_id: int):
+    """Post an update on your idea; every supporter is notified."""
+    row = ideas.add_update(current_member(), idea_id, body["title"], body["body"])
+    outbox.commit()
+    return row
+
+
+@blp.route("/<int:idea_id>/comments", methods=["GET"])
+@auth_required(blp, optional=True)
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(CommentOut))
+@documented_errors(blp, 400, 404)
+def list_comments(args, idea_id: int):
+    """Comments, oldest first."""
+    return page_body(ideas.comments_of(idea_id, current_viewer(), args["limit"], args["cursor"]))
+
+
+@blp.route("/<int:idea_id>/comments", methods=["POST"])
+@auth_required(blp)
+@action_limited(blp, "reply")
+@blp.arguments(CommentIn)
+@blp.response(201, CommentOut)
+@documented_errors(blp, 404, 409)
+def post_comment(body, idea_id: int):
+    """Comment on a public idea."""
+    comment = ideas.add_comment(current_member(), idea_id, body["body"])
+    outbox.commit()
+    return comment
+
+
+@blp.route("/review-queue", methods=["GET"])
+@auth_required(blp, "product")
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(IdeaOut))
+@documented_errors(blp, 400)
+def review_queue(args):
+    """Qualified ideas and ideas in review, most supported first (product team)."""
+    member = current_member()
+    return page_body(ideas.review_queue(args["limit"], args["cursor"]), lambda idea: _present(idea, member))
+
+
+@blp.route("/<int:idea_id>/decision", methods=["POST"])
+@auth_required(blp, "product")
+@blp.arguments(DecisionIn)
+@blp.response(200, IdeaOut)
+@documented_errors(blp, 404, 409)
+def decide(body, idea_id: int):
+    """start_review (qualified → in_review), approve / not_approve (with public feedback), or archive."""
+    member = current_member()
+    idea = ideas.decide(member, idea_id, body["decision"], body["feedback"])
+    outbox.commit()
+    return _present(idea, member)
+
+
+@blp.route("/<int:idea_id>/demand", methods=["GET"])
+@auth_required(blp, "product")
+@blp.arguments(DemandArgs, location="query")
+@blp.response(200, DemandOut)
+@documented_errors(blp, 404)
+def demand(args, idea_id: int):
+    """Demand report: supporters (verified, at a level), would-buy units, price distribution, velocity."""
+    return ideas.demand(idea_id, args["min_level"], clock.now())
+
+
+def _csv_cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text  # no formula injection
+
+
+@blp.route("/top", methods=["GET"])
+@auth_required(blp, "product")
+@blp.arguments(TopArgs, location="query")
+@blp.response(200, TopOut)
+@blp.alt_response(200, content_type="text/csv", description="with ?format=csv: UTF-8 with BOM, opens in Excel")
+def top(args):
+    """The most supported ideas with their demand summaries, as JSON or CSV."""
+    _require_product()
+    rows = ideas.top_ideas(args["limit"], clock.now())
+    if args["format"] == "json":
+        return {"items": rows}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow([_csv_cell(row[c]) for c in CSV_COLUMNS])
+    return Response(
+        "\ufeff" + buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="top-ideas.csv"'},
+    )

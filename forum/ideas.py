@@ -1,0 +1,570 @@
+"""Product ideas (LEGO Ideas model): submission, support with a demand survey, milestones and deadlines.
+
+Lifecycle: pending_review → supporting → expired | qualified → in_review → approved | not_approved; a guideline
+rejection sends an idea to `rejected`, from which the creator edits and resubmits; staff may archive any idea.
+
+Support milestones extend the deadline (by default, as on LEGO Ideas: 100 verified supporters within 60 days earn
+365 more days, 1,000 earn 182, 5,000 earn 182, 10,000 qualify). Only verified supporters — old enough accounts at a
+high enough level — move milestones; every support is recorded and shown. An idea past its deadline reads as
+expired at once; `flask ideas expire` only writes down what reads already say.
+"""
+
+import math
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from forum.hot import EPOCH
+from forum.media import Media, owned_media
+from forum.members import User
+from forum.permissions import ensure_can_contribute
+from kernel import clock, outbox
+from kernel.db import UTCDateTime, db
+from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kernel.pagination import Page, keyset_page
+from kernel.sql import insert_if_absent
+
+STATUSES = (
+    "pending_review",
+    "rejected",
+    "supporting",
+    "expired",
+    "qualified",
+    "in_review",
+    "approved",
+    "not_approved",
+    "archived",
+)
+CATEGORIES = ("building_sets", "figures", "accessories", "apparel", "digital", "other")
+
+
+class Idea(db.Model):
+    __tablename__ = "ideas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(16))
+    supporter_count: Mapped[int] = mapped_column(Integer, default=0)
+    verified_supporter_count: Mapped[int] = mapped_column(Integer, default=0)
+    milestones_reached: Mapped[int] = mapped_column(Integer, default=0)
+    trend_score: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    qualified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rejection_reason: Mapped[str] = mapped_column(String(500), default="")
+    decision_feedback: Mapped[str] = mapped_column(Text, default="")
+
+    creator: Mapped[User] = relationship(lazy="joined")
+    images: Mapped[list[Media]] = relationship(
+        secondary="idea_images", order_by="IdeaImage.position", lazy="selectin", viewonly=True
+    )
+
+    __table_args__ = (
+        Index("ix_ideas_status_supporters", "status", "verified_supporter_count", "id"),
+        Index("ix_ideas_status_trend", "status", "trend_score", "id"),
+        Index("ix_ideas_status_published", "status", "published_at", "id"),
+        Index("ix_ideas_deadline", "status", "deadline_at"),
+    )
+
+
+class IdeaImage(db.Model):
+    __tablename__ = "idea_images"
+
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class IdeaSupport(db.Model):
+    __tablename__ = "idea_supports"
+
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    verified: Mapped[bool] = mapped_column(default=False)
+    supporter_level: Mapped[int] = mapped_column(Integer, default=1)
+    would_buy: Mapped[int | None] = mapped_column(Integer)
+    price_cents: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_idea_supports_idea_time", "idea_id", "created_at"),)
+
+
+class IdeaUpdate(db.Model):
+    __tablename__ = "idea_updates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdeaComment(db.Model):
+    __tablename__ = "idea_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="published")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    author: Mapped[User] = relationship(lazy="joined")
+
+    __table_args__ = (Index("ix_idea_comments_idea", "idea_id", "id"),)
+
+
+@dataclass(frozen=True)
+class Milestone:
+    supporters: int
+    extension_days: int | None  # None: reaching it qualifies the idea
+
+
+def milestones() -> list[Milestone]:
+    return [Milestone(count, days) for count, days in current_app.config["IDEA_MILESTONES"]]
+
+
+def effective_status(idea: Idea, now: datetime) -> str:
+    """What the idea is now, even before the expiry job has written it down."""
+    if idea.status == "supporting" and idea.deadline_at is not None and idea.deadline_at <= now:
+        return "expired"
+    return idea.status
+
+
+def _clean(title: str, description: str, category: str) -> tuple[str, str, str]:
+    title, description = " ".join(title.split()), description.strip()
+    errors = {}
+    if not 4 <= len(title) <= 120:
+        errors["title"] = ["4-120 characters"]
+    if not 20 <= len(description) <= 20000:
+        errors["description"] = ["20-20000 characters"]
+    if category not in CATEGORIES:
+        errors["category"] = [f"one of {', '.join(CATEGORIES)}"]
+    if errors:
+        raise ValidationFailed("the idea is not complete", details=errors)
+    return title, description, category
+
+
+def _set_images(idea: Idea, creator: User, image_ids: list[int]) -> None:
+    media = owned_media(creator, image_ids)
+    if not 1 <= len(media) <= 9:
+        raise ValidationFailed("an idea needs 1 to 9 images", details={"image_ids": ["1 to 9 of your uploads"]})
+    db.session.execute(delete(IdeaImage).where(IdeaImage.idea_id == idea.id))
+    for position, item in enumerate(media):
+        db.session.add(IdeaImage(idea_id=idea.id, media_id=item.id, position=position))
+    db.session.flush()
+    db.session.expire(idea, ["images"])
+
+
+def get_idea(idea_id: int) -> Idea:
+    idea = db.session.get(Idea, idea_id)
+    if idea is None:
+        raise NotFound("no such idea", code="idea_not_found")
+    return idea
+
+
+def can_see(idea: Idea, viewer: User | None) -> bool:
+    if idea.status in ("pending_review", "rejected"):
+        return viewer is not None and (viewer.id == idea.creator_id or viewer.has_role("moderator", "product"))
+    return True
+
+
+def visible_idea(idea_id: int, viewer: User | None) -> Idea:
+    idea = get_idea(idea_id)
+    if not can_see(idea, viewer):
+        raise NotFound("no such idea", code="idea_not_found")
+    return idea
+
+
+def submit(creator: User, *, title: str, description: str, category: str, image_ids: list[int]) -> Idea:
+    now = clock.now()
+    ensure_can_contribute(creator, now)
+    title, description, category = _clean(title, description, category)
+    idea = Idea(
+        creator_id=creator.id,
+        title=title,
+        description=description,
+        category=category,
+        status="pending_review",
+        supporter_count=0,
+        verified_supporter_count=0,
+        milestones_reached=0,
+        trend_score=0.0,
+        created_at=now,
+        submitted_at=now,
+        rejection_reason="",
+        decision_feedback="",
+    )
+    db.session.add(idea)
+    db.session.flush()
+    _set_images(idea, creator, image_ids)
+    return idea
+
+
+def edit(creator: User, idea_id: int, **changes) -> Idea:
+    """Creators edit while in review or after a guideline rejection; an edit after rejection resubmits."""
+    idea = visible_idea(idea_id, creator)
+    if idea.creator_id != creator.id:
+        raise Forbidden("only the creator edits an idea", code="not_author")
+    if idea.status not in ("pending_review", "rejected"):
+        raise Conflict("an idea cannot change once it is public", code="idea_locked")
+    title, description, category = _clean(
+        changes.get("title", idea.title),
+        changes.get("description", idea.description),
+        changes.get("category", idea.category),
+    )
+    idea.title, idea.description, idea.category = title, description, category
+    if "image_ids" in changes:
+        _set_images(idea, creator, changes["image_ids"])
+    if idea.status == "rejected":
+        idea.status, idea.submitted_at, idea.rejection_reason = "pending_review", clock.now(), ""
+    db.session.flush()
+    return idea
+
+
+def _transition(idea: Idea, allowed_from: tuple[str, ...], to: str, **values) -> None:
+    """A conditional UPDATE on the current status, so two deciders cannot both move an idea."""
+    moved = db.session.execute(
+        update(Idea).where(Idea.id == idea.id, Idea.status.in_(allowed_from)).values(status=to, **values)
+    ).rowcount
+    if moved != 1:
+        raise Conflict(
+            f"an idea that is {idea.status} cannot become {to}",
+            code="invalid_transition",
+            details={"status": idea.status},
+        )
+    db.session.refresh(idea)
+
+
+def publish(idea: Idea) -> None:
+    now = clock.now()
+    _transition(
+        idea,
+        ("pending_review",),
+        "supporting",
+        published_at=now,
+        deadline_at=now + timedelta(days=current_app.config["IDEA_INITIAL_DAYS"]),
+    )
+    idea.trend_score = _trend(idea)
+    outbox.emit(
+        "idea_published", actor_id=idea.creator_id, subject=("idea", idea.id), payload={"creator_id": idea.creator_id}
+    )
+
+
+def reject(idea: Idea, reason: str) -> None:
+    _transition(idea, ("pending_review",), "rejected", rejection_reason=reason)
+
+
+def _trend(idea: Idea) -> float:
+    since = (idea.published_at or idea.created_at) - EPOCH
+    return round(math.log10(max(idea.verified_supporter_count, 1)) + since.total_seconds() / 45000, 7)
+
+
+def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: int | None) -> IdeaSupport:
+    """One support per member per idea (PUT again to change the survey answers)."""
+    now = clock.now()
+    ensure_can_contribute(member, now)
+    visible_idea(idea_id, member)
+    # Hold the idea row from here to commit: the status seen is the status when the support lands, so nobody
+    # supports an idea that another supporter has just qualified (and the counters move one at a time).
+    idea = db.session.scalar(
+        select(Idea).where(Idea.id == idea_id).with_for_update(of=Idea).execution_options(populate_existing=True)
+    )
+    if member.id == idea.creator_id:
+        raise Forbidden("you cannot support your own idea", code="own_content")
+    if effective_status(idea, now) != "supporting":
+        raise Conflict(
+            "this idea is not collecting support",
+            code="idea_not_supporting",
+            details={"status": effective_status(idea, now)},
+        )
+    cfg = current_app.config
+    verified = member.level >= cfg["IDEA_VERIFIED_MIN_LEVEL"] and now - member.created_at >= timedelta(
+        days=cfg["IDEA_VERIFIED_MIN_AGE_DAYS"]
+    )
+    inserted = insert_if_absent(
+        IdeaSupport.__table__,
+        {
+            "idea_id": idea.id,
+            "user_id": member.id,
+            "verified": verified,
+            "supporter_level": member.level,
+            "would_buy": would_buy,
+            "price_cents": price_cents,
+            "created_at": now,
+        },
+    )
+    if inserted:
+        db.session.execute(
+            update(Idea)
+            .where(Idea.id == idea.id)
+            .values(
+                supporter_count=Idea.supporter_count + 1,
+                verified_supporter_count=Idea.verified_supporter_count + (1 if verified else 0),
+            )
+        )
+        db.session.refresh(idea)  # the UPDATE holds the row lock: counts seen here are exact
+        idea.trend_score = _trend(idea)
+        _advance_milestones(idea, now)
+        outbox.emit(
+            "idea_supported",
+            actor_id=member.id,
+            subject=("idea", idea.id),
+            payload={"creator_id": idea.creator_id, "verified": verified},
+        )
+    else:
+        db.session.execute(
+            update(IdeaSupport)
+            .where(IdeaSupport.idea_id == idea.id, IdeaSupport.user_id == member.id)
+            .values(would_buy=would_buy, price_cents=price_cents)
+        )
+    db.session.flush()
+    return db.session.get(IdeaSupport, (idea.id, member.id), populate_existing=True)
+
+
+def withdraw(member: User, idea_id: int) -> bool:
+    now = clock.now()
+    idea = visible_idea(idea_id, member)
+    if effective_status(idea, now) != "supporting":
+        raise Conflict("support can only be withdrawn while the idea is collecting it", code="idea_not_supporting")
+    row = db.session.get(IdeaSupport, (idea.id, member.id))
+    if row is None:
+        return False
+    removed = db.session.execute(
+        delete(IdeaSupport).where(IdeaSupport.idea_id == idea.id, IdeaSupport.user_id == member.id)
+    ).rowcount
+    if removed:
+        # Milestones already reached stay reached: they were earned when they happened.
+        db.session.execute(
+            update(Idea)
+            .where(Idea.id == idea.id)
+            .values(
+                supporter_count=Idea.supporter_count - 1,
+                verified_supporter_count=Idea.verified_supporter_count - (1 if row.verified else 0),
+            )
+        )
+        db.session.refresh(idea)
+        idea.trend_score = _trend(idea)
+    return bool(removed)
+
+
+def _advance_milestones(idea: Idea, now: datetime) -> None:
+    stages = milestones()
+    while idea.milestones_reached < len(stages) and idea.status == "supporting":
+        stage = stages[idea.milestones_reached]
+        if idea.verified_supporter_count < stage.supporters:
+            return
+        idea.milestones_reached += 1
+        outbox.emit(
+            "idea_milestone_reached",
+            actor_id=idea.creator_id,
+            subject=("idea", idea.id),
+            payload={
+                "creator_id": idea.creator_id,
+                "supporters": stage.supporters,
+                "milestone": idea.milestones_reached,
+            },
+        )
+        if stage.extension_days is None:
+            idea.status, idea.qualified_at, idea.deadline_at = "qualified", now, None
+            outbox.emit(
+                "idea_status_changed",
+                subject=("idea", idea.id),
+                payload={"creator_id": idea.creator_id, "status": "qualified"},
+            )
+        else:
+            idea.deadline_at = now + timedelta(days=stage.extension_days)
+
+
+def expire_due(now: datetime) -> int:
+    """Write down expiry for supporting ideas past their deadline (reads already show them expired)."""
+    due = db.session.scalars(select(Idea).where(Idea.status == "supporting", Idea.deadline_at <= now)).all()
+    for idea in due:
+        moved = db.session.execute(
+            update(Idea)
+            .where(Idea.id == idea.id, Idea.status == "supporting", Idea.deadline_at <= now)
+            .values(status="expired")
+        ).rowcount
+        if moved:
+            outbox.emit(
+                "idea_status_changed",
+                subject=("idea", idea.id),
+                payload={"creator_id": idea.creator_id, "status": "expired"},
+            )
+    return len(due)
+
+
+DECISIONS = {
+    "start_review": (("qualified",), "in_review"),
+    "approve": (("in_review",), "approved"),
+    "not_approve": (("in_review",), "not_approved"),
+    "archive": (STATUSES, "archived"),
+}
+
+
+def decide(actor: User, idea_id: int, decision: str, feedback: str) -> Idea:
+    """Product team decisions on qualified ideas, with public feedback."""
+    if not actor.has_role("product"):
+        raise Forbidden("only the product team decides on ideas", code="role_required", details={"roles": ["product"]})
+    idea = get_idea(idea_id)
+    if decision not in DECISIONS:
+        raise ValidationFailed("unknown decision", details={"decision": list(DECISIONS)})
+    if decision in ("approve", "not_approve") and not feedback.strip():
+        raise ValidationFailed("tell the community why", details={"feedback": ["required"]})
+    sources, target = DECISIONS[decision]
+    sources = tuple(status for status in sources if status != target)
+    _transition(
+        idea,
+        sources,
+        target,
+        decided_at=clock.now(),
+        **({"decision_feedback": feedback.strip()} if feedback.strip() else {}),
+    )
+    outbox.emit(
+        "idea_status_changed",
+        actor_id=actor.id,
+        subject=("idea", idea.id),
+        payload={"creator_id": idea.creator_id, "status": target},
+    )
+    if target == "approved":
+        outbox.emit(
+            "idea_approved", actor_id=actor.id, subject=("idea", idea.id), payload={"creator_id": idea.creator_id}
+        )
+    return idea
+
+
+def list_ideas(*, status: str | None, sort: str, limit: int, cursor: str | None, now: datetime) -> Page:
+    query = select(Idea).where(Idea.status.not_in(("pending_review", "rejected")))
+    if status == "expired":
+        query = query.where((Idea.status == "expired") | ((Idea.status == "supporting") & (Idea.deadline_at <= now)))
+    elif status == "supporting":
+        query = query.where(Idea.status == "supporting", (Idea.deadline_at.is_(None)) | (Idea.deadline_at > now))
+    elif status:
+        query = query.where(Idea.status == status)
+    keys = {
+        "supporters": [Idea.verified_supporter_count, Idea.id],
+        "trending": [Idea.trend_score, Idea.id],
+        "newest": [Idea.id],
+    }[sort]
+    return keyset_page(query, keys, limit, cursor)
+
+
+def review_queue(limit: int, cursor: str | None) -> Page:
+    query = select(Idea).where(Idea.status.in_(("qualified", "in_review")))
+    return keyset_page(query, [Idea.verified_supporter_count, Idea.id], limit, cursor)
+
+
+def add_update(creator: User, idea_id: int, title: str, body: str) -> IdeaUpdate:
+    idea = visible_idea(idea_id, creator)
+    if idea.creator_id != creator.id:
+        raise Forbidden("only the creator posts updates", code="not_author")
+    if idea.status in ("pending_review", "rejected", "archived"):
+        raise Conflict("updates are for public ideas", code="idea_not_public")
+    update_row = IdeaUpdate(idea_id=idea.id, title=" ".join(title.split()), body=body.strip(), created_at=clock.now())
+    db.session.add(update_row)
+    db.session.flush()
+    outbox.emit(
+        "idea_update_posted",
+        actor_id=creator.id,
+        subject=("idea", idea.id),
+        payload={"update_id": update_row.id, "title": update_row.title},
+    )
+    return update_row
+
+
+def updates_of(idea_id: int, viewer: User | None) -> list[IdeaUpdate]:
+    visible_idea(idea_id, viewer)
+    return list(
+        db.session.scalars(select(IdeaUpdate).where(IdeaUpdate.idea_id == idea_id).order_by(IdeaUpdate.id.desc()))
+    )
+
+
+def add_comment(author: User, idea_id: int, body: str) -> IdeaComment:
+    ensure_can_contribute(author, clock.now())
+    idea = visible_idea(idea_id, author)
+    if idea.status in ("pending_review", "rejected"):
+        raise Conflict("comments open once the idea is public", code="idea_not_public")
+    body = body.strip()
+    if not 1 <= len(body) <= 5000:
+        raise ValidationFailed("invalid comment", details={"body": ["1-5000 characters"]})
+    comment = IdeaComment(idea_id=idea.id, author_id=author.id, body=body, status="published", created_at=clock.now())
+    db.session.add(comment)
+    db.session.flush()
+    return comment
+
+
+def comments_of(idea_id: int, viewer: User | None, limit: int, cursor: str | None) -> Page:
+    visible_idea(idea_id, viewer)
+    query = select(IdeaComment).where(IdeaComment.idea_id == idea_id, IdeaComment.status == "published")
+    return keyset_page(query, [IdeaComment.id], limit, cursor, descending=False)
+
+
+def supporter_ids(idea_id: int) -> list[int]:
+    return list(db.session.scalars(select(IdeaSupport.user_id).where(IdeaSupport.idea_id == idea_id)))
+
+
+def demand(idea_id: int, min_level: int, now: datetime) -> dict:
+    """What the product team needs: who supports, how many would buy, at what price, and how fast."""
+    idea = get_idea(idea_id)
+    rows = db.session.execute(select(IdeaSupport).where(IdeaSupport.idea_id == idea.id)).scalars().all()
+    prices = sorted(r.price_cents for r in rows if r.price_cents is not None)
+    buckets: dict[str, int] = {}
+    for price in prices:
+        low = (price // 5000) * 5000
+        label = f"{low}-{low + 4999}"
+        buckets[label] = buckets.get(label, 0) + 1
+    daily = db.session.execute(
+        select(func.date(IdeaSupport.created_at), func.count())
+        .where(IdeaSupport.idea_id == idea.id)
+        .group_by(func.date(IdeaSupport.created_at))
+        .order_by(func.date(IdeaSupport.created_at))
+    ).all()
+    week_ago = now - timedelta(days=7)
+    return {
+        "idea_id": idea.id,
+        "title": idea.title,
+        "status": effective_status(idea, now),
+        "supporters": len(rows),
+        "verified_supporters": sum(1 for r in rows if r.verified),
+        "supporters_at_min_level": sum(1 for r in rows if r.supporter_level >= min_level),
+        "min_level": min_level,
+        "would_buy_units": sum(r.would_buy or 0 for r in rows),
+        "would_buy_respondents": sum(1 for r in rows if r.would_buy is not None),
+        "would_buy_distribution": {str(k): sum(1 for r in rows if r.would_buy == k) for k in range(0, 11)},
+        "price_respondents": len(prices),
+        "median_price_cents": int(statistics.median(prices)) if prices else None,
+        "price_distribution": buckets,
+        "supports_last_7_days": sum(1 for r in rows if r.created_at >= week_ago),
+        "velocity": [{"day": str(day), "supports": count} for day, count in daily],
+    }
+
+
+def top_ideas(limit: int, now: datetime) -> list[dict]:
+    ranked = db.session.scalars(
+        select(Idea)
+        .where(Idea.status.in_(("supporting", "qualified", "in_review", "approved")))
+        .order_by(Idea.verified_supporter_count.desc(), Idea.id.desc())
+        .limit(limit)
+    ).all()
+    return [demand(idea.id, current_app.config["IDEA_VERIFIED_MIN_LEVEL"], now) for idea in ranked]
