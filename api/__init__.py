@@ -107,40 +107,27 @@ def _register_request_hooks(app: Flask) -> None:
         return response
 
 
-def _register_blueprints(app: Flask) -> None:
-    from api.resources import (
-        auth,
-        badges,
-        boards,
-        economy,
-        health,
-        ideas,
-        media,
-        members,
-        moderation,
-        notifications,
-        posts,
-        replies,
-        rewards,
-    )
+RESOURCE_MODULES = (
+    "health",
+    "auth",
+    "members",
+    "boards",
+    "posts",
+    "replies",
+    "media",
+    "notifications",
+    "moderation",
+    "economy",
+    "rewards",
+    "badges",
+    "ideas",
+    "presale",
+)
 
-    modules = (
-        health,
-        auth,
-        members,
-        boards,
-        posts,
-        replies,
-        media,
-        notifications,
-        moderation,
-        economy,
-        rewards,
-        badges,
-        ideas,
-    )
-    for module in modules:
-        api.register_blueprint(module.blp)
+
+def _register_blueprints(app: Flask) -> None:
+    for name in RESOURCE_MODULES:
+        api.register_blueprint(importlib.import_module(f"api.resources.{name}").blp)
 
 
 # Imported for their side effects: models join the metadata (migrations) and outbox subscriptions go live.
@@ -170,6 +157,9 @@ DOMAIN_MODULES = (
     "economy.mall",
     "economy.lottery",
     "economy.badges",
+    "economy.polls",
+    "economy.presale",
+    "economy.payments",
 )
 
 

@@ -81,6 +81,43 @@ def register_cli(app: Flask) -> None:
         click.echo(f"expired {count} idea(s)")
 
     @app.cli.group()
+    def presale():
+        """Pre-sale jobs (run every few minutes)."""
+
+    @presale.command("expire-orders")
+    def expire_orders():
+        """Expire unpaid orders past their payment window and give their units back."""
+        from economy.presale import expire_unpaid
+        from kernel import clock
+
+        count = expire_unpaid(clock.now())
+        db.session.commit()
+        click.echo(f"expired {count} order(s)")
+
+    @presale.command("settle")
+    def settle():
+        """Settle every pre-sale that has closed: succeeded or failed, with notifications and refunds."""
+        from economy.presale import settle_due
+        from kernel import clock
+
+        click.echo(f"settled {settle_due(clock.now())} pre-sale(s)")
+        outbox.commit()
+
+    @presale.command("send-refunds")
+    def send_refunds():
+        """Send requested refunds to the payment provider (PAYMENT_API_BASE); failures are retried next run."""
+        from flask import current_app
+
+        from economy.payments import PaymentProviderClient
+        from economy.payments import send_refunds as send
+
+        cfg = current_app.config
+        sent, failed = send(PaymentProviderClient(cfg["PAYMENT_API_BASE"], cfg["PAYMENT_WEBHOOK_SECRET"]))
+        click.echo(f"sent {sent} refund(s), {failed} failed")
+        if failed:
+            raise SystemExit(1)
+
+    @app.cli.group()
     def users():
         """Member administration."""
 

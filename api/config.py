@@ -67,6 +67,9 @@ def load_config(instance: Path) -> dict[str, Any]:
         "WECHAT_TIMEOUT": float(env.get("WECHAT_TIMEOUT", 5)),
         # Payments (pre-sale)
         "PAYMENT_WEBHOOK_SECRET": env.get("PAYMENT_WEBHOOK_SECRET", ""),
+        "PAYMENT_API_BASE": env.get("PAYMENT_API_BASE", ""),
+        "PAYMENT_TOLERANCE_SECONDS": int(env.get("PAYMENT_TOLERANCE_SECONDS", 300)),
+        "ORDER_PAYMENT_MINUTES": int(env.get("ORDER_PAYMENT_MINUTES", 30)),
         # Rate limits: the store (Redis or in-process) keeps the windows.
         "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",

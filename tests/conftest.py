@@ -42,6 +42,7 @@ def app(tmp_path_factory):
         "WECHAT_APPID": "wx-test-app",
         "WECHAT_SECRET": "wx-test-secret",
         "WECHAT_TIMEOUT": 2,
+        "PAYMENT_WEBHOOK_SECRET": "test-webhook-secret",
         "REGISTER_RATE_LIMIT": "1000 per minute",
         # Forum tests publish straight away; moderation tests switch these rules on where they test them.
         "NEW_MEMBER_REVIEW_POSTS": 0,

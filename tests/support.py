@@ -143,3 +143,85 @@ class Forum:
         )
         assert response.status_code == 201, response.get_json()
         return response.get_json()
+
+
+@dataclass
+class FakePaymentProvider:
+    """The payment provider's refund API on 127.0.0.1: checks our signature, records refunds, answers an id."""
+
+    secret: str
+    refunds: list[dict] = field(default_factory=list)
+    fail: bool = False
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakePaymentProvider":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                from economy.payments import sign
+
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                header = self.headers.get("X-Payment-Signature", "")
+                timestamp = int(dict(p.split("=", 1) for p in header.split(","))["t"])
+                ok = self.path == "/refunds" and sign(fake.secret, timestamp, body) == header and not fake.fail
+                if ok:
+                    fake.refunds.append(json.loads(body))
+                payload = json.dumps({"refund_id": f"rf-{len(fake.refunds)}"} if ok else {"error": "no"}).encode()
+                self.send_response(200 if ok else 500)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def notify_payment(
+    client,
+    secret: str,
+    *,
+    order: dict,
+    event_id: str,
+    kind: str = "payment.succeeded",
+    amount_cents: int | None = None,
+    currency: str | None = None,
+    at: int | None = None,
+):
+    """Send a notification signed as the provider would."""
+    import time
+
+    from economy.payments import sign
+
+    body = json.dumps(
+        {
+            "event_id": event_id,
+            "type": kind,
+            "order_id": order["id"],
+            "amount_cents": order["amount_cents"] if amount_cents is None else amount_cents,
+            "currency": currency or order["currency"],
+            "provider_ref": f"pay-{event_id}",
+        }
+    ).encode()
+    timestamp = at if at is not None else int(time.time())
+    return client.post(
+        "/api/v1/payments/notify",
+        data=body,
+        content_type="application/json",
+        headers={"X-Payment-Signature": sign(secret, timestamp, body)},
+    )

@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -59,6 +61,9 @@ def test_verify_catches_tampering_and_the_cli_fails(app, ctx):
     assert result.exit_code == 1
 
 
+NAMES = itertools.count(1)  # unique across every example of the state machine
+
+
 class LedgerMachine(RuleBasedStateMachine):
     """Random credits, spends, repeats and refusals; the books must always balance and match a simple model."""
 
@@ -70,7 +75,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @initialize()
     def members(self):
-        self.users = [_member(f"hyp{self.counter}{i}{id(self) % 100000}") for i in range(3)]
+        self.users = [_member(f"hyp{next(NAMES)}") for _ in range(3)]
         self.model = dict.fromkeys(self.users, 0)
 
     def _key(self) -> str:

@@ -1,0 +1,415 @@
+"""Sample polls, pre-sale campaigns, orders, payment notifications, settlement and the factory manifest."""
+
+import marshmallow as ma
+from flask import Response, current_app, request
+from flask_smorest import Blueprint
+
+from api.auth import auth_required, current_member, current_viewer
+from api.errors import documented_errors
+from api.forum_schemas import ImageOut, image_out
+from api.idempotency import IdempotencyHeader, key_or_new
+from api.pagination import PageArgs, page_body, page_of
+from economy import payments, polls, presale
+from forum.media import Media
+from kernel import clock, outbox
+from kernel.db import db
+from moderation import audit
+
+blp = Blueprint("presale", __name__, url_prefix="/api/v1", description="Sample polls and pre-sales")
+
+
+class PollOptionIn(ma.Schema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=80))
+    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
+    image_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1))
+
+
+class PollIn(ma.Schema):
+    title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
+    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=5000))
+    idea_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1))
+    min_level = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=10))
+    closes_at = ma.fields.AwareDateTime(required=True)
+    options = ma.fields.List(ma.fields.Nested(PollOptionIn), required=True, validate=ma.validate.Length(min=2, max=8))
+
+
+class PollOptionOut(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    description = ma.fields.String()
+    image = ma.fields.Nested(ImageOut, allow_none=True)
+    vote_count = ma.fields.Integer()
+    share = ma.fields.Float(metadata={"description": "share of the votes so far"})
+
+
+class PollOut(ma.Schema):
+    id = ma.fields.Integer()
+    title = ma.fields.String()
+    description = ma.fields.String()
+    idea_id = ma.fields.Integer(allow_none=True)
+    min_level = ma.fields.Integer()
+    closes_at = ma.fields.DateTime()
+    open = ma.fields.Boolean()
+    vote_count = ma.fields.Integer()
+    options = ma.fields.List(ma.fields.Nested(PollOptionOut))
+    my_vote = ma.fields.Integer(allow_none=True, metadata={"description": "the option you chose"})
+
+
+class PollList(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(PollOut), required=True)
+
+
+class VoteIn(ma.Schema):
+    option_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+
+
+class OptionIn(ma.Schema):
+    sku = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[A-Za-z0-9._-]{1,40}$"))
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=80))
+
+
+class OptionOut(OptionIn):
+    id = ma.fields.Integer()
+
+
+class EarlyAccess(ma.Schema):
+    idea_supporters = ma.fields.Boolean(load_default=False)
+    poll_voters = ma.fields.Boolean(load_default=False)
+    badge = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=40))
+    min_level = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=10))
+
+
+class CampaignIn(ma.Schema):
+    title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
+    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=20000))
+    idea_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1))
+    poll_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1))
+    currency = ma.fields.String(load_default="CNY", validate=ma.validate.Regexp(r"^[A-Z]{3}$"))
+    unit_price_cents = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=100_000_000))
+    deposit_cents = ma.fields.Integer(
+        load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=100_000_000)
+    )
+    moq = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=10_000_000))
+    stock_cap = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1))
+    per_member_limit = ma.fields.Integer(load_default=5, validate=ma.validate.Range(min=1, max=1000))
+    early_access_at = ma.fields.AwareDateTime(load_default=None, allow_none=True)
+    early_access = ma.fields.Nested(EarlyAccess, load_default=dict)
+    opens_at = ma.fields.AwareDateTime(required=True)
+    closes_at = ma.fields.AwareDateTime(required=True)
+    options = ma.fields.List(ma.fields.Nested(OptionIn), required=True, validate=ma.validate.Length(min=1, max=50))
+
+
+class CampaignOut(ma.Schema):
+    id = ma.fields.Integer()
+    title = ma.fields.String()
+    description = ma.fields.String()
+    idea_id = ma.fields.Integer(allow_none=True)
+    poll_id = ma.fields.Integer(allow_none=True)
+    currency = ma.fields.String()
+    unit_price_cents = ma.fields.Integer()
+    deposit_cents = ma.fields.Integer(allow_none=True)
+    moq = ma.fields.Integer()
+    stock_cap = ma.fields.Integer(allow_none=True)
+    per_member_limit = ma.fields.Integer()
+    early_access_at = ma.fields.DateTime(allow_none=True)
+    early_access = ma.fields.Dict()
+    opens_at = ma.fields.DateTime()
+    closes_at = ma.fields.DateTime()
+    status = ma.fields.String(
+        metadata={"description": "draft, scheduled, open, closed, succeeded, failed, in_production, shipped"}
+    )
+    reserved_quantity = ma.fields.Integer()
+    paid_quantity = ma.fields.Integer()
+    options = ma.fields.List(ma.fields.Nested(OptionOut))
+
+
+class CampaignList(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(CampaignOut), required=True)
+
+
+class StateIn(ma.Schema):
+    state = ma.fields.String(required=True, validate=ma.validate.OneOf(("published", "in_production", "shipped")))
+
+
+class OrderIn(ma.Schema):
+    option_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+    quantity = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100))
+    region = ma.fields.String(load_default="", validate=ma.validate.Length(max=64))
+
+
+class OrderOut(ma.Schema):
+    id = ma.fields.Integer()
+    campaign_id = ma.fields.Integer()
+    option = ma.fields.Nested(OptionOut)
+    quantity = ma.fields.Integer()
+    unit_price_cents = ma.fields.Integer()
+    amount_cents = ma.fields.Integer(metadata={"description": "to pay now: deposit or full price × quantity"})
+    currency = ma.fields.String()
+    region = ma.fields.String()
+    status = ma.fields.String(metadata={"description": ", ".join(presale.ORDER_STATES)})
+    expires_at = ma.fields.DateTime()
+    paid_at = ma.fields.DateTime(allow_none=True)
+    created_at = ma.fields.DateTime()
+
+
+class NotifyOut(ma.Schema):
+    event_id = ma.fields.String()
+    outcome = ma.fields.String(metadata={"description": "paid, refunded, duplicate outcomes repeat the first…"})
+
+
+class ManifestArgs(ma.Schema):
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv")))
+
+
+class SkuTotal(ma.Schema):
+    sku = ma.fields.String()
+    name = ma.fields.String()
+    units = ma.fields.Integer()
+    orders = ma.fields.Integer()
+
+
+class RegionTotal(ma.Schema):
+    region = ma.fields.String()
+    units = ma.fields.Integer()
+
+
+class ManifestLine(SkuTotal):
+    region = ma.fields.String()
+
+
+class ManifestOut(ma.Schema):
+    campaign_id = ma.fields.Integer()
+    title = ma.fields.String()
+    total_units = ma.fields.Integer()
+    by_sku = ma.fields.List(ma.fields.Nested(SkuTotal))
+    by_region = ma.fields.List(ma.fields.Nested(RegionTotal))
+    lines = ma.fields.List(ma.fields.Nested(ManifestLine))
+
+
+def _poll_out(poll, viewer) -> dict:
+    total = poll.vote_count or 0
+    return {
+        "id": poll.id,
+        "title": poll.title,
+        "description": poll.description,
+        "idea_id": poll.idea_id,
+        "min_level": poll.min_level,
+        "closes_at": poll.closes_at,
+        "open": poll.is_open(clock.now()),
+        "vote_count": total,
+        "my_vote": polls.my_vote(viewer, poll.id),
+        "options": [
+            {
+                "id": o.id,
+                "name": o.name,
+                "description": o.description,
+                "vote_count": o.vote_count,
+                "share": round(o.vote_count / total, 4) if total else 0.0,
+                "image": image_out(db.session.get(Media, o.image_id)) if o.image_id else None,
+            }
+            for o in poll.options
+        ],
+    }
+
+
+def _campaign_out(campaign) -> dict:
+    shown = {k: getattr(campaign, k) for k in CampaignOut._declared_fields if k != "status"}
+    return {**shown, "status": campaign.status(clock.now())}
+
+
+@blp.route("/polls", methods=["GET"])
+@auth_required(blp, optional=True)
+@blp.response(200, PollList)
+def list_polls():
+    """Sample polls, newest first, with live results."""
+    viewer = current_viewer()
+    return {"items": [_poll_out(p, viewer) for p in polls.list_polls()]}
+
+
+@blp.route("/polls", methods=["POST"])
+@auth_required(blp, "product")
+@blp.arguments(PollIn)
+@blp.response(201, PollOut)
+@documented_errors(blp, 404)
+def create_poll(body):
+    """Publish 2-8 candidate samples (product team), optionally for an idea; images are your uploads."""
+    member = current_member()
+    poll = polls.create_poll(member, **body)
+    audit.record(member, "poll.create", "poll", poll.id, "")
+    db.session.commit()
+    return _poll_out(poll, member)
+
+
+@blp.route("/polls/<int:poll_id>", methods=["GET"])
+@auth_required(blp, optional=True)
+@blp.response(200, PollOut)
+@documented_errors(blp, 404)
+def get_poll(poll_id: int):
+    """One poll with live results and your vote."""
+    return _poll_out(polls.get_poll(poll_id), current_viewer())
+
+
+@blp.route("/polls/<int:poll_id>/vote", methods=["POST"])
+@auth_required(blp)
+@blp.arguments(VoteIn)
+@blp.response(200, PollOut)
+@documented_errors(blp, 404, 409)
+def vote(body, poll_id: int):
+    """Vote once per poll (members at the poll's minimum level or above)."""
+    member = current_member()
+    polls.vote(member, poll_id, body["option_id"], clock.now())
+    db.session.commit()
+    return _poll_out(polls.get_poll(poll_id), member)
+
+
+@blp.route("/presales", methods=["GET"])
+@auth_required(blp, optional=True)
+@blp.response(200, CampaignList)
+def list_presales():
+    """Pre-sale campaigns (drafts only for the product team)."""
+    return {"items": [_campaign_out(c) for c in presale.list_campaigns(current_viewer())]}
+
+
+@blp.route("/presales", methods=["POST"])
+@auth_required(blp, "product")
+@blp.arguments(CampaignIn)
+@blp.response(201, CampaignOut)
+@documented_errors(blp, 404, 409)
+def create_presale(body):
+    """Draft a pre-sale: price (and deposit) in cents, MOQ, stock cap, per-member limit, window, early access."""
+    member = current_member()
+    campaign = presale.create_campaign(member, **body)
+    audit.record(member, "presale.create", "presale", campaign.id, "")
+    db.session.commit()
+    return _campaign_out(campaign)
+
+
+@blp.route("/presales/<int:campaign_id>", methods=["GET"])
+@auth_required(blp, optional=True)
+@blp.response(200, CampaignOut)
+@documented_errors(blp, 404)
+def get_presale(campaign_id: int):
+    """One pre-sale with its live reserved and paid quantities."""
+    return _campaign_out(presale.get_campaign(campaign_id, current_viewer()))
+
+
+@blp.route("/presales/<int:campaign_id>/state", methods=["POST"])
+@auth_required(blp, "product")
+@blp.arguments(StateIn)
+@blp.response(200, CampaignOut)
+@documented_errors(blp, 404, 409)
+def set_state(body, campaign_id: int):
+    """published (from draft), in_production (after success), shipped (product team; audited)."""
+    member = current_member()
+    if body["state"] == "published":
+        campaign = presale.publish(member, campaign_id)
+    else:
+        campaign = presale.advance(member, campaign_id, body["state"])
+    audit.record(member, f"presale.{body['state']}", "presale", campaign.id, "")
+    outbox.commit()
+    return _campaign_out(campaign)
+
+
+@blp.route("/presales/<int:campaign_id>/orders", methods=["POST"])
+@auth_required(blp)
+@blp.arguments(IdempotencyHeader, location="headers")
+@blp.arguments(OrderIn)
+@blp.response(201, OrderOut)
+@documented_errors(blp, 404, 409)
+def place_order(headers, body, campaign_id: int):
+    """Reserve units (never past the stock cap) at today's price; pay within ORDER_PAYMENT_MINUTES."""
+    order, _ = presale.place_order(
+        current_member(),
+        campaign_id,
+        body["option_id"],
+        body["quantity"],
+        key_or_new(headers),
+        body["region"],
+        clock.now(),
+    )
+    outbox.commit()
+    return order
+
+
+@blp.route("/me/orders", methods=["GET"])
+@auth_required(blp)
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(OrderOut))
+@documented_errors(blp, 400)
+def my_orders(args):
+    """Your orders, newest first."""
+    return page_body(presale.my_orders(current_member(), args["limit"], args["cursor"]))
+
+
+@blp.route("/orders/<int:order_id>", methods=["GET"])
+@auth_required(blp)
+@blp.response(200, OrderOut)
+@documented_errors(blp, 404)
+def get_order(order_id: int):
+    """One of your orders."""
+    return presale.own_order(current_member(), order_id)
+
+
+@blp.route("/orders/<int:order_id>", methods=["DELETE"])
+@auth_required(blp)
+@blp.response(200, OrderOut)
+@documented_errors(blp, 404, 409)
+def cancel_order(order_id: int):
+    """Cancel while the pre-sale is open: unpaid orders end, paid ones become refund requests."""
+    order = presale.cancel_order(current_member(), order_id, clock.now())
+    outbox.commit()
+    return order
+
+
+@blp.route("/payments/notify", methods=["POST"])
+@blp.response(200, NotifyOut)
+@documented_errors(blp, 400, 401, 503)
+def payment_notify():
+    """Signed notification from the payment provider (HMAC-SHA256, header X-Payment-Signature: t=…,v1=…).
+
+    Body: {"event_id", "type": payment.succeeded|payment.failed|refund.succeeded|refund.failed, "order_id",
+    "amount_cents", "currency", "provider_ref"}. Applied once per event id; a payment never credits points.
+    """
+    cfg = current_app.config
+    body = request.get_data()
+    payments.verify(
+        cfg["PAYMENT_WEBHOOK_SECRET"],
+        request.headers.get("X-Payment-Signature"),
+        body,
+        clock.now(),
+        cfg["PAYMENT_TOLERANCE_SECONDS"],
+    )
+    note = payments.handle(payments.parse(body))
+    outbox.commit()
+    return {"event_id": note.event_id, "outcome": note.outcome}
+
+
+@blp.route("/presales/<int:campaign_id>/close", methods=["POST"])
+@auth_required(blp, "product")
+@blp.response(200, CampaignOut)
+@documented_errors(blp, 404, 409)
+def close(campaign_id: int):
+    """Settle a closed pre-sale (idempotent): paid ≥ MOQ → succeeded and confirmed, else failed and refunded."""
+    member = current_member()
+    campaign = presale.settle(campaign_id, clock.now(), actor=member)
+    audit.record(member, "presale.settle", "presale", campaign.id, "", state=campaign.state)
+    outbox.commit()
+    return _campaign_out(campaign)
+
+
+@blp.route("/presales/<int:campaign_id>/manifest", methods=["GET"])
+@auth_required(blp, "product")
+@blp.arguments(ManifestArgs, location="query")
+@blp.response(200, ManifestOut)
+@blp.alt_response(200, content_type="text/csv", description="with ?format=csv: UTF-8 with BOM")
+@documented_errors(blp, 404, 409)
+def manifest(args, campaign_id: int):
+    """Factory manifest of a succeeded pre-sale: units by SKU and by region."""
+    data = presale.manifest(campaign_id, current_member())
+    if args["format"] == "csv":
+        return Response(
+            presale.manifest_csv(data),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="presale-{campaign_id}-manifest.csv"'},
+        )
+    return data

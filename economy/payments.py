@@ -1,0 +1,210 @@
+"""Payment notifications from the provider, and refunds sent back to it.
+
+Notifications are signed: header `X-Payment-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">` with
+PAYMENT_WEBHOOK_SECRET. Old timestamps are refused (replay), each provider event id is applied once (duplicates
+answer with the first outcome), amounts and currencies must equal the order's, and notifications may arrive in
+any order: money for an order that has meanwhile expired or been cancelled turns into a refund, never into a
+confirmed order or into points.
+"""
+
+import hashlib
+import hmac
+import json
+from datetime import datetime
+from typing import Any
+
+import requests
+from sqlalchemy import JSON, ForeignKey, Integer, String, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from economy.presale import Campaign, Order, RefundRequest, move_order, request_refund
+from kernel import clock
+from kernel.db import UTCDateTime, db
+from kernel.errors import BadRequest, DependencyDown, Unauthenticated, ValidationFailed
+
+KINDS = ("payment.succeeded", "payment.failed", "refund.succeeded", "refund.failed")
+
+
+class PaymentNotification(db.Model):
+    __tablename__ = "payment_notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("presale_orders.id"))
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    provider_ref: Mapped[str] = mapped_column(String(80), default="")
+    outcome: Mapped[str] = mapped_column(String(24))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify(secret: str, header: str | None, body: bytes, now: datetime, tolerance: int) -> None:
+    if not secret:
+        raise DependencyDown("payments are not configured", code="payments_not_configured")
+    try:
+        parts = dict(item.split("=", 1) for item in (header or "").split(","))
+        timestamp, given = int(parts["t"]), parts["v1"]
+    except (ValueError, KeyError) as exc:
+        raise Unauthenticated("missing or malformed signature", code="bad_signature") from exc
+    expected = sign(secret, timestamp, body).split("v1=")[1]
+    if not hmac.compare_digest(expected, given):
+        raise Unauthenticated("the signature does not match", code="bad_signature")
+    if abs(now.timestamp() - timestamp) > tolerance:
+        raise Unauthenticated("the notification is too old or from the future", code="stale_signature")
+
+
+def parse(body: bytes) -> dict:
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise BadRequest("the body is not JSON", code="malformed_json") from exc
+    errors = {}
+    if not isinstance(data, dict):
+        raise ValidationFailed("the body must be an object", details={"_schema": ["object expected"]})
+    if not isinstance(data.get("event_id"), str) or not 1 <= len(data["event_id"]) <= 80:
+        errors["event_id"] = ["string, 1-80 characters"]
+    if data.get("type") not in KINDS:
+        errors["type"] = [f"one of {', '.join(KINDS)}"]
+    if not isinstance(data.get("order_id"), int):
+        errors["order_id"] = ["integer"]
+    if not isinstance(data.get("amount_cents"), int) or data["amount_cents"] < 0:
+        errors["amount_cents"] = ["non-negative integer"]
+    if not isinstance(data.get("currency"), str) or len(data["currency"]) != 3:
+        errors["currency"] = ["ISO 4217 code"]
+    if errors:
+        raise ValidationFailed("the notification is incomplete", details=errors)
+    return data
+
+
+def handle(data: dict) -> PaymentNotification:
+    """Apply one notification once; a repeat of the same event id returns the stored first outcome."""
+    prior = db.session.scalar(select(PaymentNotification).where(PaymentNotification.event_id == data["event_id"]))
+    if prior is not None:
+        return prior
+    order = db.session.get(Order, data["order_id"])
+    outcome = "unknown_order" if order is None else _apply(order, data)
+    note = PaymentNotification(
+        event_id=data["event_id"],
+        kind=data["type"],
+        order_id=order.id if order else None,
+        amount_cents=data["amount_cents"],
+        currency=data["currency"].upper(),
+        provider_ref=str(data.get("provider_ref", ""))[:80],
+        outcome=outcome,
+        payload=data,
+        received_at=clock.now(),
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(note)
+    except IntegrityError:
+        # The same event raced in on another connection and won; its outcome is the answer.
+        db.session.rollback()
+        return db.session.scalar(select(PaymentNotification).where(PaymentNotification.event_id == data["event_id"]))
+    return note
+
+
+def _apply(order: Order, data: dict) -> str:
+    kind = data["type"]
+    if kind == "payment.failed":
+        return "noted"  # the order stays payable until it expires
+    if data["amount_cents"] != order.amount_cents or data["currency"].upper() != order.currency:
+        return "amount_mismatch"  # never trust an amount that differs from the order: staff look at it
+    if kind == "payment.succeeded":
+        ref = str(data.get("provider_ref", ""))[:80]
+        if move_order(order, ("pending_payment",), "paid", paid_at=clock.now(), payment_ref=ref):
+            db.session.execute(
+                update(Campaign)
+                .where(Campaign.id == order.campaign_id)
+                .values(paid_quantity=Campaign.paid_quantity + order.quantity)
+            )
+            return "paid"
+        if order.status in ("expired", "cancelled"):
+            # Money arrived after the order died (out of order, or too late): it goes back.
+            move_order(order, (order.status,), "refund_pending", payment_ref=ref)
+            request_refund(order, "late_payment")
+            return "refund_late_payment"
+        return "already_" + order.status
+    refund = db.session.scalar(select(RefundRequest).where(RefundRequest.order_id == order.id))
+    if refund is None:
+        return "no_refund_requested"
+    if kind == "refund.succeeded":
+        db.session.execute(
+            update(RefundRequest).where(RefundRequest.id == refund.id).values(status="refunded", updated_at=clock.now())
+        )
+        move_order(order, ("refund_pending",), "refunded")
+        return "refunded"
+    db.session.execute(
+        update(RefundRequest)
+        .where(RefundRequest.id == refund.id, RefundRequest.status != "refunded")
+        .values(status="failed", updated_at=clock.now())
+    )
+    return "refund_failed"
+
+
+class PaymentProviderClient:
+    """Asks the provider to return money. The request is signed like the provider's own notifications."""
+
+    def __init__(self, base_url: str, secret: str, timeout: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.secret = secret
+        self.timeout = timeout
+
+    def request_refund(self, refund: RefundRequest, order: Order) -> str:
+        body = json.dumps(
+            {
+                "merchant_refund_id": f"refund-{refund.id}",
+                "order_id": order.id,
+                "payment_ref": order.payment_ref,
+                "amount_cents": refund.amount_cents,
+                "currency": refund.currency,
+                "reason": refund.reason,
+            },
+            separators=(",", ":"),
+        ).encode()
+        timestamp = int(clock.now().timestamp())
+        try:
+            response = requests.post(
+                f"{self.base_url}/refunds",
+                data=body,
+                timeout=self.timeout,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Payment-Signature": sign(self.secret, timestamp, body),
+                    "Idempotency-Key": f"refund-{refund.id}",
+                },
+            )
+            response.raise_for_status()
+            reply = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise DependencyDown("the payment provider did not accept the refund", code="provider_error") from exc
+        return str(reply.get("refund_id", ""))
+
+
+def send_refunds(client: PaymentProviderClient, limit: int = 100) -> tuple[int, int]:
+    """Send requested refunds to the provider; returns (sent, failed). Failed ones are retried next run."""
+    sent = failed = 0
+    for refund in db.session.scalars(
+        select(RefundRequest).where(RefundRequest.status == "requested").order_by(RefundRequest.id).limit(limit)
+    ).all():
+        order = db.session.get(Order, refund.order_id)
+        try:
+            ref = client.request_refund(refund, order)
+        except DependencyDown:
+            refund.attempts += 1
+            failed += 1
+        else:
+            refund.status, refund.provider_ref = "sent", ref
+            refund.attempts += 1
+            sent += 1
+        refund.updated_at = clock.now()
+        db.session.commit()
+    return sent, failed

@@ -1,0 +1,143 @@
+"""Sample polls: the product team shows 2-8 candidate samples; eligible members vote once; results are live."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, select, update
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from forum.ideas import get_idea
+from forum.media import owned_media
+from forum.members import User
+from kernel import clock
+from kernel.db import UTCDateTime, db
+from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kernel.sql import insert_if_absent
+
+
+class SamplePoll(db.Model):
+    __tablename__ = "sample_polls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    idea_id: Mapped[int | None] = mapped_column(ForeignKey("ideas.id"))
+    min_level: Mapped[int] = mapped_column(Integer, default=1)
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    vote_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    options: Mapped[list["PollOption"]] = relationship(order_by="PollOption.position", lazy="selectin")
+
+    def is_open(self, now: datetime) -> bool:
+        return now < self.closes_at
+
+
+class PollOption(db.Model):
+    __tablename__ = "poll_options"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("sample_polls.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str] = mapped_column(Text, default="")
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("media.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    vote_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PollVote(db.Model):
+    __tablename__ = "poll_votes"
+
+    poll_id: Mapped[int] = mapped_column(ForeignKey("sample_polls.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    option_id: Mapped[int] = mapped_column(ForeignKey("poll_options.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def create_poll(
+    actor: User,
+    *,
+    title: str,
+    description: str,
+    closes_at: datetime,
+    options: list[dict],
+    idea_id: int | None = None,
+    min_level: int = 1,
+) -> SamplePoll:
+    if not actor.has_role("product"):
+        raise Forbidden("the product team runs sample polls", code="role_required")
+    if not 2 <= len(options) <= 8:
+        raise ValidationFailed("a poll has 2 to 8 samples", details={"options": ["2 to 8"]})
+    if closes_at <= clock.now():
+        raise ValidationFailed("the poll must close in the future", details={"closes_at": ["in the future"]})
+    if idea_id is not None:
+        get_idea(idea_id)
+    poll = SamplePoll(
+        title=title.strip(),
+        description=description.strip(),
+        idea_id=idea_id,
+        min_level=min_level,
+        closes_at=closes_at,
+        vote_count=0,
+        created_by=actor.id,
+        created_at=clock.now(),
+    )
+    db.session.add(poll)
+    db.session.flush()
+    images = owned_media(actor, [o["image_id"] for o in options if o.get("image_id")])
+    by_id = {m.id: m for m in images}
+    for position, option in enumerate(options):
+        db.session.add(
+            PollOption(
+                poll_id=poll.id,
+                name=option["name"].strip(),
+                description=option.get("description", "").strip(),
+                image_id=by_id[option["image_id"]].id if option.get("image_id") else None,
+                position=position,
+                vote_count=0,
+            )
+        )
+    db.session.flush()
+    db.session.refresh(poll)
+    return poll
+
+
+def get_poll(poll_id: int) -> SamplePoll:
+    poll = db.session.get(SamplePoll, poll_id)
+    if poll is None:
+        raise NotFound("no such poll", code="poll_not_found")
+    return poll
+
+
+def vote(member: User, poll_id: int, option_id: int, now: datetime) -> PollVote:
+    poll = get_poll(poll_id)
+    if not poll.is_open(now):
+        raise Conflict("this poll has closed", code="poll_closed")
+    if member.level < poll.min_level:
+        raise Forbidden(
+            "your level is too low to vote here", code="level_too_low", details={"min_level": poll.min_level}
+        )
+    if option_id not in {o.id for o in poll.options}:
+        raise ValidationFailed("not an option of this poll", details={"option_id": ["unknown option"]})
+    inserted = insert_if_absent(
+        PollVote.__table__, {"poll_id": poll.id, "user_id": member.id, "option_id": option_id, "created_at": now}
+    )
+    if not inserted:
+        raise Conflict("you already voted in this poll", code="already_voted")
+    db.session.execute(
+        update(PollOption).where(PollOption.id == option_id).values(vote_count=PollOption.vote_count + 1)
+    )
+    db.session.execute(update(SamplePoll).where(SamplePoll.id == poll.id).values(vote_count=SamplePoll.vote_count + 1))
+    return db.session.get(PollVote, (poll.id, member.id))
+
+
+def my_vote(member: User | None, poll_id: int) -> int | None:
+    if member is None:
+        return None
+    return db.session.scalar(
+        select(PollVote.option_id).where(PollVote.poll_id == poll_id, PollVote.user_id == member.id)
+    )
+
+
+def list_polls() -> list[SamplePoll]:
+    return list(db.session.scalars(select(SamplePoll).order_by(SamplePoll.id.desc())))
