@@ -122,6 +122,7 @@ RESOURCE_MODULES = (
     "badges",
     "ideas",
     "presale",
+    "operations",
 )
 
 
@@ -160,6 +161,10 @@ DOMAIN_MODULES = (
     "economy.polls",
     "economy.presale",
     "economy.payments",
+    "operations.tiers",
+    "operations.tags",
+    "operations.campaigns",
+    "operations.feedback",
 )
 
 

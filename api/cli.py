@@ -118,6 +118,20 @@ def register_cli(app: Flask) -> None:
             raise SystemExit(1)
 
     @app.cli.group()
+    def ops():
+        """Operations jobs."""
+
+    @ops.command("recompute-tiers")
+    def recompute_tiers():
+        """Recompute every member's activity tier from the event window (run daily)."""
+        from kernel import clock
+        from operations.tiers import recompute
+
+        sizes = recompute(clock.now())
+        db.session.commit()
+        click.echo(", ".join(f"{tier}: {count}" for tier, count in sizes.items()))
+
+    @app.cli.group()
     def users():
         """Member administration."""
 

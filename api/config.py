@@ -89,6 +89,11 @@ def load_config(instance: Path) -> dict[str, Any]:
         ),
         "IDEA_VERIFIED_MIN_LEVEL": int(env.get("IDEA_VERIFIED_MIN_LEVEL", 2)),
         "IDEA_VERIFIED_MIN_AGE_DAYS": int(env.get("IDEA_VERIFIED_MIN_AGE_DAYS", 7)),
+        # Operations: activity tiers over a window of days, by count of a member's own activity events
+        "TIER_WINDOW_DAYS": int(env.get("TIER_WINDOW_DAYS", 30)),
+        "TIER_THRESHOLDS": json.loads(
+            env.get("TIER_THRESHOLDS", '{"occasional": 1, "regular": 8, "highly_active": 30}')
+        ),
         # Moderation
         "NEW_MEMBER_LEVEL": int(env.get("NEW_MEMBER_LEVEL", 2)),
         "NEW_MEMBER_REVIEW_POSTS": int(env.get("NEW_MEMBER_REVIEW_POSTS", 3)),

@@ -32,6 +32,7 @@ BENEFICIARY = {
     "idea_approved": lambda e: e.payload.get("creator_id"),
     "campaign_checkin": lambda e: e.actor_id,
     "share_approved": lambda e: e.payload.get("member_id"),
+    "campaign_completed": lambda e: e.actor_id,  # no points rule by default; counted for badges
 }
 
 

@@ -1,0 +1,511 @@
+"""Operations: tiers, interest tags, segments, experience-officer campaigns, product feedback, dashboard stats."""
+
+import csv
+import io
+
+import marshmallow as ma
+from flask import Response
+from flask_smorest import Blueprint
+
+from api.auth import auth_required, current_member, current_viewer
+from api.errors import documented_errors
+from api.pagination import PageArgs, page_body, page_of
+from api.schemas import MemberSummary
+from forum.members import get_user
+from kernel import clock, outbox
+from kernel.db import db
+from operations import campaigns, feedback, segments, stats, tiers
+from operations import tags as member_tags
+
+blp = Blueprint("operations", __name__, url_prefix="/api/v1", description="Community operations (KOC)")
+
+
+class TagsIn(ma.Schema):
+    tags = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(min=1, max=30)), required=True, validate=ma.validate.Length(max=20)
+    )
+    kind = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.OneOf(member_tags.KINDS),
+        metadata={"description": "self on yourself, friend on others (default); operator"},
+    )
+
+
+class TagOut(ma.Schema):
+    tag = ma.fields.String()
+    kind = ma.fields.String()
+    count = ma.fields.Integer(metadata={"description": "how many people gave it"})
+
+
+class TagList(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(TagOut), required=True)
+
+
+class TierOut(ma.Schema):
+    user_id = ma.fields.Integer()
+    tier = ma.fields.String(metadata={"description": ", ".join(tiers.TIERS)})
+    score = ma.fields.Integer()
+    computed_at = ma.fields.DateTime(allow_none=True)
+
+
+class SegmentArgs(PageArgs):
+    tag = ma.fields.String(validate=ma.validate.Length(min=1, max=30))
+    tier = ma.fields.String(validate=ma.validate.OneOf(tiers.TIERS))
+    min_level = ma.fields.Integer(validate=ma.validate.Range(min=1, max=10))
+    badge = ma.fields.String(validate=ma.validate.Length(min=1, max=40))
+    supported_idea = ma.fields.Integer(validate=ma.validate.Range(min=1))
+    ordered_presale = ma.fields.Integer(validate=ma.validate.Range(min=1))
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv")))
+
+
+class SegmentMember(MemberSummary):
+    level = ma.fields.Integer()
+    region = ma.fields.String()
+
+
+class OfficerAudience(ma.Schema):
+    tag = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=30))
+    tier = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.OneOf(tiers.TIERS))
+    min_level = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=10))
+    badge = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=40))
+    supported_idea = ma.fields.Integer(load_default=None, allow_none=True)
+    ordered_presale = ma.fields.Integer(load_default=None, allow_none=True)
+
+
+class OfficerQuestion(ma.Schema):
+    key = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$"))
+    label = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    type = ma.fields.String(load_default="text", validate=ma.validate.OneOf(("text", "number", "choice")))
+    options = ma.fields.List(ma.fields.String(validate=ma.validate.Length(max=80)), load_default=list)
+    required = ma.fields.Boolean(load_default=True)
+
+
+class OfficerCampaignIn(ma.Schema):
+    title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
+    product_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=80))
+    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=20000))
+    questions = ma.fields.List(
+        ma.fields.Nested(OfficerQuestion), load_default=list, validate=ma.validate.Length(max=20)
+    )
+    audience = ma.fields.Nested(OfficerAudience, load_default=dict)
+    slots = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=10000))
+    checkin_days = ma.fields.Integer(load_default=14, validate=ma.validate.Range(min=1, max=90))
+    apply_closes_at = ma.fields.AwareDateTime(required=True)
+
+
+class OfficerCampaignOut(ma.Schema):
+    id = ma.fields.Integer()
+    title = ma.fields.String()
+    product_name = ma.fields.String()
+    description = ma.fields.String()
+    questions = ma.fields.List(ma.fields.Nested(OfficerQuestion))
+    audience = ma.fields.Dict()
+    slots = ma.fields.Integer()
+    checkin_days = ma.fields.Integer()
+    apply_closes_at = ma.fields.DateTime()
+    status = ma.fields.String(metadata={"description": "recruiting, running or completed"})
+    selection_seed = ma.fields.String(allow_none=True, metadata={"description": "re-run the draw with it"})
+    started_at = ma.fields.DateTime(allow_none=True)
+
+
+class OfficerCampaignList(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(OfficerCampaignOut), required=True)
+
+
+class OfficerApplyIn(ma.Schema):
+    answers = ma.fields.Dict(keys=ma.fields.String(), required=True)
+
+
+class ApplicationOut(ma.Schema):
+    id = ma.fields.Integer()
+    campaign_id = ma.fields.Integer()
+    user_id = ma.fields.Integer()
+    answers = ma.fields.Dict()
+    status = ma.fields.String()
+    checkin_count = ma.fields.Integer()
+    completed_at = ma.fields.DateTime(allow_none=True)
+    created_at = ma.fields.DateTime()
+
+
+class ApplicationList(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(ApplicationOut), required=True)
+
+
+class SelectIn(ma.Schema):
+    user_ids = ma.fields.List(
+        ma.fields.Integer(validate=ma.validate.Range(min=1)),
+        load_default=list,
+        metadata={"description": "operator picks; the remaining places are drawn"},
+    )
+
+
+class InviteOut(ma.Schema):
+    invited = ma.fields.Integer()
+
+
+class OfficerCheckinIn(ma.Schema):
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+
+
+class OfficerShareIn(ma.Schema):
+    url = ma.fields.String(required=True, validate=ma.validate.Length(min=8, max=500))
+    screenshot_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+
+
+class OfficerShareOut(ma.Schema):
+    id = ma.fields.Integer()
+    campaign_id = ma.fields.Integer()
+    user_id = ma.fields.Integer()
+    url = ma.fields.String()
+    screenshot_id = ma.fields.Integer()
+    status = ma.fields.String()
+    review_reason = ma.fields.String()
+    created_at = ma.fields.DateTime()
+
+
+class OfficerShareList(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(OfficerShareOut), required=True)
+
+
+class OfficerShareArgs(ma.Schema):
+    status = ma.fields.String(validate=ma.validate.OneOf(("pending", "approved", "rejected")))
+
+
+class ShareReviewIn(ma.Schema):
+    decision = ma.fields.String(required=True, validate=ma.validate.OneOf(("approve", "reject")))
+    reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=300))
+
+
+class FeedbackIn(ma.Schema):
+    product = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=80))
+    body = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=10000))
+
+
+class FeedbackStepOut(ma.Schema):
+    action = ma.fields.String()
+    note = ma.fields.String()
+    created_at = ma.fields.DateTime()
+
+
+class FeedbackOut(ma.Schema):
+    id = ma.fields.Integer()
+    user_id = ma.fields.Integer()
+    product = ma.fields.String()
+    body = ma.fields.String()
+    status = ma.fields.String(metadata={"description": ", ".join(feedback.STATUSES)})
+    reply = ma.fields.String()
+    created_at = ma.fields.DateTime()
+    updated_at = ma.fields.DateTime()
+    history = ma.fields.List(ma.fields.Nested(FeedbackStepOut))
+
+
+class FeedbackArgs(PageArgs):
+    status = ma.fields.String(validate=ma.validate.OneOf(feedback.STATUSES))
+
+
+class FeedbackNoteIn(ma.Schema):
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(max=5000))
+
+
+class FeedbackReplyIn(ma.Schema):
+    reply = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=10000))
+
+
+class StatsArgs(ma.Schema):
+    days = ma.fields.Integer(load_default=14, validate=ma.validate.Range(min=1, max=90))
+
+
+class DayCount(ma.Schema):
+    day = ma.fields.String()
+    count = ma.fields.Integer()
+
+
+class StatsOut(ma.Schema):
+    window_days = ma.fields.Integer()
+    daily_active_members = ma.fields.List(ma.fields.Nested(DayCount))
+    posts_per_day = ma.fields.List(ma.fields.Nested(DayCount))
+    replies_per_day = ma.fields.List(ma.fields.Nested(DayCount))
+    points = ma.fields.Dict(metadata={"description": "issued, spent, net_issued, inflation_ratio, outstanding"})
+    idea_funnel = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    presale = ma.fields.Dict(metadata={"description": "orders, paid_or_confirmed, conversion, by_status"})
+
+
+# Tags and tiers
+
+
+@blp.route("/users/<int:user_id>/tags", methods=["PUT"])
+@auth_required(blp)
+@blp.arguments(TagsIn)
+@blp.response(200, TagList)
+@documented_errors(blp, 404)
+def put_tags(body, user_id: int):
+    """Replace the tags you give: your own (kind self), a friend's (friend), or as an operator (operator)."""
+    member = current_member()
+    kind = body["kind"] or ("self" if member.id == user_id else "friend")
+    member_tags.set_tags(member, user_id, body["tags"], kind)
+    db.session.commit()
+    return {"items": member_tags.tags_of(user_id, member)}
+
+
+@blp.route("/users/<int:user_id>/tags", methods=["GET"])
+@auth_required(blp, optional=True)
+@blp.response(200, TagList)
+@documented_errors(blp, 404)
+def get_tags(user_id: int):
+    """A member's interest tags with counts (operator tags only for operators)."""
+    get_user(user_id)
+    return {"items": member_tags.tags_of(user_id, current_viewer())}
+
+
+@blp.route("/me/tags/<string:tag>", methods=["DELETE"])
+@auth_required(blp)
+@blp.response(200, TagList)
+@documented_errors(blp, 422)
+def remove_tag(tag: str):
+    """Remove a tag from yourself, whoever gave it."""
+    member = current_member()
+    member_tags.remove_tag(member, tag)
+    db.session.commit()
+    return {"items": member_tags.tags_of(member.id, member)}
+
+
+@blp.route("/users/<int:user_id>/tier", methods=["GET"])
+@auth_required(blp, "operator")
+@blp.response(200, TierOut)
+@documented_errors(blp, 404)
+def get_tier(user_id: int):
+    """A member's activity tier (operators only)."""
+    get_user(user_id)
+    row = tiers.tier_of(user_id)
+    return {
+        "user_id": user_id,
+        "tier": row.tier if row else "inactive",
+        "score": row.score if row else 0,
+        "computed_at": row.computed_at if row else None,
+    }
+
+
+@blp.route("/segments", methods=["GET"])
+@auth_required(blp, "operator")
+@blp.arguments(SegmentArgs, location="query")
+@blp.response(200, page_of(SegmentMember))
+@blp.alt_response(200, content_type="text/csv", description="with ?format=csv: every match, UTF-8 with BOM")
+@documented_errors(blp, 400)
+def segment(args):
+    """Members matching every filter (tag, tier, level, badge, idea support, pre-sale order); CSV export."""
+    filters = {k: args.get(k) for k in segments.FILTERS}
+    if args["format"] == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(("id", "username", "display_name", "level", "region"))
+        for user in segments.all_members(filters):
+            writer.writerow(
+                [user.id, *(_cell(v) for v in (user.username, user.display_name)), user.level, _cell(user.region)]
+            )
+        return Response(
+            "\ufeff" + buffer.getvalue(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="segment.csv"'},
+        )
+    return page_body(segments.members(filters, args["limit"], args["cursor"]))
+
+
+def _cell(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+# Experience-officer campaigns
+
+
+@blp.route("/campaigns", methods=["GET"])
+@blp.response(200, OfficerCampaignList)
+def list_campaigns():
+    """Experience-officer campaigns, newest first."""
+    return {"items": campaigns.list_open(None)}
+
+
+@blp.route("/campaigns", methods=["POST"])
+@auth_required(blp, "operator")
+@blp.arguments(OfficerCampaignIn)
+@blp.response(201, OfficerCampaignOut)
+def create_campaign(body):
+    """Open recruitment: application questions, audience segment (flash group), places, check-in days."""
+    campaign = campaigns.create(current_member(), **body)
+    db.session.commit()
+    return campaign
+
+
+@blp.route("/campaigns/<int:campaign_id>", methods=["GET"])
+@blp.response(200, OfficerCampaignOut)
+@documented_errors(blp, 404)
+def get_campaign(campaign_id: int):
+    """One campaign, with its draw seed once selection has happened."""
+    return campaigns.get(campaign_id)
+
+
+@blp.route("/campaigns/<int:campaign_id>/invite", methods=["POST"])
+@auth_required(blp, "operator")
+@blp.response(200, InviteOut)
+@documented_errors(blp, 404)
+def invite(campaign_id: int):
+    """Notify every member of the campaign's audience segment."""
+    count = campaigns.invite(current_member(), campaign_id)
+    db.session.commit()
+    return {"invited": count}
+
+
+@blp.route("/campaigns/<int:campaign_id>/apply", methods=["POST"])
+@auth_required(blp)
+@blp.arguments(OfficerApplyIn)
+@blp.response(201, ApplicationOut)
+@documented_errors(blp, 404, 409)
+def apply(body, campaign_id: int):
+    """Apply once, answering the campaign's questions; only members of the audience may apply."""
+    application = campaigns.apply(current_member(), campaign_id, body["answers"], clock.now())
+    db.session.commit()
+    return application
+
+
+@blp.route("/campaigns/<int:campaign_id>/applications", methods=["GET"])
+@auth_required(blp, "operator")
+@blp.response(200, ApplicationList)
+@documented_errors(blp, 404)
+def list_applications(campaign_id: int):
+    """All applications with their answers (operators)."""
+    return {"items": campaigns.applications(current_member(), campaign_id)}
+
+
+@blp.route("/campaigns/<int:campaign_id>/select", methods=["POST"])
+@auth_required(blp, "operator")
+@blp.arguments(SelectIn)
+@blp.response(200, OfficerCampaignOut)
+@documented_errors(blp, 404, 409)
+def select(body, campaign_id: int):
+    """Choose officers: your picks, then a seeded random draw for the remaining places (audited)."""
+    campaign = campaigns.select_officers(current_member(), campaign_id, body["user_ids"], clock.now())
+    outbox.commit()
+    return campaign
+
+
+@blp.route("/campaigns/<int:campaign_id>/checkins", methods=["POST"])
+@auth_required(blp)
+@blp.arguments(OfficerCheckinIn)
+@blp.response(201, ApplicationOut)
+@documented_errors(blp, 404, 409)
+def checkin(body, campaign_id: int):
+    """Selected officers check in once a day during the check-in period (points via the campaign_checkin rule)."""
+    application = campaigns.check_in(current_member(), campaign_id, body["note"], clock.now())
+    outbox.commit()
+    return application
+
+
+@blp.route("/campaigns/<int:campaign_id>/shares", methods=["POST"])
+@auth_required(blp)
+@blp.arguments(OfficerShareIn)
+@blp.response(201, OfficerShareOut)
+@documented_errors(blp, 404)
+def share(body, campaign_id: int):
+    """Submit a share (link + screenshot upload) for review."""
+    row = campaigns.submit_share(current_member(), campaign_id, body["url"], body["screenshot_id"], clock.now())
+    outbox.commit()
+    return row
+
+
+@blp.route("/campaigns/<int:campaign_id>/shares", methods=["GET"])
+@auth_required(blp, "operator")
+@blp.arguments(OfficerShareArgs, location="query")
+@blp.response(200, OfficerShareList)
+@documented_errors(blp, 404)
+def list_shares(args, campaign_id: int):
+    """A campaign's shares, filterable by review status (operators)."""
+    campaigns.get(campaign_id)
+    return {"items": campaigns.shares_of(campaign_id, args.get("status"))}
+
+
+@blp.route("/shares/<int:share_id>/review", methods=["POST"])
+@auth_required(blp, "operator")
+@blp.arguments(ShareReviewIn)
+@blp.response(200, OfficerShareOut)
+@documented_errors(blp, 404, 409)
+def review_share(body, share_id: int):
+    """Approve (pays the share_approved rule) or reject with a reason (operators; audited)."""
+    row = campaigns.review_share(current_member(), share_id, body["decision"] == "approve", body["reason"])
+    outbox.commit()
+    return row
+
+
+# Product feedback
+
+
+@blp.route("/feedback", methods=["POST"])
+@auth_required(blp)
+@blp.arguments(FeedbackIn)
+@blp.response(201, FeedbackOut)
+def submit_feedback(body):
+    """Tell the product team something about a product."""
+    row = feedback.submit(current_member(), body["product"], body["body"])
+    db.session.commit()
+    return row
+
+
+@blp.route("/feedback", methods=["GET"])
+@auth_required(blp)
+@blp.arguments(FeedbackArgs, location="query")
+@blp.response(200, page_of(FeedbackOut))
+@documented_errors(blp, 400)
+def list_feedback(args):
+    """Your feedback (members); the whole inbox for operators; forwarded items for the product team."""
+    return page_body(feedback.listing(current_member(), args.get("status"), args["limit"], args["cursor"]))
+
+
+@blp.route("/feedback/<int:feedback_id>", methods=["GET"])
+@auth_required(blp)
+@blp.response(200, FeedbackOut)
+@documented_errors(blp, 404)
+def get_feedback(feedback_id: int):
+    """One piece of feedback with its history."""
+    return feedback.visible(current_member(), feedback_id)
+
+
+@blp.route("/feedback/<int:feedback_id>/forward", methods=["POST"])
+@auth_required(blp, "operator")
+@blp.arguments(FeedbackNoteIn)
+@blp.response(200, FeedbackOut)
+@documented_errors(blp, 404, 409)
+def forward_feedback(body, feedback_id: int):
+    """Forward to the product team (operators)."""
+    row = feedback.forward(current_member(), feedback_id, body["note"])
+    db.session.commit()
+    return row
+
+
+@blp.route("/feedback/<int:feedback_id>/reply", methods=["POST"])
+@auth_required(blp, "product")
+@blp.arguments(FeedbackReplyIn)
+@blp.response(200, FeedbackOut)
+@documented_errors(blp, 404, 409)
+def reply_feedback(body, feedback_id: int):
+    """Answer forwarded feedback (product team); the member is notified."""
+    row = feedback.reply(current_member(), feedback_id, body["reply"])
+    db.session.commit()
+    return row
+
+
+@blp.route("/feedback/<int:feedback_id>/close", methods=["POST"])
+@auth_required(blp)
+@blp.response(200, FeedbackOut)
+@documented_errors(blp, 404, 409)
+def close_feedback(feedback_id: int):
+    """Close feedback (its submitter or an operator)."""
+    row = feedback.close(current_member(), feedback_id)
+    db.session.commit()
+    return row
+
+
+@blp.route("/ops/stats", methods=["GET"])
+@auth_required(blp, "operator")
+@blp.arguments(StatsArgs, location="query")
+@blp.response(200, StatsOut)
+def ops_stats(args):
+    """Daily active members, posts and replies per day, points issued vs spent, idea funnel, pre-sale conversion."""
+    return stats.overview(clock.now(), args["days"])
