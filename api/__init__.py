@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api.config import load_config
 from api.errors import error_response, register_error_handlers
 from api.extensions import api, jwt, limiter, migrate
+from api.ids import IdConverter, id_parameter_schema
 from forum.storage import LocalDiskStorage
 from kernel.db import db
 from kernel.store import make_store
@@ -33,7 +34,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     jwt.init_app(app)
     limiter.init_app(app)
+    app.url_map.converters["int"] = IdConverter  # before any route exists
     api.init_app(app)
+    api.register_converter(IdConverter, id_parameter_schema)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
 
     from api.auth import init_jwt

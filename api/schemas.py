@@ -46,3 +46,7 @@ class TokenPair(ma.Schema):
 class SignedIn(TokenPair):
     user = ma.fields.Nested(PrivateProfile, required=True)
     created = ma.fields.Boolean(metadata={"description": "true when this sign-in created the account"})
+
+
+# How CSV exports appear in OpenAPI: a text body (UTF-8 with a BOM so spreadsheets read Chinese correctly).
+CSV_BODY = {"type": "string", "description": "CSV, UTF-8 with BOM"}

@@ -73,8 +73,8 @@ def parse(body: bytes) -> dict:
         errors["event_id"] = ["string, 1-80 characters"]
     if data.get("type") not in KINDS:
         errors["type"] = [f"one of {', '.join(KINDS)}"]
-    if not isinstance(data.get("order_id"), int):
-        errors["order_id"] = ["integer"]
+    if not isinstance(data.get("order_id"), int) or not 1 <= data["order_id"] < 2**31:
+        errors["order_id"] = ["positive integer"]
     if not isinstance(data.get("amount_cents"), int) or data["amount_cents"] < 0:
         errors["amount_cents"] = ["non-negative integer"]
     if not isinstance(data.get("currency"), str) or len(data["currency"]) != 3:

@@ -5,6 +5,7 @@ from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member, current_viewer
 from api.errors import documented_errors
+from api.ids import MAX_ID
 from economy import badges
 from forum.members import get_user
 from kernel import outbox
@@ -48,7 +49,9 @@ class BadgeIn(ma.Schema):
     repeatable = ma.fields.Boolean(load_default=False)
     enabled = ma.fields.Boolean(load_default=True)
     rule_metric = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.OneOf(badges.METRICS))
-    rule_threshold = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1))
+    rule_threshold = ma.fields.Integer(
+        load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=MAX_ID)
+    )
     reward_points = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0, max=100000))
     reward_contribution = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0, max=100000))
 
@@ -62,7 +65,7 @@ class BadgePatch(ma.Schema):
     repeatable = ma.fields.Boolean()
     enabled = ma.fields.Boolean()
     rule_metric = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(badges.METRICS))
-    rule_threshold = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=1))
+    rule_threshold = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     reward_points = ma.fields.Integer(validate=ma.validate.Range(min=0, max=100000))
     reward_contribution = ma.fields.Integer(validate=ma.validate.Range(min=0, max=100000))
 
@@ -93,7 +96,7 @@ class MemberBadges(ma.Schema):
 
 
 class AwardIn(ma.Schema):
-    user_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+    user_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=300))
 
 
@@ -103,7 +106,7 @@ class RevokeIn(ma.Schema):
 
 class ShowcaseIn(ma.Schema):
     badge_ids = ma.fields.List(
-        ma.fields.Integer(validate=ma.validate.Range(min=1)),
+        ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)),
         required=True,
         validate=ma.validate.Length(max=badges.SHOWCASE_SIZE),
     )

@@ -10,9 +10,10 @@ from flask_smorest import Blueprint
 from api.auth import auth_required, current_member, current_viewer
 from api.errors import documented_errors
 from api.forum_schemas import ImageOut, image_out
+from api.ids import MAX_ID
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
-from api.schemas import MemberSummary
+from api.schemas import CSV_BODY, MemberSummary
 from forum import ideas
 from forum.ideas import IdeaSupport
 from kernel import clock, outbox
@@ -28,7 +29,9 @@ class IdeaIn(ma.Schema):
     description = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=20000))
     category = ma.fields.String(required=True, validate=ma.validate.OneOf(ideas.CATEGORIES))
     image_ids = ma.fields.List(
-        ma.fields.Integer(validate=ma.validate.Range(min=1)), required=True, validate=ma.validate.Length(min=1, max=9)
+        ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)),
+        required=True,
+        validate=ma.validate.Length(min=1, max=9),
     )
 
 
@@ -37,7 +40,7 @@ class IdeaPatch(ma.Schema):
     description = ma.fields.String(validate=ma.validate.Length(min=1, max=20000))
     category = ma.fields.String(validate=ma.validate.OneOf(ideas.CATEGORIES))
     image_ids = ma.fields.List(
-        ma.fields.Integer(validate=ma.validate.Range(min=1)), validate=ma.validate.Length(min=1, max=9)
+        ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)), validate=ma.validate.Length(min=1, max=9)
     )
 
 
@@ -366,7 +369,9 @@ def _csv_cell(value) -> str:
 @auth_required(blp, "product")
 @blp.arguments(TopArgs, location="query")
 @blp.response(200, TopOut)
-@blp.alt_response(200, content_type="text/csv", description="with ?format=csv: UTF-8 with BOM, opens in Excel")
+@blp.alt_response(
+    200, schema=CSV_BODY, content_type="text/csv", description="with ?format=csv: UTF-8 with BOM, opens in Excel"
+)
 def top(args):
     """The most supported ideas with their demand summaries, as JSON or CSV."""
     _require_product()

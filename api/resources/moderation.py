@@ -5,6 +5,7 @@ from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member
 from api.errors import documented_errors
+from api.ids import MAX_ID
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import MemberSummary
@@ -22,7 +23,7 @@ blp = Blueprint("moderation", __name__, url_prefix="/api/v1", description="Moder
 
 class ReportIn(ma.Schema):
     target_type = ma.fields.String(required=True, validate=ma.validate.OneOf(("post", "reply")))
-    target_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+    target_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     reason = ma.fields.String(required=True, validate=ma.validate.OneOf(reports.REASONS))
     detail = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
 
@@ -51,7 +52,7 @@ class StaffReportOut(ReportOut):
 
 class ReportListArgs(PageArgs):
     status = ma.fields.String(validate=ma.validate.OneOf(("open", "upheld", "dismissed")))
-    reporter_id = ma.fields.Integer(validate=ma.validate.Range(min=1))
+    reporter_id = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID))
 
 
 class QueueArgs(PageArgs):
@@ -85,9 +86,9 @@ class QueueItemOut(ma.Schema):
 class ActionIn(ma.Schema):
     action = ma.fields.String(required=True, validate=ma.validate.OneOf(actions.POST_ACTIONS))
     target_type = ma.fields.String(required=True, validate=ma.validate.OneOf(("post", "reply", "idea")))
-    target_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+    target_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
-    board_id = ma.fields.Integer(validate=ma.validate.Range(min=1), metadata={"description": "for move"})
+    board_id = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID), metadata={"description": "for move"})
 
 
 class ActionOut(ma.Schema):
@@ -132,10 +133,10 @@ class WordList(ma.Schema):
 
 
 class AuditArgs(PageArgs):
-    actor_id = ma.fields.Integer(validate=ma.validate.Range(min=1))
+    actor_id = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID))
     action = ma.fields.String(validate=ma.validate.Length(max=40))
     target_type = ma.fields.String(validate=ma.validate.Length(max=32))
-    target_id = ma.fields.Integer(validate=ma.validate.Range(min=1))
+    target_id = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID))
 
 
 class AuditOut(ma.Schema):

@@ -5,6 +5,7 @@ from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member
 from api.errors import documented_errors
+from api.ids import MAX_ID
 from api.pagination import PageArgs
 from api.schemas import MemberSummary
 from forum import notifications
@@ -37,7 +38,7 @@ class InboxArgs(PageArgs):
 
 class MarkReadIn(ma.Schema):
     ids = ma.fields.List(
-        ma.fields.Integer(validate=ma.validate.Range(min=1)),
+        ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)),
         load_default=None,
         validate=ma.validate.Length(min=1, max=500),
         metadata={"description": "omit to mark everything read"},

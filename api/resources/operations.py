@@ -9,8 +9,9 @@ from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member, current_viewer
 from api.errors import documented_errors
+from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
-from api.schemas import MemberSummary
+from api.schemas import CSV_BODY, MemberSummary
 from forum.members import get_user
 from kernel import clock, outbox
 from kernel.db import db
@@ -53,8 +54,8 @@ class SegmentArgs(PageArgs):
     tier = ma.fields.String(validate=ma.validate.OneOf(tiers.TIERS))
     min_level = ma.fields.Integer(validate=ma.validate.Range(min=1, max=10))
     badge = ma.fields.String(validate=ma.validate.Length(min=1, max=40))
-    supported_idea = ma.fields.Integer(validate=ma.validate.Range(min=1))
-    ordered_presale = ma.fields.Integer(validate=ma.validate.Range(min=1))
+    supported_idea = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID))
+    ordered_presale = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID))
     format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv")))
 
 
@@ -133,7 +134,7 @@ class ApplicationList(ma.Schema):
 
 class SelectIn(ma.Schema):
     user_ids = ma.fields.List(
-        ma.fields.Integer(validate=ma.validate.Range(min=1)),
+        ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)),
         load_default=list,
         metadata={"description": "operator picks; the remaining places are drawn"},
     )
@@ -149,7 +150,7 @@ class OfficerCheckinIn(ma.Schema):
 
 class OfficerShareIn(ma.Schema):
     url = ma.fields.String(required=True, validate=ma.validate.Length(min=8, max=500))
-    screenshot_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+    screenshot_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
 
 
 class OfficerShareOut(ma.Schema):
@@ -289,7 +290,9 @@ def get_tier(user_id: int):
 @auth_required(blp, "operator")
 @blp.arguments(SegmentArgs, location="query")
 @blp.response(200, page_of(SegmentMember))
-@blp.alt_response(200, content_type="text/csv", description="with ?format=csv: every match, UTF-8 with BOM")
+@blp.alt_response(
+    200, schema=CSV_BODY, content_type="text/csv", description="with ?format=csv: every match, UTF-8 with BOM"
+)
 @documented_errors(blp, 400)
 def segment(args):
     """Members matching every filter (tag, tier, level, badge, idea support, pre-sale order); CSV export."""

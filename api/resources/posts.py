@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 from api.auth import auth_required, current_member, current_viewer
 from api.errors import documented_errors
 from api.forum_schemas import PostDetail, PostSummary, present_post
+from api.ids import MAX_ID
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from economy import badges
@@ -22,11 +23,11 @@ class PostListArgs(PageArgs):
     sort = ma.fields.String(load_default="latest", validate=ma.validate.OneOf(feeds.SORTS))
     tag = ma.fields.String(validate=ma.validate.Length(min=1, max=20))
     q = ma.fields.String(validate=ma.validate.Length(min=1, max=100), metadata={"description": "keyword"})
-    board_id = ma.fields.Integer(validate=ma.validate.Range(min=1))
+    board_id = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID))
 
 
 class PostIn(ma.Schema):
-    board_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+    board_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     body = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=20000))
     tags = ma.fields.List(
@@ -35,7 +36,9 @@ class PostIn(ma.Schema):
         validate=ma.validate.Length(max=5),
     )
     image_ids = ma.fields.List(
-        ma.fields.Integer(validate=ma.validate.Range(min=1)), load_default=list, validate=ma.validate.Length(max=9)
+        ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)),
+        load_default=list,
+        validate=ma.validate.Length(max=9),
     )
 
 
@@ -45,7 +48,9 @@ class PostPatch(ma.Schema):
     tags = ma.fields.List(
         ma.fields.String(validate=ma.validate.Length(min=1, max=30)), validate=ma.validate.Length(max=5)
     )
-    image_ids = ma.fields.List(ma.fields.Integer(validate=ma.validate.Range(min=1)), validate=ma.validate.Length(max=9))
+    image_ids = ma.fields.List(
+        ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)), validate=ma.validate.Length(max=9)
+    )
 
 
 class RemovalArgs(ma.Schema):

@@ -8,7 +8,9 @@ from api.auth import auth_required, current_member, current_viewer
 from api.errors import documented_errors
 from api.forum_schemas import ImageOut, image_out
 from api.idempotency import IdempotencyHeader, key_or_new
+from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
+from api.schemas import CSV_BODY
 from economy import payments, polls, presale
 from forum.media import Media
 from kernel import clock, outbox
@@ -21,13 +23,13 @@ blp = Blueprint("presale", __name__, url_prefix="/api/v1", description="Sample p
 class PollOptionIn(ma.Schema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=80))
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
-    image_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1))
+    image_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=MAX_ID))
 
 
 class PollIn(ma.Schema):
     title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=5000))
-    idea_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1))
+    idea_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     min_level = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=10))
     closes_at = ma.fields.AwareDateTime(required=True)
     options = ma.fields.List(ma.fields.Nested(PollOptionIn), required=True, validate=ma.validate.Length(min=2, max=8))
@@ -60,7 +62,7 @@ class PollList(ma.Schema):
 
 
 class VoteIn(ma.Schema):
-    option_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+    option_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
 
 
 class OptionIn(ma.Schema):
@@ -82,15 +84,15 @@ class EarlyAccess(ma.Schema):
 class CampaignIn(ma.Schema):
     title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=20000))
-    idea_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1))
-    poll_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1))
+    idea_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=MAX_ID))
+    poll_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     currency = ma.fields.String(load_default="CNY", validate=ma.validate.Regexp(r"^[A-Z]{3}$"))
     unit_price_cents = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=100_000_000))
     deposit_cents = ma.fields.Integer(
         load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=100_000_000)
     )
     moq = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=10_000_000))
-    stock_cap = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1))
+    stock_cap = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     per_member_limit = ma.fields.Integer(load_default=5, validate=ma.validate.Range(min=1, max=1000))
     early_access_at = ma.fields.AwareDateTime(load_default=None, allow_none=True)
     early_access = ma.fields.Nested(EarlyAccess, load_default=dict)
@@ -132,7 +134,7 @@ class StateIn(ma.Schema):
 
 
 class OrderIn(ma.Schema):
-    option_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+    option_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     quantity = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100))
     region = ma.fields.String(load_default="", validate=ma.validate.Length(max=64))
 
@@ -401,7 +403,7 @@ def close(campaign_id: int):
 @auth_required(blp, "product")
 @blp.arguments(ManifestArgs, location="query")
 @blp.response(200, ManifestOut)
-@blp.alt_response(200, content_type="text/csv", description="with ?format=csv: UTF-8 with BOM")
+@blp.alt_response(200, schema=CSV_BODY, content_type="text/csv", description="with ?format=csv: UTF-8 with BOM")
 @documented_errors(blp, 404, 409)
 def manifest(args, campaign_id: int):
     """Factory manifest of a succeeded pre-sale: units by SKU and by region."""

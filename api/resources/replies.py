@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 from api.auth import auth_required, current_member, current_viewer
 from api.errors import documented_errors
 from api.forum_schemas import ReplyOut, present_reply
+from api.ids import MAX_ID
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from api.resources.posts import LikeOut, RemovalArgs
@@ -20,7 +21,9 @@ blp = Blueprint("replies", __name__, url_prefix="/api/v1", description="Replies 
 
 class ReplyIn(ma.Schema):
     body = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=10000))
-    quote_reply_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1))
+    quote_reply_id = ma.fields.Integer(
+        load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=MAX_ID)
+    )
 
 
 class ReplyPatch(ma.Schema):

@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 from api.auth import auth_required, current_member
 from api.errors import documented_errors
 from api.idempotency import IdempotencyHeader, key_or_new
+from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
 from economy import lottery, mall
 from kernel import clock, outbox
@@ -37,7 +38,9 @@ class RewardIn(ma.Schema):
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
     price_points = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=10_000_000))
     stock = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=0, max=10_000_000))
-    per_member_limit = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1))
+    per_member_limit = ma.fields.Integer(
+        load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=MAX_ID)
+    )
     min_level = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=10))
     starts_at = ma.fields.AwareDateTime(load_default=None, allow_none=True)
     ends_at = ma.fields.AwareDateTime(load_default=None, allow_none=True)
@@ -49,7 +52,7 @@ class RewardPatch(ma.Schema):
     description = ma.fields.String(validate=ma.validate.Length(max=2000))
     price_points = ma.fields.Integer(validate=ma.validate.Range(min=1, max=10_000_000))
     stock = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=0, max=10_000_000))
-    per_member_limit = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=1))
+    per_member_limit = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     min_level = ma.fields.Integer(validate=ma.validate.Range(min=1, max=10))
     starts_at = ma.fields.AwareDateTime(allow_none=True)
     ends_at = ma.fields.AwareDateTime(allow_none=True)
