@@ -8,6 +8,7 @@ import io
 import os
 import uuid
 from datetime import timedelta
+from urllib.parse import urlparse
 
 import pytest
 from flask_migrate import upgrade
@@ -19,7 +20,7 @@ from kernel import clock
 from kernel.db import db
 from kernel.store import current_store
 from moderation import limits as action_limits
-from tests.support import Forum, Members
+from tests.support import Forum, Members, TcpProxy
 
 ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgresql")
 postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="needs PostgreSQL for real concurrency")
@@ -32,7 +33,20 @@ def _reset_postgres_schema(app) -> None:
 
 
 @pytest.fixture(scope="session")
-def app(tmp_path_factory):
+def redis_proxy():
+    """With REDIS_URL set, the app reaches Redis through a proxy the fault tests can cut."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        yield None
+        return
+    parsed = urlparse(url)
+    proxy = TcpProxy((parsed.hostname or "127.0.0.1", parsed.port or 6379))
+    yield proxy, f"redis://127.0.0.1:{proxy.port}{parsed.path or '/0'}"
+    proxy.close()
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory, redis_proxy):
     overrides = {
         "TESTING": True,
         "ARGON2_TIME_COST": 1,
@@ -48,6 +62,8 @@ def app(tmp_path_factory):
         "NEW_MEMBER_REVIEW_POSTS": 0,
         "ACTION_LIMITS_ENABLED": False,
     }
+    if redis_proxy is not None:
+        overrides["REDIS_URL"] = overrides["RATELIMIT_STORAGE_URI"] = redis_proxy[1]
     if not ON_POSTGRES:
         overrides["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     app = create_app(overrides)

@@ -225,3 +225,71 @@ def notify_payment(
         content_type="application/json",
         headers={"X-Payment-Signature": sign(secret, timestamp, body)},
     )
+
+
+class TcpProxy:
+    """A loopback TCP proxy in front of Redis that tests can cut (Redis unreachable) and restore."""
+
+    def __init__(self, upstream: tuple[str, int]):
+        import socket
+
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self.connections: set = set()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=2)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.connections.update((client, upstream))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src, dst) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                self._close(sock)
+
+    def _close(self, sock) -> None:
+        import contextlib
+
+        with self.lock:
+            self.connections.discard(sock)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def cut(self) -> None:
+        self.up = False
+        with self.lock:
+            live = list(self.connections)
+        for sock in live:
+            self._close(sock)
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
