@@ -10,6 +10,8 @@ import time
 from typing import Protocol
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 class StoreUnavailable(Exception):
@@ -188,8 +190,14 @@ class RedisStore:
     backend = "redis"
 
     def __init__(self, url: str, prefix: str = "", cooldown: float = 5.0, timeout: float = 0.5) -> None:
+        # One immediate retry replaces a pooled connection that died while Redis was away.
         self._client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout
+            url,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         )
         self._prefix = prefix
         self._cooldown = cooldown

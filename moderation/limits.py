@@ -12,6 +12,8 @@ from flask import current_app
 from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from forum.members import User
 from kernel.errors import RateLimited
@@ -22,7 +24,18 @@ _limiters: dict[str, FixedWindowRateLimiter] = {}
 def _limiter() -> FixedWindowRateLimiter:
     uri = current_app.config["RATELIMIT_STORAGE_URI"]
     if uri not in _limiters:
-        _limiters[uri] = FixedWindowRateLimiter(storage_from_string(uri))
+        # Like the store: one immediate retry replaces a pooled connection that died while Redis was away.
+        options = (
+            {
+                "retry": Retry(NoBackoff(), 1),
+                "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+                "socket_timeout": 0.5,
+                "socket_connect_timeout": 0.5,
+            }
+            if uri.startswith("redis")
+            else {}
+        )
+        _limiters[uri] = FixedWindowRateLimiter(storage_from_string(uri, **options))
     return _limiters[uri]
 
 

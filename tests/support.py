@@ -254,6 +254,7 @@ class TcpProxy:
                 continue
             try:
                 upstream = socket.create_connection(self.upstream, timeout=2)
+                upstream.settimeout(None)  # pooled connections sit idle between requests
             except OSError:
                 client.close()
                 continue
