@@ -45,8 +45,10 @@ test-postgres: $(STAMP)
 		echo "== PostgreSQL/Redis not available here: skipped the second run =="; \
 	fi
 
+# Not part of `make test`: seeds PostgreSQL at scale (database `bench`) and loads gunicorn on 127.0.0.1.
 bench: $(STAMP)
-	$(PY) -m benchmarks.run
+	scripts/ensure-services
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance/community.db

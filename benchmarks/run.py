@@ -1,0 +1,347 @@
+"""`make bench`: seed PostgreSQL at scale, serve with gunicorn (gthread) on 127.0.0.1, load it, report.
+
+Measures, in one run: bare /health req/s, hot feed req/s with p50/p99, their ratio, hot-feed p50 at 1M posts vs
+10k, supports/s for 2,000 concurrent supporters of one idea (final count checked), a 1,000-buyer rush on 100 units
+(exactly 100 sold) and a 10k check-in burst (each paid once). Results go to benchmarks/results/<time>.json.
+
+Uses its own database (`bench`) and Redis db 14; all traffic stays on 127.0.0.1 and every loop is bounded.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_BENCH = "postgresql://postgres@127.0.0.1:5432/bench"
+PORT = 5055
+BASE = f"http://127.0.0.1:{PORT}"
+ENV = {
+    "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/bench",
+    "REDIS_URL": "redis://127.0.0.1:6379/14",
+    "JWT_SECRET_KEY": "bench-only-secret-key-for-minting-tokens",
+    "SECRET_KEY": "bench-only-secret",
+    "RATELIMIT_ENABLED": "false",
+    "ACTION_LIMITS_ENABLED": "false",
+    "NEW_MEMBER_REVIEW_POSTS": "0",
+    "IDEA_VERIFIED_MIN_AGE_DAYS": "0",
+    "IDEA_VERIFIED_MIN_LEVEL": "1",
+    "ARGON2_TIME_COST": "1",
+    "ARGON2_MEMORY_KIB": "1024",
+    "JWT_ACCESS_MINUTES": "120",
+}
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def reset_database() -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS bench WITH (FORCE)")
+        conn.execute("CREATE DATABASE bench")
+    os.environ.update(ENV)
+    from flask_migrate import upgrade
+
+    from api import create_app
+
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        from kernel.store import current_store
+
+        current_store().flush()
+    return app
+
+
+def seed_members(count: int) -> None:
+    with psycopg.connect(PG_BENCH, autocommit=True) as conn:
+        conn.execute(
+            """
+            INSERT INTO users (username, username_key, display_name, display_name_key, password_hash, role, bio,
+                               region, level, created_at)
+            SELECT 'member' || g, 'member' || g, '成员' || g, '成员' || g, NULL, 'member', '',
+                   (ARRAY['上海','北京','广州','深圳','成都'])[1 + g %% 5], 1, now() - interval '30 days'
+            FROM generate_series(1, %s) g
+            """,
+            (count,),
+        )
+        conn.execute(
+            "INSERT INTO boards (slug, name, description, position, staff_only, post_count, created_at) "
+            "SELECT 'board-' || g, '版块' || g, '', g, false, 0, now() FROM generate_series(1, 10) g"
+        )
+
+
+def seed_posts(start: int, stop: int, members: int) -> None:
+    """Posts start+1..stop spread over a year, with engagement so the hot order is realistic."""
+    with psycopg.connect(PG_BENCH, autocommit=True) as conn:
+        step = 200_000
+        for low in range(start, stop, step):
+            high = min(stop, low + step)
+            conn.execute(
+                """
+                INSERT INTO posts (board_id, author_id, title, body, status, pinned, featured, locked, reply_count,
+                                   like_count, favorite_count, view_count, last_floor, hot_score, created_at,
+                                   last_activity_at, published_at)
+                SELECT 1 + g %% 10, 1 + g %% %s, '帖子标题 ' || g, '这是第 ' || g || ' 个帖子的正文，讲讲搭建心得。',
+                       'published', false, g %% 97 = 0, false, g %% 13, (g * 7919) %% 200, g %% 5, 0, g %% 13,
+                       log(greatest((g * 7919) %% 200 + 2 * (g %% 13), 1))
+                         + extract(epoch from (now() - (g %% 525600) * interval '1 minute')
+                                   - timestamp '2024-01-01') / 45000,
+                       now() - (g %% 525600) * interval '1 minute', now(), now()
+                FROM generate_series(%s, %s) g
+                """,
+                (members, low + 1, high),
+            )
+        conn.execute("ANALYZE posts")
+
+
+def start_server() -> subprocess.Popen:
+    env = {**os.environ, **ENV}
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--worker-class",
+            "gthread",
+            "--workers",
+            "2",
+            "--threads",
+            "8",
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{BASE}/api/v1/health", timeout=1)
+            return server
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=20)
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    log("installing wrk from Debian packages")
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
+    found = shutil.which("wrk")
+    if not found:
+        raise RuntimeError("wrk is not available (apt-get install wrk)")
+    return found
+
+
+def _millis(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, seconds: int, connections: int = 32) -> dict:
+    out = subprocess.run(
+        [ensure_wrk(), "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _millis(re.search(r"50%\s+(\S+)", out).group(1))
+    p99 = _millis(re.search(r"99%\s+(\S+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def tokens_for(app, user_ids: list[int]) -> dict[int, str]:
+    from flask_jwt_extended import create_access_token
+
+    with app.app_context():
+        return {
+            uid: create_access_token(identity=str(uid), additional_claims={"fam": f"bench-{uid}", "role": "member"})
+            for uid in user_ids
+        }
+
+
+def request(method: str, path: str, token: str, body: dict | None = None, key: str | None = None) -> int:
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Authorization": f"Bearer {token}"}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    if key:
+        headers["Idempotency-Key"] = key
+    req = urllib.request.Request(f"{BASE}{path}", data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def burst(jobs, threads: int = 48) -> tuple[list[int], float]:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        codes = list(pool.map(lambda job: job(), jobs))
+    return codes, time.perf_counter() - started
+
+
+def scenario_supports(app, count: int) -> dict:
+    with psycopg.connect(PG_BENCH, autocommit=True) as conn:
+        idea_id = conn.execute(
+            """INSERT INTO ideas (creator_id, title, description, category, status, supporter_count,
+                                  verified_supporter_count, milestones_reached, trend_score, created_at, submitted_at,
+                                  published_at, deadline_at, rejection_reason, decision_feedback)
+               VALUES (1, 'Bench idea', 'An idea for the benchmark', 'other', 'supporting', 0, 0, 0, 0, now(), now(),
+                       now(), now() + interval '60 days', '', '') RETURNING id"""
+        ).fetchone()[0]
+    tokens = tokens_for(app, list(range(2, count + 2)))
+    jobs = [
+        lambda t=t: request("PUT", f"/api/v1/ideas/{idea_id}/support", t, {"would_buy": 1}) for t in tokens.values()
+    ]
+    codes, elapsed = burst(jobs)
+    with psycopg.connect(PG_BENCH) as conn:
+        rows = conn.execute("SELECT count(*) FROM idea_supports WHERE idea_id = %s", (idea_id,)).fetchone()[0]
+        stored = conn.execute("SELECT supporter_count FROM ideas WHERE id = %s", (idea_id,)).fetchone()[0]
+    return {
+        "supporters": count,
+        "supports_per_s": round(count / elapsed, 1),
+        "ok_responses": codes.count(200),
+        "rows": rows,
+        "supporter_count": stored,
+        "exact": rows == stored == count,
+    }
+
+
+def scenario_rush(app, buyers: int, units: int) -> dict:
+    now = datetime.now(UTC)
+    with psycopg.connect(PG_BENCH, autocommit=True) as conn:
+        campaign_id = conn.execute(
+            """INSERT INTO presale_campaigns (title, description, currency, unit_price_cents, moq, stock_cap,
+                   per_member_limit, early_access, opens_at, closes_at, state, reserved_quantity, paid_quantity,
+                   created_by, created_at)
+               VALUES ('Rush', '', 'CNY', 9900, 1, %s, 1, '{}', %s, %s, 'published', 0, 0, 1, now()) RETURNING id""",
+            (units, now - timedelta(minutes=1), now + timedelta(days=1)),
+        ).fetchone()[0]
+        option_id = conn.execute(
+            "INSERT INTO presale_options (campaign_id, sku, name) VALUES (%s, 'SKU-1', 'one') RETURNING id",
+            (campaign_id,),
+        ).fetchone()[0]
+    tokens = tokens_for(app, list(range(5000, 5000 + buyers)))
+    jobs = [
+        lambda t=t: request("POST", f"/api/v1/presales/{campaign_id}/orders", t, {"option_id": option_id})
+        for t in tokens.values()
+    ]
+    codes, elapsed = burst(jobs)
+    with psycopg.connect(PG_BENCH) as conn:
+        sold = conn.execute(
+            "SELECT coalesce(sum(quantity), 0) FROM presale_orders WHERE campaign_id = %s", (campaign_id,)
+        ).fetchone()[0]
+        reserved = conn.execute(
+            "SELECT reserved_quantity FROM presale_campaigns WHERE id = %s", (campaign_id,)
+        ).fetchone()[0]
+    return {
+        "buyers": buyers,
+        "units": units,
+        "created": codes.count(201),
+        "sold_out": codes.count(409),
+        "sold": int(sold),
+        "reserved": reserved,
+        "seconds": round(elapsed, 2),
+        "exact": sold == reserved == units,
+    }
+
+
+def scenario_checkins(app, count: int) -> dict:
+    tokens = tokens_for(app, list(range(10_000, 10_000 + count)))
+    jobs = [lambda t=t: request("POST", "/api/v1/me/checkin", t) for t in tokens.values()]
+    codes, elapsed = burst(jobs)
+    with psycopg.connect(PG_BENCH) as conn:
+        rows = conn.execute("SELECT count(*) FROM checkins").fetchone()[0]
+        paid = conn.execute(
+            "SELECT count(*) FROM ledger_transactions WHERE idempotency_key LIKE 'checkin:%%'"
+        ).fetchone()[0]
+    return {
+        "members": count,
+        "created": codes.count(201),
+        "checkins_per_s": round(count / elapsed, 1),
+        "rows": rows,
+        "paid": paid,
+        "exact": rows == paid == count,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    results: dict = {"started_at": datetime.now(UTC).isoformat(), "config": vars(args)}
+    log("resetting the bench database and running migrations")
+    app = reset_database()
+    started = time.perf_counter()
+    seed_members(args.members)
+    seed_posts(0, args.small, args.members)
+    results["seed_small_seconds"] = round(time.perf_counter() - started, 1)
+    feed = f"{BASE}/api/v1/posts?sort=hot&limit=20"
+    server = start_server()
+    try:
+        log(f"measuring at {args.small} posts")
+        bare = wrk(f"{BASE}/api/v1/health", args.seconds)
+        small = wrk(feed, args.seconds)
+        results["bare_health"], results["hot_feed_small"] = bare, small
+        results["feed_over_bare"] = round(small["rps"] / bare["rps"], 3)
+        stop_server(server)
+        log(f"seeding up to {args.large} posts")
+        started = time.perf_counter()
+        seed_posts(args.small, args.large, args.members)
+        results["seed_large_seconds"] = round(time.perf_counter() - started, 1)
+        server = start_server()
+        large = wrk(feed, args.seconds)
+        results["hot_feed_large"] = large
+        results["p50_large_over_small"] = round(large["p50_ms"] / small["p50_ms"], 3)
+        log("2,000 concurrent supporters on one idea")
+        results["supports"] = scenario_supports(app, 2000)
+        log("1,000 buyers rushing 100 units")
+        results["rush"] = scenario_rush(app, 1000, 100)
+        log("10k check-in burst")
+        results["checkins"] = scenario_checkins(app, 10_000)
+    finally:
+        stop_server(server)
+    results["targets"] = {
+        "feed_over_bare>=0.40": results["feed_over_bare"] >= 0.40,
+        "p50_large_over_small<=1.3": results["p50_large_over_small"] <= 1.3,
+        "invariants_exact": all(results[k]["exact"] for k in ("supports", "rush", "checkins")),
+    }
+    out = ROOT / "benchmarks" / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    print(json.dumps(results, indent=2, ensure_ascii=False))
+    log(f"written to {out.relative_to(ROOT)}")
+    return 0 if all(results["targets"].values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
