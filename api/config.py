@@ -53,6 +53,8 @@ def load_config(instance: Path) -> dict[str, Any]:
         "MEDIA_MAX_PIXELS": int(env.get("MEDIA_MAX_PIXELS", 40_000_000)),
         "UPLOAD_RATE_LIMIT": env.get("UPLOAD_RATE_LIMIT", "60 per hour"),
         "EVENTS_INLINE": _flag("EVENTS_INLINE", True),
+        # Feed pages are cached this long in the store (0 disables); per-viewer fields are never cached.
+        "FEED_CACHE_SECONDS": int(env.get("FEED_CACHE_SECONDS", 10)),
         # Tokens
         "JWT_SECRET_KEY": _secret(instance, "JWT_SECRET_KEY"),
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=int(env.get("JWT_ACCESS_MINUTES", 15))),

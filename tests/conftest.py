@@ -61,6 +61,7 @@ def app(tmp_path_factory, redis_proxy):
         # Forum tests publish straight away; moderation tests switch these rules on where they test them.
         "NEW_MEMBER_REVIEW_POSTS": 0,
         "ACTION_LIMITS_ENABLED": False,
+        "FEED_CACHE_SECONDS": 0,  # feeds read fresh in tests; test_feed_cache turns it on
     }
     if redis_proxy is not None:
         overrides["REDIS_URL"] = overrides["RATELIMIT_STORAGE_URI"] = redis_proxy[1]

@@ -1,6 +1,10 @@
 """Posts, their likes and favourites, and post lists (global, per member, favourites)."""
 
+import contextlib
+import json
+
 import marshmallow as ma
+from flask import Response, current_app
 from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member, current_viewer
@@ -14,6 +18,7 @@ from forum import feeds, posts, reactions, view_counts
 from forum.members import get_user
 from kernel import outbox
 from kernel.db import db
+from kernel.store import StoreUnavailable, current_store
 from moderation import publishing
 
 blp = Blueprint("posts", __name__, url_prefix="/api/v1", description="Posts, likes and favourites")
@@ -67,9 +72,30 @@ class FavoriteOut(ma.Schema):
     favorite_count = ma.fields.Integer(required=True)
 
 
-def post_page(viewer, **filters) -> dict:
-    page = feeds.list_posts(**filters)
-    return present_page(viewer, page)
+def post_page(viewer, **filters):
+    """A feed page. Pages are cached briefly in the store (FEED_CACHE_SECONDS) without per-viewer fields, which
+    are added afterwards, so the hottest reads skip the database; keyword searches are never cached."""
+    ttl = current_app.config["FEED_CACHE_SECONDS"]
+    key = None
+    if ttl and not filters.get("q"):
+        key = "feed:" + json.dumps(filters, sort_keys=True, default=str)
+        with contextlib.suppress(StoreUnavailable):
+            cached = current_store().get(key)
+            if cached is not None:
+                return _personalised(json.loads(cached), viewer)
+    body = page_of(PostSummary)().dump(present_page(None, feeds.list_posts(**filters)))
+    if key:
+        with contextlib.suppress(StoreUnavailable):
+            current_store().set(key, json.dumps(body, ensure_ascii=False), ttl=ttl)
+    return _personalised(body, viewer)
+
+
+def _personalised(body: dict, viewer) -> Response:
+    if viewer is not None:
+        liked, faved = reactions.viewer_state(viewer, [item["id"] for item in body["items"]])
+        for item in body["items"]:
+            item["viewer"] = {"liked": item["id"] in liked, "favorited": item["id"] in faved}
+    return current_app.response_class(json.dumps(body, ensure_ascii=False), mimetype="application/json")
 
 
 def present_page(viewer, page) -> dict:
