@@ -123,23 +123,34 @@ def _bump_reply(reply_id: int, column: str, delta: int) -> int:
     ).scalar_one()
 
 
-def like_reply(user: User, reply_id: int) -> ReactionState:
+def _react_to_reply(user: User, reply_id: int, table, counter: str, event_type: str, verb: str) -> ReactionState:
+    """Add a one-per-member reaction row; the counter and the event follow only a real insert."""
     reply = _live_reply(user, reply_id)
-    _not_yourself(user, reply.author_id, "like")
-    inserted = insert_if_absent(
-        ReplyLike.__table__, {"reply_id": reply.id, "user_id": user.id, "created_at": clock.now()}
-    )
+    _not_yourself(user, reply.author_id, verb)
+    inserted = insert_if_absent(table, {"reply_id": reply.id, "user_id": user.id, "created_at": clock.now()})
     if inserted:
-        count = _bump_reply(reply.id, "like_count", 1)
-        outbox.emit(
-            "like_received",
-            actor_id=user.id,
-            subject=("reply", reply.id),
-            payload={"recipient_id": reply.author_id, "post_id": reply.post_id},
-        )
+        count = _bump_reply(reply.id, counter, 1)
+        _emit_for_reply(event_type, user, reply)
     else:
-        count = db.session.scalar(select(Reply.like_count).where(Reply.id == reply.id))
+        count = db.session.scalar(select(getattr(Reply, counter)).where(Reply.id == reply.id))
     return ReactionState(True, count, inserted)
+
+
+def _emit_for_reply(event_type: str, user: User, reply: Reply) -> None:
+    outbox.emit(
+        event_type,
+        actor_id=user.id,
+        subject=("reply", reply.id),
+        payload={"recipient_id": reply.author_id, "post_id": reply.post_id},
+    )
+
+
+def like_reply(user: User, reply_id: int) -> ReactionState:
+    return _react_to_reply(user, reply_id, ReplyLike.__table__, "like_count", "like_received", "like")
+
+
+def applaud_reply(user: User, reply_id: int) -> ReactionState:
+    return _react_to_reply(user, reply_id, ReplyApplause.__table__, "applause_count", "applause_received", "applaud")
 
 
 def unlike_reply(user: User, reply_id: int) -> ReactionState:
@@ -149,34 +160,10 @@ def unlike_reply(user: User, reply_id: int) -> ReactionState:
     ).rowcount
     if removed:
         count = _bump_reply(reply.id, "like_count", -1)
-        outbox.emit(
-            "like_withdrawn",
-            actor_id=user.id,
-            subject=("reply", reply.id),
-            payload={"recipient_id": reply.author_id, "post_id": reply.post_id},
-        )
+        _emit_for_reply("like_withdrawn", user, reply)
     else:
         count = db.session.scalar(select(Reply.like_count).where(Reply.id == reply.id))
     return ReactionState(False, count, bool(removed))
-
-
-def applaud_reply(user: User, reply_id: int) -> ReactionState:
-    reply = _live_reply(user, reply_id)
-    _not_yourself(user, reply.author_id, "applaud")
-    inserted = insert_if_absent(
-        ReplyApplause.__table__, {"reply_id": reply.id, "user_id": user.id, "created_at": clock.now()}
-    )
-    if inserted:
-        count = _bump_reply(reply.id, "applause_count", 1)
-        outbox.emit(
-            "applause_received",
-            actor_id=user.id,
-            subject=("reply", reply.id),
-            payload={"recipient_id": reply.author_id, "post_id": reply.post_id},
-        )
-    else:
-        count = db.session.scalar(select(Reply.applause_count).where(Reply.id == reply.id))
-    return ReactionState(True, count, inserted)
 
 
 def favorite_post(user: User, post_id: int) -> ReactionState:
