@@ -96,8 +96,8 @@ def seed_posts(start: int, stop: int, members: int) -> None:
                                    like_count, favorite_count, view_count, last_floor, hot_score, created_at,
                                    last_activity_at, published_at)
                 SELECT 1 + g %% 10, 1 + g %% %s::int, '帖子标题 ' || g, '第 ' || g || ' 个帖子的正文',
-                       'published', false, g %% 97 = 0, false, g %% 13, (g * 7919) %% 200, g %% 5, 0, g %% 13,
-                       log(greatest((g * 7919) %% 200 + 2 * (g %% 13), 1))
+                       'published', false, g %% 97 = 0, false, g %% 13, (g::bigint * 7919) %% 200, g %% 5, 0, g %% 13,
+                       log(greatest((g::bigint * 7919) %% 200 + 2 * (g %% 13), 1))
                          + extract(epoch from (now() - (g %% 525600) * interval '1 minute')
                                    - timestamp '2024-01-01') / 45000,
                        now() - (g %% 525600) * interval '1 minute', now(), now()
@@ -109,9 +109,9 @@ def seed_posts(start: int, stop: int, members: int) -> None:
 
 
 def warm_up(url: str) -> None:
-    """Let every worker thread load its code paths and connections before anything is timed."""
-    wrk(url, 2)
-    wrk(f"{BASE}/api/v1/health", 1)
+    """Let every worker thread load its code paths and connections before anything is timed (not measured)."""
+    for target, seconds in ((url, 3), (f"{BASE}/api/v1/health", 1)):
+        subprocess.run([ensure_wrk(), "-t2", "-c16", f"-d{seconds}s", target], capture_output=True, check=False)
 
 
 def start_server(cache: bool = True) -> subprocess.Popen:
@@ -145,8 +145,9 @@ def start_server(cache: bool = True) -> subprocess.Popen:
 
 
 def stop_server(server: subprocess.Popen) -> None:
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=20)
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
 
 
 def ensure_wrk() -> str:
@@ -162,8 +163,8 @@ def ensure_wrk() -> str:
 
 
 def _millis(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
 def wrk(url: str, seconds: int, connections: int = 32) -> dict:
