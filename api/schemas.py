@@ -1,6 +1,7 @@
 """Schemas shared across resources."""
 
 import marshmallow as ma
+from flask import Response
 
 
 class MemberSummary(ma.Schema):
@@ -50,3 +51,7 @@ class SignedIn(TokenPair):
 
 # How CSV exports appear in OpenAPI: a text body (UTF-8 with a BOM so spreadsheets read Chinese correctly).
 CSV_BODY = {"type": "string", "description": "CSV, UTF-8 with BOM"}
+
+
+def csv_response(text: str, filename: str) -> Response:
+    return Response(text, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})

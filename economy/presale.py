@@ -6,8 +6,6 @@ states only by conditional UPDATEs on their current state, which makes settlemen
 idempotent. Money never touches the points ledger: nothing here can credit points.
 """
 
-import csv
-import io
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +22,7 @@ from kernel import clock, outbox
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.pagination import Page, keyset_page
+from kernel.spreadsheet import spreadsheet_csv
 
 ORDER_STATES = ("pending_payment", "paid", "confirmed", "cancelled", "expired", "refund_pending", "refunded")
 LIVE_ORDER_STATES = ("pending_payment", "paid", "confirmed")
@@ -465,15 +464,8 @@ def manifest(campaign_id: int, actor: User) -> dict:
     }
 
 
+MANIFEST_COLUMNS = ("sku", "name", "region", "units", "orders")
+
+
 def manifest_csv(data: dict) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(("sku", "name", "region", "units", "orders"))
-    for line in data["lines"]:
-        writer.writerow([_cell(line[k]) for k in ("sku", "name", "region", "units", "orders")])
-    return "\ufeff" + buffer.getvalue()
-
-
-def _cell(value) -> str:
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return spreadsheet_csv(MANIFEST_COLUMNS, ([line[k] for k in MANIFEST_COLUMNS] for line in data["lines"]))

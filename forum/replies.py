@@ -194,12 +194,10 @@ def set_reply_status(reply: Reply, status: str, *, actor_id: int | None, reason:
 def list_replies(post_id: int, viewer: User | None, limit: int, cursor: str | None) -> Page:
     """Replies in floor order. Removed floors stay in the list as tombstones so numbering reads true."""
     post = visible_post(post_id, viewer)
-    query = select(Reply).where(Reply.post_id == post.id, Reply.status != "pending_review")
+    shown = Reply.status != "pending_review"
     if viewer is not None:
-        query = select(Reply).where(
-            Reply.post_id == post.id,
-            (Reply.status != "pending_review") | (Reply.author_id == viewer.id),
-        )
+        shown = shown | (Reply.author_id == viewer.id)  # authors see their own floors waiting for review
+    query = select(Reply).where(Reply.post_id == post.id, shown)
     return keyset_page(query, [Reply.floor], limit, cursor, descending=False)
 
 

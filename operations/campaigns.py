@@ -112,7 +112,7 @@ def get(campaign_id: int) -> Campaign:
     return campaign
 
 
-def list_open(viewer: User | None) -> list[Campaign]:
+def list_all() -> list[Campaign]:
     return list(db.session.scalars(select(Campaign).order_by(Campaign.id.desc())))
 
 

@@ -1,10 +1,6 @@
 """Ideas: submission, support with a demand survey, updates, comments, product decisions and reports."""
 
-import csv
-import io
-
 import marshmallow as ma
-from flask import Response
 from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member, current_viewer
@@ -13,12 +9,12 @@ from api.forum_schemas import ImageOut, image_out
 from api.ids import MAX_ID
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
-from api.schemas import CSV_BODY, MemberSummary
+from api.schemas import CSV_BODY, MemberSummary, csv_response
 from forum import ideas
 from forum.ideas import IdeaSupport
 from kernel import clock, outbox
 from kernel.db import db
-from kernel.errors import Forbidden
+from kernel.spreadsheet import spreadsheet_csv
 from moderation import publishing
 
 blp = Blueprint("ideas", __name__, url_prefix="/api/v1/ideas", description="Ideas (LEGO Ideas model)")
@@ -201,11 +197,6 @@ def _present(idea, viewer) -> dict:
     }
 
 
-def _require_product() -> None:
-    if not current_member().has_role("product"):
-        raise Forbidden("product team only", code="role_required", details={"roles": ["product"]})
-
-
 @blp.route("", methods=["GET"])
 @auth_required(blp, optional=True)
 @blp.arguments(IdeaListArgs, location="query")
@@ -360,11 +351,6 @@ def demand(args, idea_id: int):
     return ideas.demand(idea_id, args["min_level"], clock.now())
 
 
-def _csv_cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text  # no formula injection
-
-
 @blp.route("/top", methods=["GET"])
 @auth_required(blp, "product")
 @blp.arguments(TopArgs, location="query")
@@ -374,17 +360,7 @@ def _csv_cell(value) -> str:
 )
 def top(args):
     """The most supported ideas with their demand summaries, as JSON or CSV."""
-    _require_product()
     rows = ideas.top_ideas(args["limit"], clock.now())
     if args["format"] == "json":
         return {"items": rows}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow([_csv_cell(row[c]) for c in CSV_COLUMNS])
-    return Response(
-        "\ufeff" + buffer.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="top-ideas.csv"'},
-    )
+    return csv_response(spreadsheet_csv(CSV_COLUMNS, ([row[c] for c in CSV_COLUMNS] for row in rows)), "top-ideas.csv")

@@ -1,20 +1,17 @@
 """Operations: tiers, interest tags, segments, experience-officer campaigns, product feedback, dashboard stats."""
 
-import csv
-import io
-
 import marshmallow as ma
-from flask import Response
 from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member, current_viewer
 from api.errors import documented_errors
 from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
-from api.schemas import CSV_BODY, MemberSummary
+from api.schemas import CSV_BODY, MemberSummary, csv_response
 from forum.members import get_user
 from kernel import clock, outbox
 from kernel.db import db
+from kernel.spreadsheet import spreadsheet_csv
 from operations import campaigns, feedback, segments, stats, tiers
 from operations import tags as member_tags
 
@@ -298,23 +295,9 @@ def segment(args):
     """Members matching every filter (tag, tier, level, badge, idea support, pre-sale order); CSV export."""
     filters = {k: args.get(k) for k in segments.FILTERS}
     if args["format"] == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(("id", "username", "display_name", "level", "region"))
-        for user in segments.all_members(filters):
-            writer.writerow(
-                [user.id, *(_cell(v) for v in (user.username, user.display_name)), user.level, _cell(user.region)]
-            )
-        return Response(
-            "\ufeff" + buffer.getvalue(),
-            mimetype="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="segment.csv"'},
-        )
+        rows = ((u.id, u.username, u.display_name, u.level, u.region) for u in segments.all_members(filters))
+        return csv_response(spreadsheet_csv(("id", "username", "display_name", "level", "region"), rows), "segment.csv")
     return page_body(segments.members(filters, args["limit"], args["cursor"]))
-
-
-def _cell(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 # Experience-officer campaigns
@@ -324,7 +307,7 @@ def _cell(value: str) -> str:
 @blp.response(200, OfficerCampaignList)
 def list_campaigns():
     """Experience-officer campaigns, newest first."""
-    return {"items": campaigns.list_open(None)}
+    return {"items": campaigns.list_all()}
 
 
 @blp.route("/campaigns", methods=["POST"])

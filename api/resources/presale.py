@@ -1,7 +1,7 @@
 """Sample polls, pre-sale campaigns, orders, payment notifications, settlement and the factory manifest."""
 
 import marshmallow as ma
-from flask import Response, current_app, request
+from flask import current_app, request
 from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member, current_viewer
@@ -10,7 +10,7 @@ from api.forum_schemas import ImageOut, image_out
 from api.idempotency import IdempotencyHeader, key_or_new
 from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
-from api.schemas import CSV_BODY
+from api.schemas import CSV_BODY, csv_response
 from economy import payments, polls, presale
 from forum.media import Media
 from kernel import clock, outbox
@@ -409,9 +409,5 @@ def manifest(args, campaign_id: int):
     """Factory manifest of a succeeded pre-sale: units by SKU and by region."""
     data = presale.manifest(campaign_id, current_member())
     if args["format"] == "csv":
-        return Response(
-            presale.manifest_csv(data),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="presale-{campaign_id}-manifest.csv"'},
-        )
+        return csv_response(presale.manifest_csv(data), f"presale-{campaign_id}-manifest.csv")
     return data
