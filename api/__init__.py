@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, request
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.config import load_config
 from api.errors import error_response, register_error_handlers
 from api.extensions import api, jwt, limiter, migrate
 from api.ids import IdConverter, id_parameter_schema
+from api.proxies import TrustedProxies, parse_networks
+from api.request_guard import guard_request
 from forum.storage import LocalDiskStorage
 from kernel.db import db
 from kernel.store import make_store
@@ -26,10 +27,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(Path(app.instance_path)))
     app.config.update(config or {})
     app.json.ensure_ascii = False  # Chinese stays readable in responses
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    app.wsgi_app = TrustedProxies(app.wsgi_app, parse_networks(app.config["TRUSTED_PROXIES"]))  # type: ignore[method-assign]
 
     _init_database(app)
-    app.extensions["store"] = make_store(app.config["REDIS_URL"], prefix=app.config["STORE_PREFIX"])
+    app.extensions["store"] = make_store(
+        app.config["REDIS_URL"], app.config["STORE_PATH"], prefix=app.config["STORE_PREFIX"]
+    )
     app.extensions["media_storage"] = LocalDiskStorage(app.config["MEDIA_ROOT"])
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     jwt.init_app(app)
@@ -88,12 +91,16 @@ def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def require_json_body():
         # Bodies must be JSON unless the view says it takes uploads; anything else is refused before parsing.
+        view = app.view_functions.get(request.endpoint or "")
+        accepted = getattr(view, "accepts_content", ("application/json",))
+        # Each route's own body limit: uploads may be large, JSON never needs to be.
+        request.max_content_length = (
+            app.config["MAX_CONTENT_LENGTH"] if "multipart/form-data" in accepted else app.config["MAX_JSON_BYTES"]
+        )
         if request.method not in JSON_METHODS or not (
             request.content_length or request.headers.get("Transfer-Encoding")
         ):
             return None
-        view = app.view_functions.get(request.endpoint or "")
-        accepted = getattr(view, "accepts_content", ("application/json",))
         if request.mimetype not in accepted:
             return error_response(
                 415,
@@ -102,6 +109,8 @@ def _register_request_hooks(app: Flask) -> None:
                 {"content_type": request.mimetype or None},
             )
         return None
+
+    app.before_request(guard_request)
 
     @app.after_request
     def stamp(response):
@@ -137,6 +146,7 @@ def _register_blueprints(app: Flask) -> None:
 # Imported for their side effects: models join the metadata (migrations) and outbox subscriptions go live.
 DOMAIN_MODULES = (
     "kernel.outbox",
+    "kernel.idempotency",
     "forum.members",
     "forum.auth_sessions",
     "forum.boards",

@@ -1,11 +1,11 @@
 """Tokens and access control for the HTTP layer.
 
 Access tokens (15 min) and refresh tokens (30 days) share a family id (`fam`) naming their sign-in session.
-Revocation is recorded in the database (truth) and mirrored in the store so the hot path stays a key lookup.
+Every request checks its session row by primary key: revocation lives in the database only, so no store restart,
+flush or outage can bring an ended session back, and every worker agrees at once.
 Roles ride in the claims for clients, but every staff check reads the member's current role from the database.
 """
 
-import contextlib
 from functools import wraps
 
 from flask import Flask, current_app
@@ -23,13 +23,8 @@ from forum import auth_sessions
 from forum.members import User, ensure_can_sign_in
 from kernel.db import db
 from kernel.errors import Forbidden, Unauthenticated
-from kernel.store import StoreUnavailable, current_store
 
 BEARER = [{"bearerAuth": []}]
-
-
-def _revoked_key(family: str) -> str:
-    return f"auth:revoked:{family}"
 
 
 def issue_tokens(user: User) -> dict:
@@ -48,7 +43,6 @@ def rotate_refresh(user: User) -> dict:
     except Unauthenticated as exc:
         if exc.code == "refresh_token_reused":  # the revocation must outlive the failed request
             db.session.commit()
-            mark_revoked(claims["fam"])
         raise
     return _mint(user, claims["fam"], next_jti)
 
@@ -65,31 +59,19 @@ def _mint(user: User, family: str, refresh_jti: str) -> dict:
     }
 
 
+def current_family() -> str:
+    return get_jwt()["fam"]
+
+
 def revoke_current_family(reason: str) -> None:
-    family = get_jwt()["fam"]
-    auth_sessions.revoke(family, reason=reason)
-    mark_revoked(family)
-
-
-def mark_revoked(family: str) -> None:
-    ttl = int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
-    # The database row is the truth; the store is only the fast path, so a failure here is fine.
-    with contextlib.suppress(StoreUnavailable):
-        current_store().set(_revoked_key(family), "1", ttl=ttl)
+    auth_sessions.revoke(current_family(), reason=reason)
 
 
 def init_jwt(app: Flask) -> None:
     @jwt.token_in_blocklist_loader
     def is_revoked(_header, payload) -> bool:
         family = payload.get("fam")
-        if not family:
-            return True
-        if payload.get("type") == "refresh":
-            return auth_sessions.is_revoked(family)  # refresh is rare: always ask the truth
-        try:
-            return current_store().exists(_revoked_key(family))
-        except StoreUnavailable:
-            return auth_sessions.is_revoked(family)
+        return not family or auth_sessions.is_revoked(family)
 
     @jwt.user_lookup_loader
     def load_user(_header, payload) -> User | None:

@@ -47,9 +47,15 @@ def load_config(instance: Path) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": redis_url,
         "STORE_PREFIX": env.get("STORE_PREFIX", "bc:"),
+        # Without Redis, the store is this SQLite file, shared by every worker process on the machine.
+        "STORE_PATH": env.get("STORE_PATH", str(instance / "store.db")),
+        # Reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated addresses or CIDRs).
+        "TRUSTED_PROXIES": env.get("TRUSTED_PROXIES", ""),
         "COMMUNITY_TZ": env.get("COMMUNITY_TZ", "Asia/Shanghai"),
         "MEDIA_ROOT": env.get("MEDIA_ROOT", str(instance / "media")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
+        # JSON bodies are small: the longest post is 20,000 characters.
+        "MAX_JSON_BYTES": int(env.get("MAX_JSON_BYTES", 256 * 1024)),
         "MEDIA_MAX_PIXELS": int(env.get("MEDIA_MAX_PIXELS", 40_000_000)),
         "UPLOAD_RATE_LIMIT": env.get("UPLOAD_RATE_LIMIT", "60 per hour"),
         "EVENTS_INLINE": _flag("EVENTS_INLINE", True),
@@ -72,15 +78,17 @@ def load_config(instance: Path) -> dict[str, Any]:
         "PAYMENT_API_BASE": env.get("PAYMENT_API_BASE", ""),
         "PAYMENT_TOLERANCE_SECONDS": int(env.get("PAYMENT_TOLERANCE_SECONDS", 300)),
         "ORDER_PAYMENT_MINUTES": int(env.get("ORDER_PAYMENT_MINUTES", 30)),
-        # Rate limits: the store (Redis or in-process) keeps the windows.
+        # Rate limits: the community store (Redis, or the shared SQLite file) keeps the windows.
         "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
-        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_STORAGE_URI": "community://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_KEY_PREFIX": "bc-limits",
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour"),
         "REGISTER_RATE_LIMIT": env.get("REGISTER_RATE_LIMIT", "5 per minute;30 per hour"),
+        # Failed password sign-ins per account, whatever the address; then 429 until the window ends.
+        "SIGN_IN_FAILURE_LIMIT": env.get("SIGN_IN_FAILURE_LIMIT", "10 per 15 minutes"),
         # Economy
         "CHECKIN_BONUS_EVERY": int(env.get("CHECKIN_BONUS_EVERY", 7)),
         "CHECKIN_BONUS_POINTS": int(env.get("CHECKIN_BONUS_POINTS", 20)),

@@ -8,7 +8,9 @@ import marshmallow as ma
 from flask import Flask, g, jsonify
 from flask_limiter import RateLimitExceeded
 from flask_smorest import Api
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from kernel.errors import DomainError, RateLimited
 from kernel.store import StoreUnavailable
@@ -72,6 +74,8 @@ class CommunityApi(Api):
             return _internal_error(getattr(error, "original_exception", None) or error)
         data = getattr(error, "data", None) or {}
         headers = dict(data.get("headers") or {})
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            headers["Allow"] = ", ".join(sorted(error.valid_methods))  # RFC 9110 requires it on 405
         if status == 422:
             details = _flatten_validation(data.get("messages") or data.get("errors") or {})
             return error_response(422, "validation_failed", "the request did not validate", details, headers)
@@ -119,10 +123,28 @@ def register_error_handlers(app: Flask) -> None:
         # Only reached where a feature cannot degrade further; most callers fall back on their own.
         return error_response(503, "store_unavailable", "a dependency is unavailable, try again shortly")
 
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    @app.errorhandler(DBAPIError)
+    def database_down(error: Exception):
+        # A lost connection or an unreachable server is a dependency outage (503), not our bug (500).
+        if isinstance(error, DBAPIError) and not _is_outage(error):
+            return _internal_error(error)
+        log.warning("database unavailable (request %s): %s", getattr(g, "request_id", "-"), error)
+        return error_response(
+            503, "service_unavailable", "the database is unavailable, try again shortly", None, {"Retry-After": "5"}
+        )
+
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         # HTTPExceptions have their own, more specific handler (CommunityApi.handle_http_exception).
         return _internal_error(error)
+
+
+def _is_outage(error: DBAPIError) -> bool:
+    if error.connection_invalidated or isinstance(error, OperationalError):
+        return True
+    return type(error.orig).__name__ in ("InterfaceError", "OperationalError")
 
 
 def documented_errors(blp, *statuses: int):

@@ -6,10 +6,11 @@ from flask_limiter import Limiter
 from flask_migrate import Migrate
 
 from api.errors import CommunityApi
+from kernel import limits_storage  # noqa: F401  (registers the community:// limits backend)
 
 
 def _client_key() -> str:
-    # Behind a proxy, ProxyFix (configured in the factory) makes remote_addr the client's address.
+    # Behind trusted proxies (TRUSTED_PROXIES), api.proxies has already put the client's address here.
     return request.remote_addr or "unknown"
 
 

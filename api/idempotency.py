@@ -3,6 +3,10 @@
 import uuid
 
 import marshmallow as ma
+from flask import g, request
+from flask_jwt_extended import current_user
+
+from kernel import idempotency
 
 
 class IdempotencyHeader(ma.Schema):
@@ -18,4 +22,11 @@ class IdempotencyHeader(ma.Schema):
 
 
 def key_or_new(headers: dict) -> str:
-    return headers.get("key") or f"auto-{uuid.uuid4()}"
+    """The request's Idempotency-Key, claimed for this member and operation (a reuse with another body is 422);
+    without one, a fresh key, so the request simply happens once."""
+    key = headers.get("key")
+    if not key:
+        return f"auto-{uuid.uuid4()}"
+    request_fingerprint = idempotency.fingerprint(request.method, request.path, g.get("json_body"))
+    idempotency.claim(current_user.id, request.endpoint or request.path, key, request_fingerprint)
+    return key

@@ -6,7 +6,12 @@ MAX_ID = 2**31 - 1
 
 
 class IdConverter(IntegerConverter):
-    """`<int:...>` in every route: 1..2^31-1; anything else does not match the route (404)."""
+    """`<int:...>` in every route: 1..2^31-1 in ASCII digits; anything else does not match the route (404).
+
+    Werkzeug's `\\d` would also match full-width and other Unicode digits ("/posts/０１").
+    """
+
+    regex = r"[0-9]{1,10}"
 
     def __init__(self, map, *args, **kwargs):
         kwargs.setdefault("min", 1)

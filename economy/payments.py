@@ -61,6 +61,9 @@ def verify(secret: str, header: str | None, body: bytes, now: datetime, toleranc
         raise Unauthenticated("the notification is too old or from the future", code="stale_signature")
 
 
+MAX_INT32 = 2**31 - 1  # the columns' range
+
+
 def parse(body: bytes) -> dict:
     try:
         data = json.loads(body)
@@ -73,10 +76,11 @@ def parse(body: bytes) -> dict:
         errors["event_id"] = ["string, 1-80 characters"]
     if data.get("type") not in KINDS:
         errors["type"] = [f"one of {', '.join(KINDS)}"]
-    if not isinstance(data.get("order_id"), int) or not 1 <= data["order_id"] < 2**31:
-        errors["order_id"] = ["positive integer"]
-    if not isinstance(data.get("amount_cents"), int) or data["amount_cents"] < 0:
-        errors["amount_cents"] = ["non-negative integer"]
+    # `type(...) is int`: JSON true/false are not order ids or amounts (bool is an int in Python).
+    if type(data.get("order_id")) is not int or not 1 <= data["order_id"] <= MAX_INT32:
+        errors["order_id"] = [f"integer from 1 to {MAX_INT32}"]
+    if type(data.get("amount_cents")) is not int or not 0 <= data["amount_cents"] <= MAX_INT32:
+        errors["amount_cents"] = [f"integer from 0 to {MAX_INT32}"]
     if not isinstance(data.get("currency"), str) or len(data["currency"]) != 3:
         errors["currency"] = ["ISO 4217 code"]
     if errors:

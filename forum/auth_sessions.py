@@ -68,6 +68,14 @@ def revoke(family: str, reason: str) -> bool:
     return result.rowcount == 1
 
 
+def revoke_all(user_id: int, reason: str, keep: str | None = None) -> int:
+    """End every open session of a member (a ban, a password change), except `keep`; returns how many."""
+    query = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+    if keep is not None:
+        query = query.where(AuthSession.id != keep)
+    return db.session.execute(query.values(revoked_at=clock.now(), revoked_reason=reason)).rowcount
+
+
 def is_revoked(family: str) -> bool:
     session = db.session.get(AuthSession, family)
     return session is None or session.revoked_at is not None

@@ -11,7 +11,8 @@ from sqlalchemy import ForeignKey, Integer, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from forum.names import canonical, clean_display_name, clean_username
+from forum import auth_sessions, sign_in_guard
+from forum.names import canonical, clean_display_name, clean_username, lookalike_skeletons, skeleton
 from kernel import clock
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
@@ -26,6 +27,8 @@ class User(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(40))
     username_key: Mapped[str] = mapped_column(String(80), unique=True)
+    # UTS #39 skeleton: a new name may not look like an existing one ("аdmin" with a Cyrillic а).
+    username_skeleton: Mapped[str | None] = mapped_column(String(160), index=True)
     display_name: Mapped[str] = mapped_column(String(48))
     display_name_key: Mapped[str] = mapped_column(String(96), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
@@ -90,6 +93,11 @@ def _name_taken(username_key: str | None = None, display_key: str | None = None,
     return db.session.scalar(query.limit(1)) is not None
 
 
+def _lookalike_taken(name: str) -> bool:
+    found = select(User.id).where(User.username_skeleton.in_(sorted(lookalike_skeletons(name))))
+    return db.session.scalar(found.limit(1)) is not None
+
+
 def _unique_violation(exc: IntegrityError) -> Conflict:
     text = str(exc.orig).lower()
     if "display_name" in text:
@@ -103,11 +111,14 @@ def register(username: str, password: str, display_name: str | None = None) -> U
     _check_password_strength(password)
     if _name_taken(username_key=canonical(name)):
         raise Conflict("username already taken", code="username_taken")
+    if _lookalike_taken(name):
+        raise Conflict("username looks like an existing one", code="username_confusable")
     if _name_taken(display_key=canonical(shown)):
         raise Conflict("display name already taken", code="display_name_taken")
     user = User(
         username=name,
         username_key=canonical(name),
+        username_skeleton=skeleton(name),
         display_name=shown,
         display_name_key=canonical(shown),
         password_hash=_hasher().hash(password),
@@ -132,16 +143,20 @@ _DUMMY_HASH: str | None = None
 
 def authenticate(username: str, password: str) -> User:
     global _DUMMY_HASH
-    user = db.session.scalar(select(User).where(User.username_key == canonical(username.strip())))
+    key = canonical(username.strip())
+    sign_in_guard.ensure_allowed(key)
+    user = db.session.scalar(select(User).where(User.username_key == key))
     hasher = _hasher()
     if user is None or user.password_hash is None:
         _DUMMY_HASH = _DUMMY_HASH or hasher.hash("not-a-real-password")
         with contextlib.suppress(VerificationError):
             hasher.verify(_DUMMY_HASH, password)
+        sign_in_guard.record_failure(key)
         raise Unauthenticated("wrong username or password", code="invalid_credentials")
     try:
         hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError) as exc:
+        sign_in_guard.record_failure(key)
         raise Unauthenticated("wrong username or password", code="invalid_credentials") from exc
     ensure_can_sign_in(user)
     if hasher.check_needs_rehash(user.password_hash):
@@ -182,7 +197,11 @@ def update_profile(
     return user
 
 
-def change_password(user: User, current: str, new: str) -> None:
+def change_password(user: User, current: str, new: str, keep_session: str | None) -> int:
+    """Set a new password and end every other sign-in session (a stolen token dies with the old password).
+
+    Returns how many sessions were ended; `keep_session` (the caller's own) stays signed in.
+    """
     if user.password_hash is not None:
         try:
             _hasher().verify(user.password_hash, current)
@@ -190,6 +209,7 @@ def change_password(user: User, current: str, new: str) -> None:
             raise Forbidden("current password is wrong", code="invalid_credentials") from exc
     _check_password_strength(new)
     user.password_hash = _hasher().hash(new)
+    return auth_sessions.revoke_all(user.id, reason="password_changed", keep=keep_session)
 
 
 def sign_in_with_wechat(openid: str, unionid: str | None, session_key: str) -> tuple[User, bool]:
@@ -222,6 +242,7 @@ def _new_wechat_member(now: datetime) -> User:
             user = User(
                 username=name,
                 username_key=canonical(name),
+                username_skeleton=skeleton(name),
                 display_name=shown,
                 display_name_key=canonical(shown),
                 password_hash=None,

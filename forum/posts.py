@@ -5,10 +5,11 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, delete, select, update
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, delete, event, inspect, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from forum import feed_cache
 from forum.boards import Board, can_moderate, get_board
 from forum.hot import hot_score
 from forum.media import Media, owned_media
@@ -287,7 +288,20 @@ def _transition(post: Post, old: str, new: str) -> bool:
     )
     if moved:
         post.status = new
+        feed_cache.mark_stale()
     return moved
+
+
+# What a feed shows of a post; a change to any of these makes cached feed pages stale.
+FEED_VISIBLE = ("status", "deleted_at", "board_id", "pinned", "featured", "title", "body", "published_at")
+
+
+@event.listens_for(Session, "before_flush")
+def _note_feed_changes(session: Session, _context, _instances) -> None:
+    for obj in session.dirty:
+        if isinstance(obj, Post) and any(inspect(obj).attrs[name].history.has_changes() for name in FEED_VISIBLE):
+            feed_cache.mark_stale(session)
+            return
 
 
 def get_post(post_id: int) -> Post:

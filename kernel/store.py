@@ -1,10 +1,13 @@
-"""A small key-value interface over Redis, with an in-process twin for the embedded default.
+"""A small key-value interface over Redis, with a SQLite twin (shared by all local workers) for the embedded default.
 
 Everything kept here is a projection (counters, leaderboards, rate windows, token blocklist, caches) that the
 database can rebuild, so callers treat `StoreUnavailable` as "degrade", never as a reason to fail a request.
 """
 
-import fnmatch
+import contextlib
+import math
+import os
+import sqlite3
 import threading
 import time
 from typing import Protocol
@@ -26,6 +29,7 @@ class Store(Protocol):
     def set(self, key: str, value: str, ttl: int | None = None, only_if_new: bool = False) -> bool: ...
     def delete(self, *keys: str) -> int: ...
     def exists(self, key: str) -> bool: ...
+    def ttl(self, key: str) -> int | None: ...
     def incr(self, key: str, amount: int = 1, ttl: int | None = None) -> int: ...
     def getdel(self, key: str) -> str | None: ...
     def sadd(self, key: str, *members: str) -> int: ...
@@ -40,147 +44,241 @@ class Store(Protocol):
     def flush(self) -> None: ...
 
 
-class MemoryStore:
-    """Thread-safe in-process store with per-key expiry; one per process, like a private Redis."""
+class SQLiteStore:
+    """The embedded default: a small SQLite file that every worker process on the machine shares.
 
-    backend = "memory"
+    Several gunicorn workers without Redis must see the same rate-limit windows, view buffers and caches, so the
+    store cannot live in one process's memory. SQLite in WAL mode serialises writers with a file lock; each
+    read-modify-write runs in one `BEGIN IMMEDIATE` transaction. It is slower than Redis (a write is an fsync-free
+    file update, tens of microseconds) and bound to one machine: beyond one machine, set REDIS_URL.
+    Expiry uses wall-clock time, since the processes share no monotonic clock.
+    """
 
-    def __init__(self) -> None:
-        self._data: dict[str, object] = {}
-        self._expires: dict[str, float] = {}
-        self._lock = threading.RLock()
+    backend = "sqlite"
+    _SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS store_values (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL)",
+        "CREATE TABLE IF NOT EXISTS store_members (key TEXT NOT NULL, member TEXT NOT NULL, score REAL NOT NULL,"
+        " PRIMARY KEY (key, member))",
+        "CREATE INDEX IF NOT EXISTS store_values_expiry ON store_values (expires_at) WHERE expires_at IS NOT NULL",
+    )
+    _LIVE = "(expires_at IS NULL OR expires_at > ?)"
+    PURGE_EVERY = 1000  # writes between sweeps of expired keys
 
-    def _live(self, key: str) -> bool:
-        deadline = self._expires.get(key)
-        if deadline is not None and deadline <= time.monotonic():
-            self._data.pop(key, None)
-            self._expires.pop(key, None)
-        return key in self._data
+    def __init__(self, path: str, prefix: str = "") -> None:
+        self._path = path
+        self._prefix = prefix
+        self._local = threading.local()
+        self._writes = 0
+        with self._tx() as conn:
+            for statement in self._SCHEMA:
+                conn.execute(statement)
 
-    def _expire(self, key: str, ttl: int | None) -> None:
-        if ttl is not None:
-            self._expires[key] = time.monotonic() + ttl
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():  # a forked worker opens its own connection
+            conn = sqlite3.connect(self._path, timeout=10, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
 
-    def ping(self) -> bool:
+    @contextlib.contextmanager
+    def _tx(self):
+        try:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        self._writes += 1
+        if self._writes % self.PURGE_EVERY == 0:
+            self._purge_expired()
+
+    def _read(self, sql: str, *params) -> list[tuple]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def _purge_expired(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._conn().execute("DELETE FROM store_values WHERE expires_at <= ?", (time.time(),))
+
+    def _k(self, key: str) -> str:
+        return self._prefix + key
+
+    @staticmethod
+    def _deadline(ttl: int | None) -> float | None:
+        return None if ttl is None else time.time() + ttl
+
+    def ping(self):
+        self._read("SELECT 1")
         return True
 
     def get(self, key):
-        with self._lock:
-            return str(self._data[key]) if self._live(key) else None
+        rows = self._read(f"SELECT value FROM store_values WHERE key = ? AND {self._LIVE}", self._k(key), time.time())
+        return rows[0][0] if rows else None
 
     def set(self, key, value, ttl=None, only_if_new=False):
-        with self._lock:
-            if only_if_new and self._live(key):
+        with self._tx() as conn:
+            if only_if_new and self._live_value(conn, self._k(key)) is not None:
                 return False
-            self._data[key] = str(value)
-            self._expires.pop(key, None)
-            self._expire(key, ttl)
+            conn.execute(
+                "INSERT OR REPLACE INTO store_values (key, value, expires_at) VALUES (?, ?, ?)",
+                (self._k(key), str(value), self._deadline(ttl)),
+            )
             return True
 
+    def _live_value(self, conn: sqlite3.Connection, full_key: str) -> str | None:
+        row = conn.execute(
+            f"SELECT value FROM store_values WHERE key = ? AND {self._LIVE}", (full_key, time.time())
+        ).fetchone()
+        return row[0] if row else None
+
     def delete(self, *keys):
-        with self._lock:
-            removed = 0
-            for key in keys:
-                if self._live(key):
-                    removed += 1
-                self._data.pop(key, None)
-                self._expires.pop(key, None)
-            return removed
+        removed = 0
+        with self._tx() as conn:
+            for key in map(self._k, keys):
+                live = self._live_value(conn, key) is not None
+                gone = conn.execute("DELETE FROM store_members WHERE key = ?", (key,)).rowcount
+                conn.execute("DELETE FROM store_values WHERE key = ?", (key,))
+                removed += int(live or gone > 0)
+        return removed
 
     def exists(self, key):
-        with self._lock:
-            return self._live(key)
+        return self.get(key) is not None or bool(
+            self._read("SELECT 1 FROM store_members WHERE key = ? LIMIT 1", self._k(key))
+        )
+
+    def ttl(self, key):
+        now = time.time()
+        rows = self._read(f"SELECT expires_at FROM store_values WHERE key = ? AND {self._LIVE}", self._k(key), now)
+        if not rows or rows[0][0] is None:
+            return None
+        return max(0, math.ceil(rows[0][0] - now))
 
     def incr(self, key, amount=1, ttl=None):
-        with self._lock:
-            fresh = not self._live(key)
-            value = (0 if fresh else int(self._data[key])) + amount
-            self._data[key] = str(value)
-            if fresh:
-                self._expire(key, ttl)
+        with self._tx() as conn:
+            current = self._live_value(conn, self._k(key))
+            if current is None:
+                value = amount
+                conn.execute(
+                    "INSERT OR REPLACE INTO store_values (key, value, expires_at) VALUES (?, ?, ?)",
+                    (self._k(key), str(value), self._deadline(ttl)),
+                )
+            else:
+                value = int(current) + amount
+                conn.execute("UPDATE store_values SET value = ? WHERE key = ?", (str(value), self._k(key)))
             return value
 
     def getdel(self, key):
-        with self._lock:
-            value = self.get(key)
-            self.delete(key)
+        with self._tx() as conn:
+            value = self._live_value(conn, self._k(key))
+            conn.execute("DELETE FROM store_values WHERE key = ?", (self._k(key),))
             return value
 
     def sadd(self, key, *members):
-        with self._lock:
-            if not self._live(key):
-                self._data[key] = set()
-            current = self._data[key]
-            assert isinstance(current, set)
-            before = len(current)
-            current.update(members)
-            return len(current) - before
+        with self._tx() as conn:
+            return sum(
+                conn.execute(
+                    "INSERT OR IGNORE INTO store_members (key, member, score) VALUES (?, ?, 0)", (self._k(key), m)
+                ).rowcount
+                for m in members
+            )
 
     def spop(self, key, count):
-        with self._lock:
-            if not self._live(key):
-                return []
-            members = self._data[key]
-            assert isinstance(members, set)
-            popped = [members.pop() for _ in range(min(count, len(members)))]
-            if not members:
-                self.delete(key)
+        with self._tx() as conn:
+            popped = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT member FROM store_members WHERE key = ? LIMIT ?", (self._k(key), count)
+                ).fetchall()
+            ]
+            conn.executemany(
+                "DELETE FROM store_members WHERE key = ? AND member = ?", [(self._k(key), m) for m in popped]
+            )
             return popped
 
-    def _zset(self, key: str) -> dict[str, float]:
-        if not self._live(key):
-            self._data[key] = {}
-        zset = self._data[key]
-        assert isinstance(zset, dict)
-        return zset
-
     def zincrby(self, key, amount, member):
-        with self._lock:
-            zset = self._zset(key)
-            zset[member] = zset.get(member, 0.0) + amount
-            return zset[member]
+        with self._tx() as conn:
+            row = conn.execute(
+                "INSERT INTO store_members (key, member, score) VALUES (?, ?, ?) "
+                "ON CONFLICT (key, member) DO UPDATE SET score = score + excluded.score RETURNING score",
+                (self._k(key), member, float(amount)),
+            ).fetchone()
+            return float(row[0])
 
     def zadd(self, key, mapping):
-        with self._lock:
-            zset = self._zset(key)
-            added = sum(1 for m in mapping if m not in zset)
-            zset.update({m: float(s) for m, s in mapping.items()})
+        with self._tx() as conn:
+            added = 0
+            for member, score in mapping.items():
+                added += conn.execute(
+                    "INSERT OR IGNORE INTO store_members (key, member, score) VALUES (?, ?, ?)",
+                    (self._k(key), member, float(score)),
+                ).rowcount
+                conn.execute(
+                    "UPDATE store_members SET score = ? WHERE key = ? AND member = ?",
+                    (float(score), self._k(key), member),
+                )
             return added
 
     def zscore(self, key, member):
-        with self._lock:
-            return self._zset(key).get(member)
-
-    def _ordered(self, key: str) -> list[tuple[str, float]]:
-        # Redis orders equal scores by member, descending for ZREVRANGE.
-        return sorted(self._zset(key).items(), key=lambda item: (item[1], item[0]), reverse=True)
+        rows = self._read("SELECT score FROM store_members WHERE key = ? AND member = ?", self._k(key), member)
+        return float(rows[0][0]) if rows else None
 
     def zrevrank(self, key, member):
-        with self._lock:
-            for rank, (name, _) in enumerate(self._ordered(key)):
-                if name == member:
-                    return rank
+        score = self.zscore(key, member)
+        if score is None:
             return None
+        # Redis orders equal scores by member, descending for ZREVRANK.
+        rows = self._read(
+            "SELECT count(*) FROM store_members WHERE key = ? AND (score > ? OR (score = ? AND member > ?))",
+            self._k(key),
+            score,
+            score,
+            member,
+        )
+        return int(rows[0][0])
 
     def zrevrange(self, key, start, stop):
-        with self._lock:
-            ordered = self._ordered(key)
-            end = None if stop == -1 else stop + 1
-            return ordered[start:end]
+        limit = -1 if stop == -1 else stop - start + 1
+        rows = self._read(
+            "SELECT member, score FROM store_members WHERE key = ? ORDER BY score DESC, member DESC LIMIT ? OFFSET ?",
+            self._k(key),
+            limit,
+            start,
+        )
+        return [(m, float(s)) for m, s in rows]
 
     def zrem(self, key, *members):
-        with self._lock:
-            zset = self._zset(key)
-            return sum(1 for m in members if zset.pop(m, None) is not None)
+        with self._tx() as conn:
+            return sum(
+                conn.execute("DELETE FROM store_members WHERE key = ? AND member = ?", (self._k(key), m)).rowcount
+                for m in members
+            )
 
     def keys(self, pattern):
-        with self._lock:
-            return [k for k in list(self._data) if self._live(k) and fnmatch.fnmatchcase(k, pattern)]
+        now = time.time()
+        rows = self._read(
+            f"SELECT key FROM store_values WHERE key GLOB ? AND {self._LIVE} "
+            "UNION SELECT DISTINCT key FROM store_members WHERE key GLOB ?",
+            self._k(pattern),
+            now,
+            self._k(pattern),
+        )
+        cut = len(self._prefix)
+        return [row[0][cut:] for row in rows]
 
     def flush(self):
-        with self._lock:
-            self._data.clear()
-            self._expires.clear()
+        pattern = self._k("*")
+        with self._tx() as conn:
+            conn.execute("DELETE FROM store_values WHERE key GLOB ?", (pattern,))
+            conn.execute("DELETE FROM store_members WHERE key GLOB ?", (pattern,))
 
 
 class RedisStore:
@@ -233,6 +331,10 @@ class RedisStore:
     def exists(self, key):
         return bool(self._call("exists", self._k(key)))
 
+    def ttl(self, key):
+        seconds = int(self._call("ttl", self._k(key)))
+        return seconds if seconds >= 0 else None  # -1: no expiry, -2: no key
+
     def incr(self, key, amount=1, ttl=None):
         value = int(self._call("incrby", self._k(key), amount))
         if ttl is not None and value == amount:
@@ -280,8 +382,8 @@ class RedisStore:
             self._call("delete", *keys)
 
 
-def make_store(redis_url: str | None, prefix: str = "") -> Store:
-    return RedisStore(redis_url, prefix=prefix) if redis_url else MemoryStore()
+def make_store(redis_url: str | None, sqlite_path: str, prefix: str = "") -> Store:
+    return RedisStore(redis_url, prefix=prefix) if redis_url else SQLiteStore(sqlite_path, prefix=prefix)
 
 
 def current_store() -> Store:

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Index, String, select, update
+from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from forum import auth_sessions
@@ -58,12 +58,7 @@ def apply(actor: User, user_id: int, kind: str, reason: str, hours: int | None =
         target.muted_until = None
     elif kind == "ban":
         target.banned_at = now
-        # A ban ends every signed-in session at once.
-        db.session.execute(
-            update(auth_sessions.AuthSession)
-            .where(auth_sessions.AuthSession.user_id == target.id, auth_sessions.AuthSession.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_reason="banned")
-        )
+        auth_sessions.revoke_all(target.id, reason="banned")  # a ban ends every signed-in session at once
     else:
         target.banned_at = None
     sanction = Sanction(

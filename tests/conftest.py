@@ -1,6 +1,6 @@
 """Test harness: one app per run, schema built by the Alembic migrations, every table emptied between tests.
 
-The same suite runs on SQLite + in-process store (no DATABASE_URL) and on PostgreSQL + Redis (DATABASE_URL and
+The same suite runs on SQLite + SQLite store (no DATABASE_URL) and on PostgreSQL + Redis (DATABASE_URL and
 REDIS_URL set by `make test`).
 """
 
@@ -19,7 +19,6 @@ from api.extensions import limiter
 from kernel import clock
 from kernel.db import db
 from kernel.store import current_store
-from moderation import limits as action_limits
 from tests.support import Forum, Members, TcpProxy
 
 ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgresql")
@@ -64,7 +63,8 @@ def app(tmp_path_factory, redis_proxy):
         "FEED_CACHE_SECONDS": 0,  # feeds read fresh in tests; test_feed_cache turns it on
     }
     if redis_proxy is not None:
-        overrides["REDIS_URL"] = overrides["RATELIMIT_STORAGE_URI"] = redis_proxy[1]
+        overrides["REDIS_URL"] = redis_proxy[1]
+    overrides["STORE_PATH"] = str(tmp_path_factory.mktemp("store") / "store.db")
     if not ON_POSTGRES:
         overrides["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     app = create_app(overrides)
@@ -118,7 +118,6 @@ def _clean(app):
             _restore_reference_rows(conn, app.extensions["reference_rows"])
         current_store().flush()
         limiter.reset()
-        action_limits.reset()
 
 
 @pytest.fixture()

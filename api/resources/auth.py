@@ -2,9 +2,9 @@
 
 import marshmallow as ma
 from flask import current_app
-from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member, issue_tokens, revoke_current_family, rotate_refresh
+from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.extensions import limiter
 from api.schemas import SignedIn, TokenPair

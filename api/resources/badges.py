@@ -1,9 +1,9 @@
 """Badges (勋章): catalogue with rarity, members' badges and progress, showcase, staff awards."""
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member, current_viewer
+from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.ids import MAX_ID
 from economy import badges

@@ -1,9 +1,9 @@
 """Boards (版块), their moderators, and each board's post list."""
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member, current_viewer
+from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.forum_schemas import PostSummary
 from api.pagination import PageArgs, page_of

@@ -1,10 +1,10 @@
 """Points, check-in, tasks, levels, leaderboards, earning rules and staff grants."""
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from api.auth import auth_required, current_member, current_viewer
+from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.idempotency import IdempotencyHeader, key_or_new
 from api.pagination import PageArgs, page_body, page_of

@@ -1,9 +1,9 @@
 """Liveness and dependency status."""
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 from sqlalchemy import text
 
+from api.blueprint import Blueprint
 from kernel.db import db
 from kernel.store import StoreUnavailable, current_store
 

@@ -1,9 +1,9 @@
 """Ideas: submission, support with a demand survey, updates, comments, product decisions and reports."""
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member, current_viewer
+from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.forum_schemas import ImageOut, image_out
 from api.ids import MAX_ID

@@ -2,10 +2,10 @@
 
 import marshmallow as ma
 from flask import current_app, send_file
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 
 from api.auth import auth_required, current_member
+from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.extensions import limiter
 from api.forum_schemas import ImageOut, image_out

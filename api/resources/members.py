@@ -1,9 +1,9 @@
 """The signed-in member's own profile and other members' public profiles."""
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
-from api.auth import auth_required, current_member
+from api.auth import auth_required, current_family, current_member
+from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.schemas import PrivateProfile, PublicProfile
 from forum import members
@@ -44,14 +44,24 @@ def update_me(body):
     return user
 
 
+class PasswordChanged(ma.Schema):
+    other_sessions_ended = ma.fields.Integer(
+        required=True, metadata={"description": "sign-in sessions on other devices that were ended"}
+    )
+
+
 @blp.route("/me/password", methods=["POST"])
 @auth_required(blp)
 @blp.arguments(PasswordChange)
-@blp.response(204)
+@blp.response(200, PasswordChanged)
+@documented_errors(blp, 403, 422)
 def change_password(body):
-    """Set a new password (members who signed up through WeChat may set a first one)."""
-    members.change_password(current_member(), body["current_password"], body["new_password"])
+    """Set a new password (WeChat members may set a first one); every other sign-in session ends, this one stays."""
+    ended = members.change_password(
+        current_member(), body["current_password"], body["new_password"], keep_session=current_family()
+    )
     db.session.commit()
+    return {"other_sessions_ended": ended}
 
 
 @blp.route("/users/<int:user_id>", methods=["GET"])

@@ -1,9 +1,9 @@
 """Reports, the review queue, moderator actions, sanctions, the word list and the audit log."""
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member
+from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.ids import MAX_ID
 from api.limits import action_limited

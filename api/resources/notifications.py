@@ -1,9 +1,9 @@
 """The signed-in member's notifications."""
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member
+from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.ids import MAX_ID
 from api.pagination import PageArgs

@@ -1,9 +1,9 @@
 """Operations: tiers, interest tags, segments, experience-officer campaigns, product feedback, dashboard stats."""
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member, current_viewer
+from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of

@@ -5,16 +5,16 @@ import json
 
 import marshmallow as ma
 from flask import Response, current_app
-from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member, current_viewer
+from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.forum_schemas import PostDetail, PostSummary, present_post
 from api.ids import MAX_ID
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from economy import badges
-from forum import feeds, posts, reactions, view_counts
+from forum import feed_cache, feeds, posts, reactions, view_counts
 from forum.members import get_user
 from kernel import outbox
 from kernel.db import db
@@ -78,8 +78,8 @@ def post_page(viewer, **filters):
     ttl = current_app.config["FEED_CACHE_SECONDS"]
     key = None
     if ttl and not filters.get("q"):
-        key = "feed:" + json.dumps(filters, sort_keys=True, default=str)
         with contextlib.suppress(StoreUnavailable):
+            key = f"feed:{feed_cache.generation()}:" + json.dumps(filters, sort_keys=True, default=str)
             cached = current_store().get(key)
             if cached is not None:
                 return _personalised(json.loads(cached), viewer)

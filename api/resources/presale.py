@@ -2,9 +2,9 @@
 
 import marshmallow as ma
 from flask import current_app, request
-from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member, current_viewer
+from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.forum_schemas import ImageOut, image_out
 from api.idempotency import IdempotencyHeader, key_or_new

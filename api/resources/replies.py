@@ -1,9 +1,9 @@
 """Replies (floors), their likes and 拍一拍."""
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member, current_viewer
+from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.forum_schemas import ReplyOut, present_reply
 from api.ids import MAX_ID

@@ -1,9 +1,9 @@
 """The rewards mall and lotteries: where points are spent."""
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from api.auth import auth_required, current_member
+from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.idempotency import IdempotencyHeader, key_or_new
 from api.ids import MAX_ID

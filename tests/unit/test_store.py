@@ -4,15 +4,15 @@ import uuid
 
 import pytest
 
-from kernel.store import MemoryStore, RedisStore, StoreUnavailable
+from kernel.store import RedisStore, SQLiteStore, StoreUnavailable
 
-BACKENDS = ["memory"] + (["redis"] if os.environ.get("REDIS_URL") else [])
+BACKENDS = ["sqlite"] + (["redis"] if os.environ.get("REDIS_URL") else [])
 
 
 @pytest.fixture(params=BACKENDS)
-def store(request):
-    if request.param == "memory":
-        yield MemoryStore()
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        yield SQLiteStore(str(tmp_path / "store.db"), prefix="t:")
         return
     s = RedisStore(os.environ["REDIS_URL"], prefix=f"t-{uuid.uuid4().hex[:8]}:")
     yield s
