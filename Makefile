@@ -23,7 +23,7 @@ seed: migrate
 	$(VENV)/bin/flask seed demo
 
 run: seed
-	$(VENV)/bin/gunicorn --worker-class gthread --workers 2 --threads 8 --bind 127.0.0.1:5000 wsgi:app
+	$(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

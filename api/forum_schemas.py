@@ -2,6 +2,7 @@
 
 import marshmallow as ma
 
+from api.fields import BoundedList
 from api.schemas import MemberSummary
 from forum.text import excerpt, render_html
 
@@ -15,7 +16,7 @@ class ShowcaseBadge(ma.Schema):
 
 class AuthorSummary(MemberSummary):
     level = ma.fields.Integer()
-    showcase = ma.fields.List(ma.fields.Nested(ShowcaseBadge), metadata={"description": "pinned badges (≤3)"})
+    showcase = BoundedList(ma.fields.Nested(ShowcaseBadge), metadata={"description": "pinned badges (≤3)"})
 
 
 class ImageOut(ma.Schema):
@@ -38,8 +39,8 @@ class PostSummary(ma.Schema):
     title = ma.fields.String()
     excerpt = ma.fields.String()
     author = ma.fields.Nested(AuthorSummary)
-    tags = ma.fields.List(ma.fields.String())
-    images = ma.fields.List(ma.fields.Nested(ImageOut))
+    tags = BoundedList(ma.fields.String())
+    images = BoundedList(ma.fields.Nested(ImageOut))
     status = ma.fields.String(metadata={"description": "published, pending_review, hidden or deleted"})
     pinned = ma.fields.Boolean()
     featured = ma.fields.Boolean()

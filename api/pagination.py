@@ -2,6 +2,8 @@
 
 import marshmallow as ma
 
+from api.fields import BoundedList
+
 _page_schemas: dict[str, type[ma.Schema]] = {}
 
 
@@ -18,7 +20,7 @@ def page_of(item_schema: type[ma.Schema]) -> type[ma.Schema]:
             name,
             (ma.Schema,),
             {
-                "items": ma.fields.List(ma.fields.Nested(item_schema), required=True),
+                "items": BoundedList(ma.fields.Nested(item_schema), required=True),
                 "next_cursor": ma.fields.String(
                     required=True, allow_none=True, metadata={"description": "pass as ?cursor= for the next page"}
                 ),

@@ -73,6 +73,8 @@ def create_reply(
     now = clock.now()
     ensure_can_contribute(author, now)
     post = visible_post(post_id, author)
+    if post.status == "pending_review":
+        raise Conflict("this post is awaiting review; replies open once it is approved", code="post_pending_review")
     if post.status != "published":
         raise Conflict("replies are closed on this post", code="post_not_open")
     if post.locked and not can_moderate(author, post.board_id):

@@ -14,7 +14,7 @@ from forum.members import User
 from kernel.db import db
 from kernel.pagination import Page, keyset_page
 from operations.tags import MemberTag, clean
-from operations.tiers import MemberTier
+from operations.tiers import in_tier
 
 FILTERS = ("tag", "tier", "min_level", "badge", "supported_idea", "ordered_presale")
 
@@ -25,7 +25,7 @@ def query(filters: dict[str, Any]) -> Select:
         _, key = clean(filters["tag"])
         statement = statement.where(User.id.in_(select(MemberTag.user_id).where(MemberTag.tag_key == key)))
     if filters.get("tier"):
-        statement = statement.where(User.id.in_(select(MemberTier.user_id).where(MemberTier.tier == filters["tier"])))
+        statement = statement.where(in_tier(filters["tier"]))
     if filters.get("min_level"):
         statement = statement.where(User.level >= filters["min_level"])
     if filters.get("badge"):

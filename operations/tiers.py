@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import ForeignKey, Integer, String, delete, func, select
+from sqlalchemy import ColumnElement, ForeignKey, Integer, String, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from forum.members import User
@@ -63,3 +63,10 @@ def recompute(now: datetime) -> dict[str, int]:
 
 def tier_of(user_id: int) -> MemberTier | None:
     return db.session.get(MemberTier, user_id)
+
+
+def in_tier(tier: str) -> ColumnElement[bool]:
+    """Members in a tier, by the same rule as a member's own tier: no row yet (new since the last run) is inactive."""
+    if tier == "inactive":
+        return User.id.not_in(select(MemberTier.user_id).where(MemberTier.tier != "inactive"))
+    return User.id.in_(select(MemberTier.user_id).where(MemberTier.tier == tier))

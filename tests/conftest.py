@@ -184,6 +184,22 @@ def settings(app):
 
 
 @pytest.fixture()
+def make_app(app):
+    """A second app with changed settings; its engine is disposed so no connection outlives the test."""
+    made = []
+
+    def make(**overrides):
+        fresh = create_app({**app.config, **overrides})
+        made.append(fresh)
+        return fresh
+
+    yield make
+    for fresh in made:
+        with fresh.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture()
 def set_level(app):
     def apply(member_id: int, level: int) -> None:
         from forum.members import User

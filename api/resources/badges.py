@@ -5,6 +5,7 @@ import marshmallow as ma
 from api.auth import auth_required, current_member, current_viewer
 from api.blueprint import Blueprint
 from api.errors import documented_errors
+from api.fields import BoundedList
 from api.ids import MAX_ID
 from economy import badges
 from forum.members import get_user
@@ -36,7 +37,7 @@ class CatalogueItem(BadgeOut):
 
 
 class Catalogue(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(CatalogueItem), required=True)
+    items = BoundedList(ma.fields.Nested(CatalogueItem), required=True)
 
 
 class BadgeIn(ma.Schema):
@@ -88,9 +89,9 @@ class ProgressOut(ma.Schema):
 
 
 class MemberBadges(ma.Schema):
-    earned = ma.fields.List(ma.fields.Nested(AwardOut), required=True)
-    showcase = ma.fields.List(ma.fields.Nested(BadgeOut), required=True)
-    progress = ma.fields.List(
+    earned = BoundedList(ma.fields.Nested(AwardOut), required=True)
+    showcase = BoundedList(ma.fields.Nested(BadgeOut), required=True)
+    progress = BoundedList(
         ma.fields.Nested(ProgressOut), allow_none=True, metadata={"description": "only for the member themself"}
     )
 
@@ -105,7 +106,7 @@ class RevokeIn(ma.Schema):
 
 
 class ShowcaseIn(ma.Schema):
-    badge_ids = ma.fields.List(
+    badge_ids = BoundedList(
         ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)),
         required=True,
         validate=ma.validate.Length(max=badges.SHOWCASE_SIZE),
@@ -113,7 +114,7 @@ class ShowcaseIn(ma.Schema):
 
 
 class ShowcaseOut(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(BadgeOut), required=True)
+    items = BoundedList(ma.fields.Nested(BadgeOut), required=True)
 
 
 @blp.route("/badges", methods=["GET"])

@@ -5,6 +5,7 @@ import marshmallow as ma
 from api.auth import auth_required, current_member, current_viewer
 from api.blueprint import Blueprint
 from api.errors import documented_errors
+from api.fields import BoundedList
 from api.forum_schemas import PostSummary
 from api.pagination import PageArgs, page_of
 from api.resources.posts import post_page
@@ -24,7 +25,7 @@ class BoardOut(ma.Schema):
     staff_only = ma.fields.Boolean(metadata={"description": "only staff and this board's moderators may post"})
     post_count = ma.fields.Integer()
     created_at = ma.fields.DateTime()
-    moderators = ma.fields.List(ma.fields.Nested(MemberSummary))
+    moderators = BoundedList(ma.fields.Nested(MemberSummary))
 
 
 class BoardIn(ma.Schema):
@@ -44,7 +45,7 @@ class BoardPatch(ma.Schema):
 
 
 class BoardList(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(BoardOut), required=True)
+    items = BoundedList(ma.fields.Nested(BoardOut), required=True)
 
 
 class BoardPostArgs(PageArgs):

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from api.auth import auth_required, current_member, current_viewer
 from api.blueprint import Blueprint
 from api.errors import documented_errors
+from api.fields import BoundedList
 from api.idempotency import IdempotencyHeader, key_or_new
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import MemberSummary
@@ -24,7 +25,7 @@ class LevelOut(ma.Schema):
     number = ma.fields.Integer()
     name = ma.fields.String()
     threshold = ma.fields.Integer(metadata={"description": "contribution needed"})
-    privileges = ma.fields.List(ma.fields.String())
+    privileges = BoundedList(ma.fields.String())
 
 
 class CheckinStatus(ma.Schema):
@@ -73,11 +74,11 @@ class TaskOut(ma.Schema):
 
 
 class TaskList(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(TaskOut), required=True)
+    items = BoundedList(ma.fields.Nested(TaskOut), required=True)
 
 
 class LevelTable(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(LevelOut), required=True)
+    items = BoundedList(ma.fields.Nested(LevelOut), required=True)
 
 
 class LeaderboardArgs(ma.Schema):
@@ -97,7 +98,7 @@ class MyRank(ma.Schema):
 
 class LeaderboardOut(ma.Schema):
     period = ma.fields.String()
-    items = ma.fields.List(ma.fields.Nested(LeaderboardRow))
+    items = BoundedList(ma.fields.Nested(LeaderboardRow))
     me = ma.fields.Nested(MyRank, allow_none=True)
     source = ma.fields.String(metadata={"description": "store, or ledger while the store is down"})
 
@@ -113,7 +114,7 @@ class RuleOut(ma.Schema):
 
 
 class RuleList(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(RuleOut), required=True)
+    items = BoundedList(ma.fields.Nested(RuleOut), required=True)
 
 
 class RulePatch(ma.Schema):

@@ -5,6 +5,7 @@ import marshmallow as ma
 from api.auth import auth_required, current_member, current_viewer
 from api.blueprint import Blueprint
 from api.errors import documented_errors
+from api.fields import BoundedList
 from api.forum_schemas import ImageOut, image_out
 from api.ids import MAX_ID
 from api.limits import action_limited
@@ -24,7 +25,7 @@ class IdeaIn(ma.Schema):
     title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     description = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=20000))
     category = ma.fields.String(required=True, validate=ma.validate.OneOf(ideas.CATEGORIES))
-    image_ids = ma.fields.List(
+    image_ids = BoundedList(
         ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)),
         required=True,
         validate=ma.validate.Length(min=1, max=9),
@@ -35,7 +36,7 @@ class IdeaPatch(ma.Schema):
     title = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
     description = ma.fields.String(validate=ma.validate.Length(min=1, max=20000))
     category = ma.fields.String(validate=ma.validate.OneOf(ideas.CATEGORIES))
-    image_ids = ma.fields.List(
+    image_ids = BoundedList(
         ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)), validate=ma.validate.Length(min=1, max=9)
     )
 
@@ -57,7 +58,7 @@ class IdeaOut(ma.Schema):
     title = ma.fields.String()
     description = ma.fields.String()
     category = ma.fields.String()
-    images = ma.fields.List(ma.fields.Nested(ImageOut))
+    images = BoundedList(ma.fields.Nested(ImageOut))
     status = ma.fields.String(metadata={"description": ", ".join(ideas.STATUSES)})
     supporter_count = ma.fields.Integer(metadata={"description": "every support"})
     verified_supporter_count = ma.fields.Integer(metadata={"description": "supports that count toward milestones"})
@@ -103,7 +104,7 @@ class UpdateOut(UpdateIn):
 
 
 class UpdateList(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(UpdateOut), required=True)
+    items = BoundedList(ma.fields.Nested(UpdateOut), required=True)
 
 
 class CommentIn(ma.Schema):
@@ -146,7 +147,7 @@ class DemandOut(ma.Schema):
     median_price_cents = ma.fields.Integer(allow_none=True)
     price_distribution = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     supports_last_7_days = ma.fields.Integer()
-    velocity = ma.fields.List(ma.fields.Nested(VelocityPoint))
+    velocity = BoundedList(ma.fields.Nested(VelocityPoint))
 
 
 class TopArgs(ma.Schema):
@@ -155,7 +156,7 @@ class TopArgs(ma.Schema):
 
 
 class TopOut(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(DemandOut), required=True)
+    items = BoundedList(ma.fields.Nested(DemandOut), required=True)
 
 
 CSV_COLUMNS = (

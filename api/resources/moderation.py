@@ -5,6 +5,7 @@ import marshmallow as ma
 from api.auth import auth_required, current_member
 from api.blueprint import Blueprint
 from api.errors import documented_errors
+from api.fields import BoundedList
 from api.ids import MAX_ID
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
@@ -120,7 +121,7 @@ class SanctionOut(ma.Schema):
 
 
 class SanctionList(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(SanctionOut), required=True)
+    items = BoundedList(ma.fields.Nested(SanctionOut), required=True)
 
 
 class WordEntry(ma.Schema):
@@ -129,7 +130,7 @@ class WordEntry(ma.Schema):
 
 
 class WordList(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(WordEntry), required=True, validate=ma.validate.Length(max=20000))
+    items = BoundedList(ma.fields.Nested(WordEntry), required=True, validate=ma.validate.Length(max=20000))
 
 
 class AuditArgs(PageArgs):

@@ -5,6 +5,7 @@ import marshmallow as ma
 from api.auth import auth_required, current_member
 from api.blueprint import Blueprint
 from api.errors import documented_errors
+from api.fields import BoundedList
 from api.ids import MAX_ID
 from api.pagination import PageArgs
 from api.schemas import MemberSummary
@@ -27,7 +28,7 @@ class NotificationOut(ma.Schema):
 
 
 class NotificationPage(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(NotificationOut), required=True)
+    items = BoundedList(ma.fields.Nested(NotificationOut), required=True)
     next_cursor = ma.fields.String(required=True, allow_none=True)
     unread_count = ma.fields.Integer(required=True)
 
@@ -37,7 +38,7 @@ class InboxArgs(PageArgs):
 
 
 class MarkReadIn(ma.Schema):
-    ids = ma.fields.List(
+    ids = BoundedList(
         ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)),
         load_default=None,
         validate=ma.validate.Length(min=1, max=500),

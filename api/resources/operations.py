@@ -5,6 +5,7 @@ import marshmallow as ma
 from api.auth import auth_required, current_member, current_viewer
 from api.blueprint import Blueprint
 from api.errors import documented_errors
+from api.fields import BoundedList
 from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import CSV_BODY, MemberSummary, csv_response
@@ -19,7 +20,7 @@ blp = Blueprint("operations", __name__, url_prefix="/api/v1", description="Commu
 
 
 class TagsIn(ma.Schema):
-    tags = ma.fields.List(
+    tags = BoundedList(
         ma.fields.String(validate=ma.validate.Length(min=1, max=30)), required=True, validate=ma.validate.Length(max=20)
     )
     kind = ma.fields.String(
@@ -36,7 +37,7 @@ class TagOut(ma.Schema):
 
 
 class TagList(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(TagOut), required=True)
+    items = BoundedList(ma.fields.Nested(TagOut), required=True)
 
 
 class TierOut(ma.Schema):
@@ -74,7 +75,7 @@ class OfficerQuestion(ma.Schema):
     key = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$"))
     label = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     type = ma.fields.String(load_default="text", validate=ma.validate.OneOf(("text", "number", "choice")))
-    options = ma.fields.List(ma.fields.String(validate=ma.validate.Length(max=80)), load_default=list)
+    options = BoundedList(ma.fields.String(validate=ma.validate.Length(max=80)), load_default=list)
     required = ma.fields.Boolean(load_default=True)
 
 
@@ -82,7 +83,7 @@ class OfficerCampaignIn(ma.Schema):
     title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
     product_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=80))
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=20000))
-    questions = ma.fields.List(
+    questions = BoundedList(
         ma.fields.Nested(OfficerQuestion), load_default=list, validate=ma.validate.Length(max=20)
     )
     audience = ma.fields.Nested(OfficerAudience, load_default=dict)
@@ -96,7 +97,7 @@ class OfficerCampaignOut(ma.Schema):
     title = ma.fields.String()
     product_name = ma.fields.String()
     description = ma.fields.String()
-    questions = ma.fields.List(ma.fields.Nested(OfficerQuestion))
+    questions = BoundedList(ma.fields.Nested(OfficerQuestion))
     audience = ma.fields.Dict()
     slots = ma.fields.Integer()
     checkin_days = ma.fields.Integer()
@@ -107,7 +108,7 @@ class OfficerCampaignOut(ma.Schema):
 
 
 class OfficerCampaignList(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(OfficerCampaignOut), required=True)
+    items = BoundedList(ma.fields.Nested(OfficerCampaignOut), required=True)
 
 
 class OfficerApplyIn(ma.Schema):
@@ -126,11 +127,11 @@ class ApplicationOut(ma.Schema):
 
 
 class ApplicationList(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(ApplicationOut), required=True)
+    items = BoundedList(ma.fields.Nested(ApplicationOut), required=True)
 
 
 class SelectIn(ma.Schema):
-    user_ids = ma.fields.List(
+    user_ids = BoundedList(
         ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)),
         load_default=list,
         metadata={"description": "operator picks; the remaining places are drawn"},
@@ -162,7 +163,7 @@ class OfficerShareOut(ma.Schema):
 
 
 class OfficerShareList(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(OfficerShareOut), required=True)
+    items = BoundedList(ma.fields.Nested(OfficerShareOut), required=True)
 
 
 class OfficerShareArgs(ma.Schema):
@@ -194,7 +195,7 @@ class FeedbackOut(ma.Schema):
     reply = ma.fields.String()
     created_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
-    history = ma.fields.List(ma.fields.Nested(FeedbackStepOut))
+    history = BoundedList(ma.fields.Nested(FeedbackStepOut))
 
 
 class FeedbackArgs(PageArgs):
@@ -220,9 +221,9 @@ class DayCount(ma.Schema):
 
 class StatsOut(ma.Schema):
     window_days = ma.fields.Integer()
-    daily_active_members = ma.fields.List(ma.fields.Nested(DayCount))
-    posts_per_day = ma.fields.List(ma.fields.Nested(DayCount))
-    replies_per_day = ma.fields.List(ma.fields.Nested(DayCount))
+    daily_active_members = BoundedList(ma.fields.Nested(DayCount))
+    posts_per_day = BoundedList(ma.fields.Nested(DayCount))
+    replies_per_day = BoundedList(ma.fields.Nested(DayCount))
     points = ma.fields.Dict(metadata={"description": "issued, spent, net_issued, inflation_ratio, outstanding"})
     idea_funnel = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     presale = ma.fields.Dict(metadata={"description": "orders, paid_or_confirmed, conversion, by_status"})

@@ -9,6 +9,7 @@ from flask import Response, current_app
 from api.auth import auth_required, current_member, current_viewer
 from api.blueprint import Blueprint
 from api.errors import documented_errors
+from api.fields import BoundedList
 from api.forum_schemas import PostDetail, PostSummary, present_post
 from api.ids import MAX_ID
 from api.limits import action_limited
@@ -35,12 +36,12 @@ class PostIn(ma.Schema):
     board_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     body = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=20000))
-    tags = ma.fields.List(
+    tags = BoundedList(
         ma.fields.String(validate=ma.validate.Length(min=1, max=30)),
         load_default=list,
         validate=ma.validate.Length(max=5),
     )
-    image_ids = ma.fields.List(
+    image_ids = BoundedList(
         ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)),
         load_default=list,
         validate=ma.validate.Length(max=9),
@@ -50,10 +51,10 @@ class PostIn(ma.Schema):
 class PostPatch(ma.Schema):
     title = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
     body = ma.fields.String(validate=ma.validate.Length(min=1, max=20000))
-    tags = ma.fields.List(
+    tags = BoundedList(
         ma.fields.String(validate=ma.validate.Length(min=1, max=30)), validate=ma.validate.Length(max=5)
     )
-    image_ids = ma.fields.List(
+    image_ids = BoundedList(
         ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)), validate=ma.validate.Length(max=9)
     )
 

@@ -6,6 +6,7 @@ from flask import current_app, request
 from api.auth import auth_required, current_member, current_viewer
 from api.blueprint import Blueprint
 from api.errors import documented_errors
+from api.fields import BoundedList
 from api.forum_schemas import ImageOut, image_out
 from api.idempotency import IdempotencyHeader, key_or_new
 from api.ids import MAX_ID
@@ -32,7 +33,7 @@ class PollIn(ma.Schema):
     idea_id = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     min_level = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=10))
     closes_at = ma.fields.AwareDateTime(required=True)
-    options = ma.fields.List(ma.fields.Nested(PollOptionIn), required=True, validate=ma.validate.Length(min=2, max=8))
+    options = BoundedList(ma.fields.Nested(PollOptionIn), required=True, validate=ma.validate.Length(min=2, max=8))
 
 
 class PollOptionOut(ma.Schema):
@@ -53,12 +54,12 @@ class PollOut(ma.Schema):
     closes_at = ma.fields.DateTime()
     open = ma.fields.Boolean()
     vote_count = ma.fields.Integer()
-    options = ma.fields.List(ma.fields.Nested(PollOptionOut))
+    options = BoundedList(ma.fields.Nested(PollOptionOut))
     my_vote = ma.fields.Integer(allow_none=True, metadata={"description": "the option you chose"})
 
 
 class PollList(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(PollOut), required=True)
+    items = BoundedList(ma.fields.Nested(PollOut), required=True)
 
 
 class VoteIn(ma.Schema):
@@ -98,7 +99,7 @@ class CampaignIn(ma.Schema):
     early_access = ma.fields.Nested(EarlyAccess, load_default=dict)
     opens_at = ma.fields.AwareDateTime(required=True)
     closes_at = ma.fields.AwareDateTime(required=True)
-    options = ma.fields.List(ma.fields.Nested(OptionIn), required=True, validate=ma.validate.Length(min=1, max=50))
+    options = BoundedList(ma.fields.Nested(OptionIn), required=True, validate=ma.validate.Length(min=1, max=50))
 
 
 class CampaignOut(ma.Schema):
@@ -122,11 +123,11 @@ class CampaignOut(ma.Schema):
     )
     reserved_quantity = ma.fields.Integer()
     paid_quantity = ma.fields.Integer()
-    options = ma.fields.List(ma.fields.Nested(OptionOut))
+    options = BoundedList(ma.fields.Nested(OptionOut))
 
 
 class CampaignList(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(CampaignOut), required=True)
+    items = BoundedList(ma.fields.Nested(CampaignOut), required=True)
 
 
 class StateIn(ma.Schema):
@@ -183,9 +184,9 @@ class ManifestOut(ma.Schema):
     campaign_id = ma.fields.Integer()
     title = ma.fields.String()
     total_units = ma.fields.Integer()
-    by_sku = ma.fields.List(ma.fields.Nested(SkuTotal))
-    by_region = ma.fields.List(ma.fields.Nested(RegionTotal))
-    lines = ma.fields.List(ma.fields.Nested(ManifestLine))
+    by_sku = BoundedList(ma.fields.Nested(SkuTotal))
+    by_region = BoundedList(ma.fields.Nested(RegionTotal))
+    lines = BoundedList(ma.fields.Nested(ManifestLine))
 
 
 def _poll_out(poll, viewer) -> dict:

@@ -5,6 +5,7 @@ import marshmallow as ma
 from api.auth import auth_required, current_member
 from api.blueprint import Blueprint
 from api.errors import documented_errors
+from api.fields import BoundedList
 from api.idempotency import IdempotencyHeader, key_or_new
 from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
@@ -30,7 +31,7 @@ class RewardOut(ma.Schema):
 
 
 class RewardList(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(RewardOut), required=True)
+    items = BoundedList(ma.fields.Nested(RewardOut), required=True)
 
 
 class RewardIn(ma.Schema):
@@ -96,7 +97,7 @@ class LotteryIn(ma.Schema):
     starts_at = ma.fields.AwareDateTime(required=True)
     ends_at = ma.fields.AwareDateTime(required=True)
     miss_weight = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0, max=1_000_000))
-    prizes = ma.fields.List(ma.fields.Nested(PrizeIn), required=True, validate=ma.validate.Length(min=1, max=50))
+    prizes = BoundedList(ma.fields.Nested(PrizeIn), required=True, validate=ma.validate.Length(min=1, max=50))
 
 
 class LotteryOut(ma.Schema):
@@ -109,11 +110,11 @@ class LotteryOut(ma.Schema):
     seed_commitment = ma.fields.String(metadata={"description": "SHA-256 of the seed, published up front"})
     seed = ma.fields.String(allow_none=True, metadata={"description": "revealed once the lottery has ended"})
     draw_count = ma.fields.Integer()
-    prizes = ma.fields.List(ma.fields.Nested(PrizeOut))
+    prizes = BoundedList(ma.fields.Nested(PrizeOut))
 
 
 class LotteryList(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(LotteryOut), required=True)
+    items = BoundedList(ma.fields.Nested(LotteryOut), required=True)
 
 
 class DrawOut(ma.Schema):

@@ -1,26 +1,5 @@
 import re
 
-import pytest
-
-from api import create_app
-from kernel.db import db
-
-
-@pytest.fixture()
-def make_app(app):
-    """A second app with changed settings; its engine is disposed so no connection outlives the test."""
-    made = []
-
-    def make(**overrides):
-        fresh = create_app({**app.config, **overrides})
-        made.append(fresh)
-        return fresh
-
-    yield make
-    for fresh in made:
-        with fresh.app_context():
-            db.engine.dispose()
-
 
 def _assert_envelope(response, status: int, code: str | None = None):
     assert response.status_code == status

@@ -1,0 +1,18 @@
+"""Gunicorn settings for `make run` and production; every value can be overridden on the command line."""
+
+import os
+
+from api import serving
+
+bind = os.environ.get("BIND", "127.0.0.1:5000")
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_WORKERS", 2))
+threads = int(os.environ.get("WEB_THREADS", 8))
+timeout = 30
+graceful_timeout = 20
+# Bounded request lines and headers; over them gunicorn answers 414/431 in the API's JSON envelope.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+serving.install()

@@ -1,0 +1,99 @@
+"""The embedded default served as `make run` serves it: gunicorn, two worker processes, SQLite, no Redis.
+
+Whatever one worker learns (a session ended, a rate-limit window) every worker must know, and what gunicorn answers
+by itself is JSON too.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("served")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        DATABASE_URL=f"sqlite:///{root / 'community.db'}",
+        STORE_PATH=str(root / "store.db"),
+        MEDIA_ROOT=str(root / "media"),
+        SECRET_KEY="served-secret",
+        JWT_SECRET_KEY="served-jwt-secret",
+        ARGON2_TIME_COST="1",
+        ARGON2_MEMORY_KIB="64",
+        LOGIN_RATE_LIMIT="6 per minute",
+        REGISTER_RATE_LIMIT="100 per minute",
+        BIND=f"127.0.0.1:{port}",
+        WEB_WORKERS="2",
+        FLASK_APP="wsgi",
+    )
+    subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], cwd=REPO, env=env, check=True, capture_output=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    else:
+        server.kill()
+        pytest.fail("gunicorn did not start")
+    yield base
+    server.terminate()
+    server.wait(timeout=15)
+
+
+def _fresh(method: str, url: str, **kwargs) -> requests.Response:
+    # A new connection each time, so consecutive requests land on either worker.
+    with requests.Session() as session:
+        return session.request(method, url, headers={"Connection": "close", **kwargs.pop("headers", {})}, **kwargs)
+
+
+def test_a_logout_ends_the_session_on_every_worker(served):
+    signed_up = _fresh("POST", f"{served}/api/v1/auth/register", json={"username": "workerfan", "password": PASSWORD})
+    assert signed_up.status_code == 201
+    bearer = {"Authorization": f"Bearer {signed_up.json()['access_token']}"}
+    assert all(_fresh("GET", f"{served}/api/v1/me", headers=bearer).status_code == 200 for _ in range(6))
+    assert _fresh("POST", f"{served}/api/v1/auth/logout", headers=bearer).status_code == 204
+    answers = [_fresh("GET", f"{served}/api/v1/me", headers=bearer) for _ in range(30)]
+    assert {a.status_code for a in answers} == {401}
+    assert {a.json()["error"]["code"] for a in answers} == {"token_revoked"}
+
+
+def test_rate_limit_windows_are_shared_by_the_workers(served):
+    statuses = [
+        _fresh("POST", f"{served}/api/v1/auth/login", json={"username": "nobody", "password": "wrong password"})
+        for _ in range(8)
+    ]
+    assert [s.status_code for s in statuses] == [401] * 6 + [429] * 2
+
+
+def test_what_gunicorn_refuses_by_itself_is_json(served):
+    too_long = _fresh("GET", f"{served}/api/v1/posts?q={'x' * 5000}")
+    assert too_long.status_code == 414
+    assert too_long.headers["Content-Type"] == "application/json"
+    assert too_long.json()["error"]["code"] == "uri_too_long"
