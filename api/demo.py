@@ -2,6 +2,7 @@
 
 from sqlalchemy import select
 
+from api import demo_catalogue
 from forum import boards, posts, reactions, replies
 from forum.boards import Board
 from forum.members import User
@@ -101,6 +102,9 @@ def seed_demo() -> int:
         outbox.commit()
 
     _seed_economy(people)
+    demo_catalogue.seed_badges(people)
+    demo_catalogue.seed_ideas(people)
+    demo_catalogue.seed_presale(people)
 
     featured = db.session.scalar(select(Post).where(Post.title == DEMO_POSTS[1][2]))
     if featured is not None and not featured.featured:
