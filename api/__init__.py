@@ -91,6 +91,8 @@ def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def require_json_body():
         # Bodies must be JSON unless the view says it takes uploads; anything else is refused before parsing.
+        if request.routing_exception is not None:
+            return None  # 404/405 come first, whatever the body
         view = app.view_functions.get(request.endpoint or "")
         accepted = getattr(view, "accepts_content", ("application/json",))
         # Each route's own body limit: uploads may be large, JSON never needs to be.

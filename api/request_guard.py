@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+import marshmallow as ma
 from flask import g, request
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -69,6 +70,8 @@ def parse_json_body(raw: bytes) -> Any:
 
 def guard_request() -> None:
     """Before every request: bound the body, refuse NUL in the query, parse and vet a JSON body."""
+    if request.routing_exception is not None:
+        return  # no such route or method: that answer comes first
     for name, value in request.args.items(multi=True):
         if "\x00" in name or "\x00" in value:
             raise BadRequest(
@@ -80,8 +83,42 @@ def guard_request() -> None:
         g.json_body = parse_json_body(request.get_data(cache=True))
 
 
+def _strict_field(field: ma.fields.Field) -> None:
+    if isinstance(field, ma.fields.Integer):
+        field.strict = True  # 5.5 and "5" are not integers in a JSON body
+    elif isinstance(field, ma.fields.Boolean):
+        field._deserialize = _only_booleans(field)  # type: ignore[method-assign]
+    elif isinstance(field, ma.fields.Nested) and isinstance(field.schema, ma.Schema):
+        _strict_schema(field.schema)
+    elif isinstance(field, ma.fields.List):
+        _strict_field(field.inner)
+
+
+def _only_booleans(field: ma.fields.Boolean):
+    def deserialize(value, attr, data, **kwargs):
+        if not isinstance(value, bool):  # 0, 1, "yes": not booleans in a JSON body
+            raise field.make_error("invalid", input=value)
+        return value
+
+    return deserialize
+
+
+def _strict_schema(schema: ma.Schema) -> None:
+    for field in schema.fields.values():
+        _strict_field(field)
+
+
 class GuardedParser(FlaskParser):
-    """webargs reads the body that guard_request has already parsed and vetted."""
+    """webargs reads the body that guard_request has already parsed and vetted, with JSON's own types: query
+    strings carry numbers and booleans as text, JSON bodies do not, so body schemas accept only real ones."""
+
+    def use_args(self, argmap, req=None, *, location=None, **kwargs):
+        if location == "json":
+            if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
+                argmap = argmap()  # one instance per route, made strict once
+            if isinstance(argmap, ma.Schema):
+                _strict_schema(argmap)
+        return super().use_args(argmap, req, location=location, **kwargs)
 
     def _raw_load_json(self, req):
         if not is_json_request(req):

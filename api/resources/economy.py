@@ -127,7 +127,11 @@ class RulePatch(ma.Schema):
 
 
 class GrantIn(ma.Schema):
-    points = ma.fields.Integer(required=True, validate=ma.validate.Range(min=-100000, max=100000))
+    points = ma.fields.Integer(
+        required=True,
+        validate=[ma.validate.Range(min=-100000, max=100000), ma.validate.NoneOf([0], error="non-zero")],
+        metadata={"not": {"enum": [0]}, "description": "non-zero: positive grants, negative deducts"},
+    )
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=300))
 
 

@@ -1,5 +1,7 @@
 """Ideas: submission, support with a demand survey, updates, comments, product decisions and reports."""
 
+import re
+
 import marshmallow as ma
 
 from api.auth import auth_required, current_member, current_viewer
@@ -21,9 +23,16 @@ from moderation import publishing
 blp = Blueprint("ideas", __name__, url_prefix="/api/v1/ideas", description="Ideas (LEGO Ideas model)")
 
 
+# Spaces are folded before lengths are counted, so the rules ask for enough non-space characters too.
+IDEA_TITLE = [ma.validate.Length(min=4, max=120), ma.validate.Regexp(r"\S.*\S.*\S.*\S", flags=re.S)]
+IDEA_DESCRIPTION = [ma.validate.Length(min=20, max=20000), ma.validate.Regexp(r"\S[\s\S]{18,}\S")]
+
+
 class IdeaIn(ma.Schema):
-    title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
-    description = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=20000))
+    title = ma.fields.String(required=True, validate=IDEA_TITLE, metadata={"description": "4-120 characters"})
+    description = ma.fields.String(
+        required=True, validate=IDEA_DESCRIPTION, metadata={"description": "20-20000 characters"}
+    )
     category = ma.fields.String(required=True, validate=ma.validate.OneOf(ideas.CATEGORIES))
     image_ids = BoundedList(
         ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)),
@@ -33,8 +42,8 @@ class IdeaIn(ma.Schema):
 
 
 class IdeaPatch(ma.Schema):
-    title = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
-    description = ma.fields.String(validate=ma.validate.Length(min=1, max=20000))
+    title = ma.fields.String(validate=IDEA_TITLE)
+    description = ma.fields.String(validate=IDEA_DESCRIPTION)
     category = ma.fields.String(validate=ma.validate.OneOf(ideas.CATEGORIES))
     image_ids = BoundedList(
         ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)), validate=ma.validate.Length(min=1, max=9)

@@ -34,7 +34,7 @@ def me():
 
 @blp.route("/me", methods=["PATCH"])
 @auth_required(blp)
-@blp.arguments(ProfilePatch)
+@blp.arguments(ProfilePatch, required=False)
 @blp.response(200, PrivateProfile)
 @documented_errors(blp, 409)
 def update_me(body):

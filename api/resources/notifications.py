@@ -65,7 +65,7 @@ def inbox(args):
 
 @blp.route("/notifications/read", methods=["POST"])
 @auth_required(blp)
-@blp.arguments(MarkReadIn)
+@blp.arguments(MarkReadIn, required=False)
 @blp.response(200, MarkReadOut)
 def mark_read(body):
     """Mark some (ids) or all notifications read."""

@@ -266,3 +266,13 @@ def test_replying_to_a_post_awaiting_review_says_so(client, members, forum, sett
     reply = client.post(f"/api/v1/posts/{post['id']}/replies", json={"body": "first!"}, headers=author.headers)
     assert reply.status_code == 409 and _code(reply) == "post_pending_review"
     assert "review" in reply.get_json()["error"]["message"]
+
+
+def test_json_bodies_take_only_real_integers_and_booleans(client, members):
+    admin = members.create(role="admin")
+    base = {"slug": "strict-types", "name": "严格", "description": "", "position": 1, "staff_only": False}
+    for changes in ({"staff_only": 0}, {"staff_only": "yes"}, {"position": 1.5}, {"position": "2"}, {"position": True}):
+        answer = client.post("/api/v1/boards", json={**base, **changes}, headers=admin.headers)
+        assert answer.status_code == 422 and set(changes) <= set(answer.get_json()["error"]["details"]), changes
+    assert client.post("/api/v1/boards", json=base, headers=admin.headers).status_code == 201
+    assert client.get("/api/v1/boards?limit=5").status_code == 200  # query strings still carry numbers as text
