@@ -5,18 +5,12 @@ Address limits alone let an attacker rotate addresses against one account; after
 the store; if it is unreachable the guard is skipped (address limits and argon2's cost still apply).
 """
 
-import time
-
 from flask import current_app
 from limits import parse_many
-from limits.strategies import FixedWindowRateLimiter
 
-from kernel.errors import RateLimited
-from kernel.limits_storage import CommunityStoreStorage
-from kernel.store import StoreUnavailable
+from kernel.limits_storage import count_use, ensure_within
 
 NAMESPACE = "sign-in-failures"
-_limiter = FixedWindowRateLimiter(CommunityStoreStorage())
 
 
 def _items():
@@ -24,23 +18,15 @@ def _items():
 
 
 def ensure_allowed(account_key: str) -> None:
-    try:
-        for item in _items():
-            if not _limiter.test(item, NAMESPACE, account_key):
-                reset_at = _limiter.get_window_stats(item, NAMESPACE, account_key).reset_time
-                raise RateLimited(
-                    "too many failed sign-ins for this account — try again later",
-                    code="sign_in_locked",
-                    retry_after=int(reset_at - time.time()) + 1,
-                    details={"limit": str(item)},
-                )
-    except StoreUnavailable:
-        return
+    ensure_within(
+        _items(),
+        NAMESPACE,
+        account_key,
+        message="too many failed sign-ins for this account — try again later",
+        code="sign_in_locked",
+        details={},
+    )
 
 
 def record_failure(account_key: str) -> None:
-    try:
-        for item in _items():
-            _limiter.hit(item, NAMESPACE, account_key)
-    except StoreUnavailable:
-        return
+    count_use(_items(), NAMESPACE, account_key)

@@ -5,19 +5,11 @@ have stricter ones ("post:new_member"). Staff are exempt. Windows live in the st
 local workers share); if the store is unreachable the limit is skipped rather than failing the request.
 """
 
-import time
-
 from flask import current_app
 from limits import RateLimitItem, parse_many
-from limits.strategies import FixedWindowRateLimiter
 
 from forum.members import User
-from kernel.errors import RateLimited
-from kernel.limits_storage import CommunityStoreStorage
-from kernel.store import StoreUnavailable
-
-# Windows live in the app's store (Redis, or the SQLite file every local worker shares).
-_limiter = FixedWindowRateLimiter(CommunityStoreStorage())
+from kernel.limits_storage import count_use, ensure_within
 
 
 def _items(action: str, user: User) -> list[RateLimitItem]:
@@ -35,28 +27,18 @@ def _exempt(user: User) -> bool:
 
 def check(action: str, user: User) -> None:
     """Refuse with 429 (and when to retry) if the member has used up this action's allowance."""
-    if _exempt(user):
-        return
-    for item in _items(action, user):
-        try:
-            if not _limiter.test(item, action, str(user.id)):
-                reset_at = _limiter.get_window_stats(item, action, str(user.id)).reset_time
-                raise RateLimited(
-                    f"you can {action} at most {item} — try again later",
-                    code="action_rate_limited",
-                    retry_after=int(reset_at - time.time()) + 1,
-                    details={"action": action, "limit": str(item)},
-                )
-        except StoreUnavailable:
-            return
+    if not _exempt(user):
+        ensure_within(
+            _items(action, user),
+            action,
+            str(user.id),
+            message=f"you can {action} at most {{limit}} — try again later",
+            code="action_rate_limited",
+            details={"action": action},
+        )
 
 
 def consume(action: str, user: User) -> None:
     """Count one use of the action (called once it has succeeded)."""
-    if _exempt(user):
-        return
-    for item in _items(action, user):
-        try:
-            _limiter.hit(item, action, str(user.id))
-        except StoreUnavailable:
-            return
+    if not _exempt(user):
+        count_use(_items(action, user), action, str(user.id))
