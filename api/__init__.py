@@ -162,7 +162,7 @@ DOMAIN_MODULES = (
     "moderation.queue",
     "moderation.reports",
     "moderation.sanctions",
-    "moderation.audit",
+    "kernel.audit",
     "economy.ledger",
     "economy.earning",
     "economy.activity",

@@ -22,7 +22,7 @@ from api.extensions import jwt
 from forum import auth_sessions
 from forum.members import User, ensure_can_sign_in
 from kernel.db import db
-from kernel.errors import Forbidden, Unauthenticated
+from kernel.errors import Forbidden
 
 BEARER = [{"bearerAuth": []}]
 
@@ -38,12 +38,7 @@ def rotate_refresh(user: User) -> dict:
     """Exchange the presented refresh token for a new pair; a replayed token revokes the family."""
     claims = get_jwt()
     next_jti = auth_sessions.new_jti()
-    try:
-        auth_sessions.rotate(claims["fam"], presented_jti=claims["jti"], next_jti=next_jti)
-    except Unauthenticated as exc:
-        if exc.code == "refresh_token_reused":  # the revocation must outlive the failed request
-            db.session.commit()
-        raise
+    auth_sessions.rotate(claims["fam"], presented_jti=claims["jti"], next_jti=next_jti)
     return _mint(user, claims["fam"], next_jti)
 
 

@@ -8,8 +8,9 @@ from forum.boards import Board
 from forum.members import User
 from forum.names import canonical
 from forum.posts import Post
-from kernel import clock, outbox
+from kernel import clock
 from kernel.db import db
+from kernel.unit_of_work import transactional
 
 DEMO_PASSWORD = "demo-password"
 DEMO_MEMBERS = [
@@ -66,13 +67,30 @@ def _member(username: str, display_name: str, role: str) -> tuple[User, bool]:
 
 
 def seed_demo() -> int:
+    """Each step is its own unit of work, so a later step sees what the earlier ones committed and reacted to."""
+    people, created = _seed_members()
+    created += _seed_forum(people)
+    _seed_economy(people)
+    demo_catalogue.seed_badges(people)
+    demo_catalogue.seed_ideas(people)
+    demo_catalogue.seed_presale(people)
+    _feature_showcase()
+    return created
+
+
+@transactional
+def _seed_members() -> tuple[dict[str, User], int]:
     created = 0
     people: dict[str, User] = {}
     for username, display_name, role in DEMO_MEMBERS:
         people[username], new = _member(username, display_name, role)
         created += new
-    outbox.commit()
+    return people, created
 
+
+@transactional
+def _seed_forum(people: dict[str, User]) -> int:
+    created = 0
     admin = people["admin"]
     board_ids: dict[str, int] = {}
     for slug, name, description, staff_only in DEMO_BOARDS:
@@ -84,7 +102,6 @@ def seed_demo() -> int:
             created += 1
         board_ids[slug] = board.id
     boards.assign_moderator(admin, board_ids["showcase"], people["moderator"].id)
-    outbox.commit()
 
     for slug, author, title, body, tags in DEMO_POSTS:
         if db.session.scalar(select(Post.id).where(Post.title == title)) is not None:
@@ -99,21 +116,18 @@ def seed_demo() -> int:
                 reactions.like_post(people[fan], post.id)
             reactions.applaud_reply(people["alice"] if author != "alice" else people["xiaoming"], first.id)
             reactions.favorite_post(people["xiaohong"], post.id)
-        outbox.commit()
+    return created
 
-    _seed_economy(people)
-    demo_catalogue.seed_badges(people)
-    demo_catalogue.seed_ideas(people)
-    demo_catalogue.seed_presale(people)
 
+@transactional
+def _feature_showcase() -> None:
     featured = db.session.scalar(select(Post).where(Post.title == DEMO_POSTS[1][2]))
     if featured is not None and not featured.featured:
         featured.featured, featured.featured_at = True, clock.now()
         posts.refresh_hot_score(featured)
-        outbox.commit()
-    return created
 
 
+@transactional
 def _seed_economy(people: dict[str, User]) -> None:
     from datetime import timedelta
 
@@ -124,12 +138,24 @@ def _seed_economy(people: dict[str, User]) -> None:
     now = clock.now()
     if db.session.scalar(select(RewardItem.id).limit(1)) is None:
         mall.create_item(
-            name="品牌贴纸套装", description="社区限定贴纸 6 枚", price_points=50, stock=500, per_member_limit=2
+            people["operator"],
+            name="品牌贴纸套装",
+            description="社区限定贴纸 6 枚",
+            price_points=50,
+            stock=500,
+            per_member_limit=2,
         )
         mall.create_item(
-            name="定制马克杯", description="印有社区 logo", price_points=300, stock=50, per_member_limit=1, min_level=2
+            people["operator"],
+            name="定制马克杯",
+            description="印有社区 logo",
+            price_points=300,
+            stock=50,
+            per_member_limit=1,
+            min_level=2,
         )
         mall.create_item(
+            people["operator"],
             name="新品体验券",
             description="新品上市前抢先体验",
             price_points=1000,
@@ -139,6 +165,7 @@ def _seed_economy(people: dict[str, User]) -> None:
         )
     if db.session.scalar(select(Lottery.id).limit(1)) is None:
         lottery.create_lottery(
+            people["operator"],
             "周末幸运抽奖",
             20,
             now,
@@ -148,4 +175,3 @@ def _seed_economy(people: dict[str, User]) -> None:
         )
     for name in ("alice", "xiaoming", "xiaohong"):
         grants.grant(people["admin"], people[name].id, 200, "社区内测感谢", f"demo-welcome-{name}")
-    outbox.commit()

@@ -18,8 +18,9 @@ from forum import ideas
 from forum.ideas import Idea
 from forum.media import store_upload
 from forum.members import User
-from kernel import clock, outbox
+from kernel import clock
 from kernel.db import db
+from kernel.unit_of_work import transactional
 
 DEMO_BADGES = [
     # slug, name, description, tier, category, metric, threshold
@@ -84,10 +85,12 @@ def _demo_image(owner: User, color: tuple[int, int, int]):
     return store_upload(owner, buffer.getvalue(), storage, current_app.config["MEDIA_MAX_PIXELS"])
 
 
+@transactional
 def seed_badges(people: dict[str, User]) -> None:
     for slug, name, description, tier, category, metric, threshold in DEMO_BADGES:
         if db.session.scalar(select(Badge.id).where(Badge.slug == slug)) is None:
             badges.create_badge(
+                people["operator"],
                 slug=slug,
                 name=name,
                 description=description,
@@ -97,14 +100,13 @@ def seed_badges(people: dict[str, User]) -> None:
                 rule_threshold=threshold,
                 reward_points=10 if tier == "bronze" else 50,
             )
-    outbox.commit()
     early = db.session.scalar(select(Badge).where(Badge.slug == "early-fan"))
     for name in ("alice", "xiaoming", "xiaohong"):
         if not any(a.badge_id == early.id for a in badges.earned(people[name].id)):
             badges.award_manually(people["operator"], early.id, people[name].id, "社区内测期间加入")
-    outbox.commit()
 
 
+@transactional
 def seed_ideas(people: dict[str, User]) -> None:
     colors = [(200, 40, 40), (40, 120, 200), (60, 160, 80), (20, 20, 20), (160, 80, 200)]
     supporters = [people[n] for n in ("alice", "xiaoming", "xiaohong", "moderator", "operator")]
@@ -126,9 +128,9 @@ def seed_ideas(people: dict[str, User]) -> None:
             db.session.flush()
             ideas.decide(people["product"], idea.id, "start_review", "进入第一轮评审")
             ideas.decide(people["product"], idea.id, "approve", "评审通过：计划明年端午前上市，先做样品投票")
-        outbox.commit()
 
 
+@transactional
 def seed_presale(people: dict[str, User]) -> None:
     product = people["product"]
     idea = db.session.scalar(select(Idea).where(Idea.title == DEMO_IDEAS[0][0]))
@@ -145,7 +147,6 @@ def seed_presale(people: dict[str, User]) -> None:
         )
         for member, choice in zip((people["alice"], people["xiaoming"], people["xiaohong"]), (0, 0, 1), strict=True):
             polls.vote(member, poll.id, poll.options[choice].id, now)
-        outbox.commit()
     if db.session.scalar(select(Campaign.id).where(Campaign.idea_id == idea.id)) is None:
         campaign = presale.create_campaign(
             product,
@@ -163,9 +164,7 @@ def seed_presale(people: dict[str, User]) -> None:
             options=[{"sku": "DRAGON-RED", "name": "朱红金边"}, {"sku": "DRAGON-GREEN", "name": "青绿山水"}],
         )
         presale.publish(product, campaign.id)
-        outbox.commit()
         for member, option in ((people["alice"], 0), (people["xiaoming"], 1)):
             presale.place_order(
                 member, campaign.id, campaign.options[option].id, 1, f"demo-{member.username}", "上海", clock.now()
             )
-        outbox.commit()

@@ -17,11 +17,11 @@ from economy.checkin import CheckIn
 from economy.earning import refresh_level
 from economy.ledger import Source
 from forum.members import User, get_user
-from kernel import clock, outbox
+from kernel import audit, clock, outbox
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, NotFound, ValidationFailed
 from kernel.outbox import Event
-from moderation import audit
+from kernel.unit_of_work import transaction
 
 TIERS = ("bronze", "silver", "gold")
 # Metrics a rule may use: counted events (all time), the best check-in streak, and the level.
@@ -109,7 +109,8 @@ def _check_rule(metric: str | None, threshold: int | None) -> None:
         raise ValidationFailed("unknown metric", details={"rule_metric": [f"one of {', '.join(METRICS)}"]})
 
 
-def create_badge(**fields) -> Badge:
+def create_badge(actor: User, **fields) -> Badge:
+    actor.ensure_role("operator", doing="manage badges")
     _check_rule(fields.get("rule_metric"), fields.get("rule_threshold"))
     badge = Badge(
         created_at=clock.now(),
@@ -129,15 +130,18 @@ def create_badge(**fields) -> Badge:
     except IntegrityError as exc:
         db.session.rollback()
         raise Conflict("a badge with this slug exists", code="slug_taken") from exc
+    audit.record(actor, "badge.create", "badge", badge.id, slug=badge.slug)
     return badge
 
 
-def update_badge(badge_id: int, **fields) -> Badge:
+def update_badge(actor: User, badge_id: int, **fields) -> Badge:
+    actor.ensure_role("operator", doing="manage badges")
     badge = get_badge(badge_id)
     _check_rule(fields.get("rule_metric", badge.rule_metric), fields.get("rule_threshold", badge.rule_threshold))
     for name, value in fields.items():
         setattr(badge, name, value)
     db.session.flush()
+    audit.record(actor, "badge.update", "badge", badge.id, **fields)
     return badge
 
 
@@ -238,12 +242,15 @@ def evaluate(user_id: int, metric: str) -> list[BadgeAward]:
 def backfill() -> int:
     """Award every badge existing members already qualify for; the same check as live awarding."""
     count = 0
-    for badge in db.session.scalars(select(Badge).where(Badge.enabled.is_(True), Badge.rule_metric.is_not(None))):
-        for user_id in db.session.scalars(select(User.id)):
-            for sequence in due_sequences(badge, user_id):
-                count += _award(badge, user_id, sequence, by=None, reason="backfill") is not None
-        db.session.commit()
-    outbox.commit()
+    badge_ids = db.session.scalars(
+        select(Badge.id).where(Badge.enabled.is_(True), Badge.rule_metric.is_not(None))
+    ).all()
+    for badge_id in badge_ids:
+        with transaction():  # one badge per transaction
+            badge = db.session.get(Badge, badge_id)
+            for user_id in db.session.scalars(select(User.id)).all():
+                for sequence in due_sequences(badge, user_id):
+                    count += _award(badge, user_id, sequence, by=None, reason="backfill") is not None
     return count
 
 

@@ -16,7 +16,7 @@ from economy import ledger
 from economy.ledger import Account, LedgerTransaction, Source
 from economy.levels import sync_level
 from forum.members import User
-from kernel import clock, outbox
+from kernel import audit, clock, outbox
 from kernel.db import UTCDateTime, db
 from kernel.errors import NotFound
 from kernel.outbox import Event
@@ -141,11 +141,13 @@ def list_rules() -> list[EarningRule]:
     return list(db.session.scalars(select(EarningRule).order_by(EarningRule.event_type)))
 
 
-def update_rule(event_type: str, **changes) -> EarningRule:
+def update_rule(actor: User, event_type: str, **changes) -> EarningRule:
+    actor.ensure_role("operator", doing="change earning rules")
     rule = get_rule(event_type)
     for field in ("points", "contribution", "daily_cap", "lifetime_cap", "enabled", "description"):
         if field in changes:
             setattr(rule, field, changes[field])
     rule.updated_at = clock.now()
     db.session.flush()
+    audit.record(actor, "economy.rule", "earning_rule", None, event_type=event_type, **changes)
     return rule

@@ -3,15 +3,14 @@
 from economy import ledger
 from economy.ledger import LedgerTransaction, Source
 from forum.members import User, get_user
+from kernel import audit
 from kernel.errors import Forbidden, ValidationFailed
-from moderation import audit
 
 GRANT_ROLES = ("operator",)  # and admins, who hold every role
 
 
 def grant(actor: User, user_id: int, points: int, reason: str, key: str) -> tuple[LedgerTransaction, bool]:
-    if not actor.has_role(*GRANT_ROLES):
-        raise Forbidden("only operators and admins grant points", code="role_required")
+    actor.ensure_role(*GRANT_ROLES, doing="grant points")
     if not reason.strip():
         raise ValidationFailed("a reason is required", details={"reason": ["required"]})
     if points == 0:

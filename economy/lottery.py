@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from economy import ledger
 from economy.ledger import Source
 from forum.members import User
-from kernel import clock
+from kernel import audit, clock
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, NotFound, ValidationFailed
 from kernel.sql import insert_if_absent
@@ -76,8 +76,15 @@ class Draw(db.Model):
 
 
 def create_lottery(
-    name: str, cost_points: int, starts_at: datetime, ends_at: datetime, prizes: list[dict], miss_weight: int = 0
+    actor: User,
+    name: str,
+    cost_points: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    prizes: list[dict],
+    miss_weight: int = 0,
 ) -> Lottery:
+    actor.ensure_role("operator", doing="open lotteries")
     if ends_at <= starts_at:
         raise ValidationFailed("the lottery ends before it starts", details={"ends_at": ["after starts_at"]})
     seed = secrets.token_hex(32)
@@ -98,6 +105,7 @@ def create_lottery(
         db.session.add(Prize(lottery_id=lottery.id, **prize))
     db.session.flush()
     db.session.refresh(lottery)
+    audit.record(actor, "lottery.create", "lottery", lottery.id, commitment=lottery.seed_commitment)
     return lottery
 
 

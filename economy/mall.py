@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from economy import ledger
 from economy.ledger import Source
 from forum.members import User
-from kernel import clock
+from kernel import audit, clock
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.pagination import Page, keyset_page
@@ -79,7 +79,8 @@ def list_items(now: datetime, include_hidden: bool = False) -> list[RewardItem]:
     return list(db.session.scalars(query))
 
 
-def create_item(**fields) -> RewardItem:
+def create_item(actor: User, **fields) -> RewardItem:
+    actor.ensure_role("operator", doing="manage the mall")
     if fields.get("starts_at") and fields.get("ends_at") and fields["ends_at"] <= fields["starts_at"]:
         raise ValidationFailed("the window ends before it starts", details={"ends_at": ["after starts_at"]})
     item = RewardItem(created_at=clock.now(), description="", min_level=1, enabled=True)
@@ -87,14 +88,18 @@ def create_item(**fields) -> RewardItem:
         setattr(item, name, value)
     db.session.add(item)
     db.session.flush()
+    audit.record(actor, "mall.create", "reward", item.id, name=item.name)
     return item
 
 
-def update_item(item_id: int, **fields) -> RewardItem:
+def update_item(actor: User, item_id: int, **fields) -> RewardItem:
+    actor.ensure_role("operator", doing="manage the mall")
     item = get_item(item_id)
     for name, value in fields.items():
         setattr(item, name, value)
     db.session.flush()
+    changes = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fields.items()}
+    audit.record(actor, "mall.update", "reward", item.id, **changes)
     return item
 
 
@@ -174,8 +179,9 @@ def my_redemptions(user: User, limit: int, cursor: str | None) -> Page:
     return keyset_page(select(Redemption).where(Redemption.user_id == user.id), [Redemption.id], limit, cursor)
 
 
-def set_fulfilment(redemption_id: int, status: str, note: str = "") -> Redemption:
+def set_fulfilment(actor: User, redemption_id: int, status: str, note: str = "") -> Redemption:
     """Staff mark a redemption fulfilled, or cancel it: points are refunded and stock returned, once."""
+    actor.ensure_role("operator", doing="fulfil redemptions")
     redemption = db.session.get(Redemption, redemption_id)
     if redemption is None:
         raise NotFound("no such redemption", code="redemption_not_found")
@@ -208,5 +214,7 @@ def set_fulfilment(redemption_id: int, status: str, note: str = "") -> Redemptio
             .where(RewardItem.id == redemption.item_id, RewardItem.stock.is_not(None))
             .values(stock=RewardItem.stock + redemption.quantity)
         )
+    if moved:
+        audit.record(actor, f"mall.{status}", "redemption", redemption.id, note)
     db.session.refresh(redemption)
     return redemption

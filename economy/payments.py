@@ -22,6 +22,7 @@ from economy.presale import Campaign, Order, RefundRequest, move_order, request_
 from kernel import clock
 from kernel.db import UTCDateTime, db
 from kernel.errors import BadRequest, DependencyDown, Unauthenticated, ValidationFailed
+from kernel.unit_of_work import transaction
 
 KINDS = ("payment.succeeded", "payment.failed", "refund.succeeded", "refund.failed")
 
@@ -196,19 +197,20 @@ class PaymentProviderClient:
 def send_refunds(client: PaymentProviderClient, limit: int = 100) -> tuple[int, int]:
     """Send requested refunds to the provider; returns (sent, failed). Failed ones are retried next run."""
     sent = failed = 0
-    for refund in db.session.scalars(
-        select(RefundRequest).where(RefundRequest.status == "requested").order_by(RefundRequest.id).limit(limit)
-    ).all():
-        order = db.session.get(Order, refund.order_id)
-        try:
-            ref = client.request_refund(refund, order)
-        except DependencyDown:
+    refund_ids = db.session.scalars(
+        select(RefundRequest.id).where(RefundRequest.status == "requested").order_by(RefundRequest.id).limit(limit)
+    ).all()
+    for refund_id in refund_ids:
+        with transaction():  # each refund's outcome is written as soon as the provider answers
+            refund = db.session.get(RefundRequest, refund_id)
+            order = db.session.get(Order, refund.order_id)
+            try:
+                ref = client.request_refund(refund, order)
+            except DependencyDown:
+                failed += 1
+            else:
+                refund.status, refund.provider_ref = "sent", ref
+                sent += 1
             refund.attempts += 1
-            failed += 1
-        else:
-            refund.status, refund.provider_ref = "sent", ref
-            refund.attempts += 1
-            sent += 1
-        refund.updated_at = clock.now()
-        db.session.commit()
+            refund.updated_at = clock.now()
     return sent, failed

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from forum.ideas import get_idea
 from forum.media import owned_media
 from forum.members import User
-from kernel import clock
+from kernel import audit, clock
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.sql import insert_if_absent
@@ -64,8 +64,7 @@ def create_poll(
     idea_id: int | None = None,
     min_level: int = 1,
 ) -> SamplePoll:
-    if not actor.has_role("product"):
-        raise Forbidden("the product team runs sample polls", code="role_required")
+    actor.ensure_role("product", doing="run sample polls")
     if not 2 <= len(options) <= 8:
         raise ValidationFailed("a poll has 2 to 8 samples", details={"options": ["2 to 8"]})
     if closes_at <= clock.now():
@@ -99,6 +98,7 @@ def create_poll(
         )
     db.session.flush()
     db.session.refresh(poll)
+    audit.record(actor, "poll.create", "poll", poll.id)
     return poll
 
 

@@ -18,11 +18,12 @@ from economy.polls import PollVote, get_poll
 from forum.ideas import IdeaSupport, get_idea
 from forum.members import User
 from forum.notifications import notify
-from kernel import clock, outbox
+from kernel import audit, clock, outbox
 from kernel.db import UTCDateTime, db
-from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kernel.errors import Conflict, NotFound, ValidationFailed
 from kernel.pagination import Page, keyset_page
 from kernel.spreadsheet import spreadsheet_csv
+from kernel.unit_of_work import transaction
 
 ORDER_STATES = ("pending_payment", "paid", "confirmed", "cancelled", "expired", "refund_pending", "refunded")
 LIVE_ORDER_STATES = ("pending_payment", "paid", "confirmed")
@@ -124,8 +125,7 @@ class RefundRequest(db.Model):
 
 
 def create_campaign(actor: User, **fields) -> Campaign:
-    if not actor.has_role("product"):
-        raise Forbidden("the product team runs pre-sales", code="role_required")
+    actor.ensure_role("product", doing="run pre-sales")
     options = fields.pop("options")
     if fields["closes_at"] <= fields["opens_at"]:
         raise ValidationFailed("the campaign closes before it opens", details={"closes_at": ["after opens_at"]})
@@ -150,6 +150,7 @@ def create_campaign(actor: User, **fields) -> Campaign:
         db.session.add(CampaignOption(campaign_id=campaign.id, sku=option["sku"], name=option["name"]))
     db.session.flush()
     db.session.refresh(campaign)
+    audit.record(actor, "presale.create", "presale", campaign.id)
     return campaign
 
 
@@ -168,22 +169,22 @@ def list_campaigns(viewer: User | None) -> list[Campaign]:
 
 
 def publish(actor: User, campaign_id: int) -> Campaign:
-    if not actor.has_role("product"):
-        raise Forbidden("the product team runs pre-sales", code="role_required")
+    actor.ensure_role("product", doing="run pre-sales")
     campaign = get_campaign(campaign_id, actor)
     _move_campaign(campaign, ("draft",), "published")
+    audit.record(actor, "presale.published", "presale", campaign.id)
     return campaign
 
 
 def advance(actor: User, campaign_id: int, to: str) -> Campaign:
     """After success: in_production, then shipped."""
-    if not actor.has_role("product"):
-        raise Forbidden("the product team runs pre-sales", code="role_required")
+    actor.ensure_role("product", doing="run pre-sales")
     campaign = get_campaign(campaign_id, actor)
     source = {"in_production": ("succeeded",), "shipped": ("in_production",)}.get(to)
     if source is None:
         raise ValidationFailed("unknown state", details={"state": ["in_production or shipped"]})
     _move_campaign(campaign, source, to)
+    audit.record(actor, f"presale.{to}", "presale", campaign.id)
     return campaign
 
 
@@ -384,11 +385,18 @@ def my_orders(member: User, limit: int, cursor: str | None) -> Page:
 def settle(campaign_id: int, now: datetime, actor: User | None = None) -> Campaign:
     """At or after close: enough paid units → succeeded and orders confirmed; too few → failed and refunds.
 
-    Safe to repeat and to race: the campaign moves once; orders move by conditional updates.
+    Safe to repeat and to race: the campaign moves once; orders move by conditional updates. A staff member's
+    request is audited; the scheduled job (no actor) is not.
     """
-    if actor is not None and not actor.has_role("product"):
-        raise Forbidden("the product team settles pre-sales", code="role_required")
-    campaign = get_campaign(campaign_id, actor)
+    if actor is not None:
+        actor.ensure_role("product", doing="settle pre-sales")
+    campaign = _settle(get_campaign(campaign_id, actor), now, actor)
+    if actor is not None:
+        audit.record(actor, "presale.settle", "presale", campaign.id, state=campaign.state)
+    return campaign
+
+
+def _settle(campaign: Campaign, now: datetime, actor: User | None) -> Campaign:
     if campaign.state in ("succeeded", "failed", "in_production", "shipped"):
         return campaign
     if campaign.status(now) != "closed":
@@ -419,8 +427,8 @@ def settle(campaign_id: int, now: datetime, actor: User | None = None) -> Campai
 def settle_due(now: datetime) -> int:
     due = db.session.scalars(select(Campaign.id).where(Campaign.state == "published", Campaign.closes_at <= now)).all()
     for campaign_id in due:
-        settle(campaign_id, now)
-        db.session.commit()
+        with transaction():  # one campaign per transaction: a failure leaves the others settled
+            settle(campaign_id, now)
     return len(due)
 
 
@@ -432,8 +440,7 @@ def _tell(order: Order, message: str) -> None:
 
 
 def manifest(campaign_id: int, actor: User) -> dict:
-    if not actor.has_role("product"):
-        raise Forbidden("the product team reads manifests", code="role_required")
+    actor.ensure_role("product", doing="read manifests")
     campaign = get_campaign(campaign_id, actor)
     if campaign.state not in ("succeeded", "in_production", "shipped"):
         raise Conflict("only a succeeded pre-sale has a manifest", code="presale_not_succeeded")

@@ -56,7 +56,11 @@ def rotate(family: str, presented_jti: str, next_jti: str) -> AuthSession:
     if session is None or session.revoked_at is not None:
         raise Unauthenticated("this session has ended, sign in again", code="token_revoked")
     revoke(family, reason="refresh_reuse")
-    raise Unauthenticated("refresh token was already used; the session has been revoked", code="refresh_token_reused")
+    raise Unauthenticated(
+        "refresh token was already used; the session has been revoked",
+        code="refresh_token_reused",
+        keep_changes=True,  # the revocation must outlive the refused request
+    )
 
 
 def revoke(family: str, reason: str) -> bool:

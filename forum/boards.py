@@ -8,9 +8,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from forum.members import User, get_user
-from kernel import clock
+from kernel import audit, clock
 from kernel.db import UTCDateTime, db
-from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kernel.errors import Conflict, NotFound, ValidationFailed
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 
@@ -35,11 +35,6 @@ class BoardModerator(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
     assigned_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-def _require_admin(actor: User) -> None:
-    if not actor.has_role("admin"):
-        raise Forbidden("only admins manage boards", code="role_required", details={"roles": ["admin"]})
 
 
 def _clean_slug(slug: str) -> str:
@@ -76,7 +71,7 @@ def moderators_of(board_ids: list[int]) -> dict[int, list[User]]:
 def create_board(
     actor: User, *, slug: str, name: str, description: str = "", position: int = 0, staff_only: bool = False
 ) -> Board:
-    _require_admin(actor)
+    actor.ensure_role("admin", doing="manage boards")
     board = Board(
         slug=_clean_slug(slug),
         name=name.strip(),
@@ -92,11 +87,12 @@ def create_board(
     except IntegrityError as exc:
         db.session.rollback()
         raise Conflict("a board with this slug exists", code="slug_taken") from exc
+    audit.record(actor, "board.create", "board", board.id, slug=board.slug)
     return board
 
 
 def update_board(actor: User, board_id: int, **changes) -> Board:
-    _require_admin(actor)
+    actor.ensure_role("admin", doing="manage boards")
     board = get_board(board_id)
     if "slug" in changes:
         changes["slug"] = _clean_slug(changes["slug"])
@@ -109,11 +105,12 @@ def update_board(actor: User, board_id: int, **changes) -> Board:
     except IntegrityError as exc:
         db.session.rollback()
         raise Conflict("a board with this slug exists", code="slug_taken") from exc
+    audit.record(actor, "board.update", "board", board.id, **changes)
     return board
 
 
 def assign_moderator(actor: User, board_id: int, user_id: int) -> BoardModerator:
-    _require_admin(actor)
+    actor.ensure_role("admin", doing="manage boards")
     get_board(board_id)
     get_user(user_id)
     existing = db.session.get(BoardModerator, (board_id, user_id))
@@ -122,16 +119,18 @@ def assign_moderator(actor: User, board_id: int, user_id: int) -> BoardModerator
     assignment = BoardModerator(board_id=board_id, user_id=user_id, assigned_by=actor.id, created_at=clock.now())
     db.session.add(assignment)
     db.session.flush()
+    audit.record(actor, "board.moderator_assign", "board", board_id, user_id=user_id)
     return assignment
 
 
 def remove_moderator(actor: User, board_id: int, user_id: int) -> bool:
-    _require_admin(actor)
+    actor.ensure_role("admin", doing="manage boards")
     assignment = db.session.get(BoardModerator, (board_id, user_id))
     if assignment is None:
         return False
     db.session.delete(assignment)
     db.session.flush()
+    audit.record(actor, "board.moderator_remove", "board", board_id, user_id=user_id)
     return True
 
 

@@ -33,7 +33,7 @@ from forum.hot import EPOCH
 from forum.media import Media, owned_media
 from forum.members import User
 from forum.permissions import ensure_can_contribute
-from kernel import clock, outbox
+from kernel import audit, clock, outbox
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.pagination import Page, keyset_page
@@ -425,8 +425,7 @@ DECISIONS = {
 
 def decide(actor: User, idea_id: int, decision: str, feedback: str) -> Idea:
     """Product team decisions on qualified ideas, with public feedback."""
-    if not actor.has_role("product"):
-        raise Forbidden("only the product team decides on ideas", code="role_required", details={"roles": ["product"]})
+    actor.ensure_role("product", doing="decide on ideas")
     idea = get_idea(idea_id)
     if decision not in DECISIONS:
         raise ValidationFailed("unknown decision", details={"decision": list(DECISIONS)})
@@ -451,6 +450,7 @@ def decide(actor: User, idea_id: int, decision: str, feedback: str) -> Idea:
         outbox.emit(
             "idea_approved", actor_id=actor.id, subject=("idea", idea.id), payload={"creator_id": idea.creator_id}
         )
+    audit.record(actor, f"idea.{decision}", "idea", idea.id, feedback.strip())
     return idea
 
 

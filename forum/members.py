@@ -48,6 +48,13 @@ class User(db.Model):
         """Admins hold every role; otherwise the member's single role must be listed."""
         return self.role == "admin" or self.role in roles
 
+    def ensure_role(self, *roles: str, doing: str) -> None:
+        """403 `role_required` unless the member holds one of `roles`; `doing` says what needed it."""
+        if not self.has_role(*roles):
+            raise Forbidden(
+                f"only {' or '.join(roles)} staff may {doing}", code="role_required", details={"roles": list(roles)}
+            )
+
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
@@ -262,8 +269,7 @@ def set_role(actor: User, target_id: int, role: str) -> User:
     """Admins grant and withdraw roles; nobody changes their own (no accidental self-lockout)."""
     if role not in ROLES:
         raise ValidationFailed("unknown role", code="invalid_role", details={"role": [f"one of {', '.join(ROLES)}"]})
-    if not actor.has_role("admin"):
-        raise Forbidden("only admins assign roles", code="role_required")
+    actor.ensure_role("admin", doing="assign roles")
     target = get_user(target_id)
     if target.id == actor.id:
         raise Conflict("you cannot change your own role", code="own_role")

@@ -131,7 +131,7 @@ def resolve_tags(names: list[str]) -> list[Tag]:
                 if tag is None:
                     raise
         tags.append(tag)
-    return tags
+    return sorted(tags, key=lambda tag: tag.name)  # the relationship's own order, before any reload
 
 
 def find_tag(name: str) -> Tag | None:

@@ -9,6 +9,7 @@ from sqlalchemy import update
 from forum.posts import Post
 from kernel.db import db
 from kernel.store import StoreUnavailable, current_store
+from kernel.unit_of_work import transaction
 
 DIRTY = "views:dirty"
 FLUSH_EVERY = 50  # a post's buffer is flushed inline once it holds this many views
@@ -55,7 +56,7 @@ def flush_views(batch: int = 500) -> int:
         post_ids = store.spop(DIRTY, batch)
         if not post_ids:
             break
-        for post_id in post_ids:
-            written += _flush_one(int(post_id))
-        db.session.commit()
+        with transaction():
+            for post_id in post_ids:
+                written += _flush_one(int(post_id))
     return written

@@ -6,13 +6,22 @@ from typing import Any
 class DomainError(Exception):
     status = 400
     code = "bad_request"
+    keep_changes = False  # True when what the service did before refusing must still be committed
 
-    def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+        keep_changes: bool = False,
+    ):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
         self.details = details or {}
+        self.keep_changes = keep_changes
 
 
 class BadRequest(DomainError):

@@ -13,10 +13,10 @@ from forum.members import User
 from forum.notifications import notify
 from forum.posts import Post, refresh_hot_score, set_post_status
 from forum.replies import set_reply_status
-from kernel import clock, outbox
+from kernel import audit, clock, outbox
 from kernel.db import db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
-from moderation import audit, queue, reports
+from moderation import queue, reports
 from moderation.content import Target, load
 
 POST_ACTIONS = (

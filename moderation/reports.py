@@ -13,12 +13,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from forum.members import User
 from forum.posts import set_post_status
 from forum.replies import set_reply_status
-from kernel import clock
+from kernel import audit, clock
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict
 from kernel.pagination import Page, keyset_page
 from kernel.sql import insert_if_absent
-from moderation import audit, queue
+from moderation import queue
 from moderation.content import Target, load
 
 REASONS = ("spam", "abuse", "porn", "illegal", "misinformation", "infringement", "other")

@@ -7,10 +7,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from forum import auth_sessions
 from forum.members import User, get_user
-from kernel import clock
+from kernel import audit, clock
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
-from moderation import audit
 
 KINDS = ("mute", "unmute", "ban", "unban")
 RANK = {"member": 0, "product": 1, "operator": 1, "moderator": 2, "admin": 3}
@@ -32,8 +31,7 @@ class Sanction(db.Model):
 
 def _authorise(actor: User, target: User, kind: str) -> None:
     needed = "admin" if kind in ("ban", "unban") else "moderator"
-    if not actor.has_role(needed):
-        raise Forbidden(f"only {needed}s can {kind}", code="role_required", details={"roles": [needed]})
+    actor.ensure_role(needed, doing=kind)
     if target.id == actor.id:
         raise Conflict("you cannot sanction yourself", code="self_sanction")
     if RANK.get(target.role, 0) >= RANK.get(actor.role, 0):

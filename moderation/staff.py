@@ -2,7 +2,7 @@
 
 from forum import members
 from forum.members import User
-from moderation import audit
+from kernel import audit
 
 
 def set_role(actor: User, target_id: int, role: str) -> User:

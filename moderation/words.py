@@ -14,7 +14,7 @@ from sqlalchemy import ForeignKey, String, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from forum.members import User
-from kernel import clock
+from kernel import audit, clock
 from kernel.db import UTCDateTime, db
 from kernel.errors import ValidationFailed
 from moderation.automaton import Automaton
@@ -135,4 +135,5 @@ def replace_words(actor: User, entries: list[tuple[str, str]]) -> list[Sensitive
     for key, (word, action) in wanted.items():
         db.session.add(SensitiveWord(word=word, word_key=key, action=action, created_by=actor.id, created_at=now))
     db.session.flush()
+    audit.record(actor, "words.replace", "word_list", None, count=len(wanted))
     return list_words()

@@ -19,12 +19,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from forum.media import owned_media
 from forum.members import User
 from forum.notifications import notify
-from kernel import clock, outbox
+from kernel import audit, clock, outbox
 from kernel.clock import community_date
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.sql import insert_if_absent
-from moderation import audit, queue
+from moderation import queue
 from operations import segments, tags
 
 URL_RE = re.compile(r"^https?://[^\s]{4,500}$")
@@ -89,19 +89,15 @@ class Share(db.Model):
     __table_args__ = (Index("ix_officer_shares_campaign", "campaign_id", "status"),)
 
 
-def _require_operator(actor: User) -> None:
-    if not actor.has_role("operator"):
-        raise Forbidden("operators run experience-officer campaigns", code="role_required")
-
-
 def create(actor: User, **fields) -> Campaign:
-    _require_operator(actor)
+    actor.ensure_role("operator", doing="run experience-officer campaigns")
     keys = [q["key"] for q in fields.get("questions", [])]
     if len(keys) != len(set(keys)):
         raise ValidationFailed("question keys must be unique", details={"questions": ["duplicate key"]})
     campaign = Campaign(**fields, status="recruiting", created_by=actor.id, created_at=clock.now())
     db.session.add(campaign)
     db.session.flush()
+    audit.record(actor, "campaign.create", "campaign", campaign.id, title=campaign.title)
     return campaign
 
 
@@ -118,13 +114,14 @@ def list_all() -> list[Campaign]:
 
 def invite(actor: User, campaign_id: int) -> int:
     """Tell every member of the audience segment about the campaign (the flash group)."""
-    _require_operator(actor)
+    actor.ensure_role("operator", doing="run experience-officer campaigns")
     campaign = get(campaign_id)
     invited = 0
     for member in segments.all_members(campaign.audience):
         invited += notify(
             member.id, "system", subject=("campaign", campaign.id), message=f"邀请你报名新品体验官：{campaign.title}"
         )
+    audit.record(actor, "campaign.invite", "campaign", campaign.id, invited=invited)
     return invited
 
 
@@ -186,7 +183,7 @@ def draw(applicant_ids: list[int], places: int, seed: str) -> list[int]:
 
 
 def select_officers(actor: User, campaign_id: int, picks: list[int], now: datetime) -> Campaign:
-    _require_operator(actor)
+    actor.ensure_role("operator", doing="run experience-officer campaigns")
     campaign = get(campaign_id)
     moved = db.session.execute(
         update(Campaign)
@@ -304,7 +301,7 @@ def submit_share(member: User, campaign_id: int, url: str, screenshot_id: int, n
 
 
 def review_share(actor: User, share_id: int, approve: bool, reason: str) -> Share:
-    _require_operator(actor)
+    actor.ensure_role("operator", doing="run experience-officer campaigns")
     share = db.session.get(Share, share_id)
     if share is None:
         raise NotFound("no such share", code="share_not_found")
@@ -344,7 +341,7 @@ def my_application(member: User, campaign_id: int) -> Application | None:
 
 
 def applications(actor: User, campaign_id: int) -> list[Application]:
-    _require_operator(actor)
+    actor.ensure_role("operator", doing="run experience-officer campaigns")
     get(campaign_id)
     return list(
         db.session.scalars(select(Application).where(Application.campaign_id == campaign_id).order_by(Application.id))

@@ -101,8 +101,7 @@ def _move(feedback: Feedback, sources: tuple[str, ...], to: str, **values) -> No
 
 
 def forward(actor: User, feedback_id: int, note: str) -> Feedback:
-    if not actor.has_role("operator"):
-        raise Forbidden("operators forward feedback", code="role_required")
+    actor.ensure_role("operator", doing="forward feedback")
     feedback = visible(actor, feedback_id)
     _move(feedback, ("submitted",), "forwarded")
     _step(feedback, actor, "forwarded", note.strip())
@@ -110,8 +109,7 @@ def forward(actor: User, feedback_id: int, note: str) -> Feedback:
 
 
 def reply(actor: User, feedback_id: int, text: str) -> Feedback:
-    if not actor.has_role("product"):
-        raise Forbidden("the product team replies to feedback", code="role_required")
+    actor.ensure_role("product", doing="reply to feedback")
     feedback = visible(actor, feedback_id)
     _move(feedback, ("forwarded", "answered"), "answered", reply=text.strip())
     _step(feedback, actor, "answered", text.strip())

@@ -10,7 +10,6 @@ from api.extensions import limiter
 from api.schemas import SignedIn, TokenPair
 from forum import members
 from forum.wechat import WeChatClient
-from kernel.db import db
 from moderation import publishing
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
@@ -45,7 +44,6 @@ def _register_limit() -> str:
 
 def _signed_in(user, created: bool) -> dict:
     tokens = issue_tokens(user)
-    db.session.commit()
     return {**tokens, "user": user, "created": created}
 
 
@@ -91,7 +89,6 @@ def wechat(body):
 def refresh():
     """Exchange a refresh token (in the Authorization header) for a new pair; each refresh token works once."""
     tokens = rotate_refresh(current_member())
-    db.session.commit()
     return tokens
 
 
@@ -101,4 +98,3 @@ def refresh():
 def logout():
     """End this sign-in session: its access and refresh tokens stop working."""
     revoke_current_family("logout")
-    db.session.commit()

@@ -9,9 +9,6 @@ from api.fields import BoundedList
 from api.ids import MAX_ID
 from economy import badges
 from forum.members import get_user
-from kernel import outbox
-from kernel.db import db
-from moderation import audit
 
 blp = Blueprint("badges", __name__, url_prefix="/api/v1", description="Badges (勋章)")
 
@@ -131,9 +128,7 @@ def catalogue():
 @documented_errors(blp, 409)
 def create_badge(body):
     """Add a badge to the catalogue (operators; audited). Use `flask badges backfill` to award it retroactively."""
-    badge = badges.create_badge(**body)
-    audit.record(current_member(), "badge.create", "badge", badge.id, "", slug=badge.slug)
-    db.session.commit()
+    badge = badges.create_badge(current_member(), **body)
     return badge
 
 
@@ -144,9 +139,7 @@ def create_badge(body):
 @documented_errors(blp, 404)
 def update_badge(body, badge_id: int):
     """Change a badge or its rule (operators; audited)."""
-    badge = badges.update_badge(badge_id, **body)
-    audit.record(current_member(), "badge.update", "badge", badge.id, "", **body)
-    db.session.commit()
+    badge = badges.update_badge(current_member(), badge_id, **body)
     return badge
 
 
@@ -158,7 +151,6 @@ def update_badge(body, badge_id: int):
 def award(body, badge_id: int):
     """Award a badge by hand with a reason (staff; audited)."""
     result = badges.award_manually(current_member(), badge_id, body["user_id"], body["reason"])
-    outbox.commit()
     return result
 
 
@@ -170,7 +162,6 @@ def award(body, badge_id: int):
 def revoke(body, award_id: int):
     """Revoke an award with a reason (staff; audited); it leaves the member's showcase."""
     result = badges.revoke(current_member(), award_id, body["reason"])
-    db.session.commit()
     return result
 
 
@@ -196,5 +187,4 @@ def member_badges(user_id: int):
 def set_showcase(body):
     """Pin up to three of your badges to your profile and next to your posts."""
     items = badges.set_showcase(current_member(), body["badge_ids"])
-    db.session.commit()
     return {"items": items}

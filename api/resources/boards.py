@@ -11,7 +11,6 @@ from api.pagination import PageArgs, page_of
 from api.resources.posts import post_page
 from api.schemas import MemberSummary
 from forum import boards
-from kernel.db import db
 
 blp = Blueprint("boards", __name__, url_prefix="/api/v1/boards", description="Boards (版块) and moderators (版主)")
 
@@ -77,7 +76,6 @@ def list_boards():
 def create_board(body):
     """Create a board (admins)."""
     board = boards.create_board(current_member(), **body)
-    db.session.commit()
     return _with_moderators([board])[0]
 
 
@@ -97,7 +95,6 @@ def get_board(board_id: int):
 def update_board(body, board_id: int):
     """Rename, reorder, describe or restrict a board (admins)."""
     board = boards.update_board(current_member(), board_id, **body)
-    db.session.commit()
     return _with_moderators([board])[0]
 
 
@@ -108,7 +105,6 @@ def update_board(body, board_id: int):
 def assign_moderator(board_id: int, user_id: int):
     """Make a member a moderator (版主) of this board (admins); repeating it changes nothing."""
     boards.assign_moderator(current_member(), board_id, user_id)
-    db.session.commit()
     return _with_moderators([boards.get_board(board_id)])[0]
 
 
@@ -119,7 +115,6 @@ def assign_moderator(board_id: int, user_id: int):
 def remove_moderator(board_id: int, user_id: int):
     """Withdraw a board moderator (admins)."""
     boards.remove_moderator(current_member(), board_id, user_id)
-    db.session.commit()
     return _with_moderators([boards.get_board(board_id)])[0]
 
 

@@ -13,10 +13,9 @@ from api.schemas import MemberSummary
 from economy import checkin, earning, grants, leaderboards, ledger, levels, tasks
 from economy.ledger import Entry, LedgerTransaction
 from forum.members import User
-from kernel import clock, outbox
+from kernel import clock
 from kernel.db import db
 from kernel.pagination import keyset_page
-from moderation import audit
 
 blp = Blueprint("economy", __name__, url_prefix="/api/v1", description="Points, levels, check-in and tasks")
 
@@ -210,7 +209,6 @@ def check_in():
     """签到 once per community day (Asia/Shanghai by default); a bonus on every 7th consecutive day."""
     member = current_member()
     record = checkin.check_in(member, clock.now())
-    outbox.commit()
     return {
         "day": record.day.isoformat(),
         "streak": record.streak,
@@ -276,9 +274,7 @@ def list_rules():
 @documented_errors(blp, 404)
 def update_rule(body, event_type: str):
     """Change an earning rule (operators; audited). Rules only ever pay for contribution events."""
-    rule = earning.update_rule(event_type, **body)
-    audit.record(current_member(), "economy.rule", "earning_rule", None, "", event_type=event_type, **body)
-    db.session.commit()
+    rule = earning.update_rule(current_member(), event_type, **body)
     return rule
 
 
@@ -291,5 +287,4 @@ def update_rule(body, event_type: str):
 def grant_points(headers, body, user_id: int):
     """Grant (or, negative, deduct) points by hand with a reason (operators/admins; audited; never for money)."""
     transaction, _ = grants.grant(current_member(), user_id, body["points"], body["reason"], key_or_new(headers))
-    outbox.commit()
     return {"transaction_id": transaction.id, "points": body["points"], "balance": _balance(user_id)}

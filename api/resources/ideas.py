@@ -15,7 +15,7 @@ from api.pagination import PageArgs, page_body, page_of
 from api.schemas import CSV_BODY, MemberSummary, csv_response
 from forum import ideas
 from forum.ideas import IdeaSupport
-from kernel import clock, outbox
+from kernel import clock
 from kernel.db import db
 from kernel.spreadsheet import spreadsheet_csv
 from moderation import publishing
@@ -230,7 +230,6 @@ def submit_idea(body):
     """Submit an idea (title, description, category, 1-9 of your images); public after moderator review."""
     member = current_member()
     idea = publishing.submit_idea(member, **body)
-    outbox.commit()
     return _present(idea, member)
 
 
@@ -253,7 +252,6 @@ def edit_idea(body, idea_id: int):
     """Edit your idea while in review or after a guideline rejection (which resubmits it)."""
     member = current_member()
     idea = publishing.edit_idea(member, idea_id, **body)
-    outbox.commit()
     return _present(idea, member)
 
 
@@ -267,7 +265,6 @@ def support(body, idea_id: int):
     """Support an idea (once; PUT again to change your survey answers). Not your own; only while supporting."""
     member = current_member()
     ideas.support(member, idea_id, **body)
-    outbox.commit()
     return _present(ideas.get_idea(idea_id), member)
 
 
@@ -279,7 +276,6 @@ def withdraw(idea_id: int):
     """Withdraw your support while the idea is collecting it (idempotent)."""
     member = current_member()
     ideas.withdraw(member, idea_id)
-    outbox.commit()
     return _present(ideas.get_idea(idea_id), member)
 
 
@@ -300,7 +296,6 @@ def list_updates(idea_id: int):
 def post_update(body, idea_id: int):
     """Post an update on your idea; every supporter is notified."""
     row = ideas.add_update(current_member(), idea_id, body["title"], body["body"])
-    outbox.commit()
     return row
 
 
@@ -323,7 +318,6 @@ def list_comments(args, idea_id: int):
 def post_comment(body, idea_id: int):
     """Comment on a public idea."""
     comment = ideas.add_comment(current_member(), idea_id, body["body"])
-    outbox.commit()
     return comment
 
 
@@ -347,7 +341,6 @@ def decide(body, idea_id: int):
     """start_review (qualified → in_review), approve / not_approve (with public feedback), or archive."""
     member = current_member()
     idea = ideas.decide(member, idea_id, body["decision"], body["feedback"])
-    outbox.commit()
     return _present(idea, member)
 
 

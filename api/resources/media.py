@@ -5,12 +5,11 @@ from flask import current_app, send_file
 from flask_smorest.fields import Upload
 
 from api.auth import auth_required, current_member
-from api.blueprint import Blueprint
+from api.blueprint import Blueprint, accepts
 from api.errors import documented_errors
 from api.extensions import limiter
 from api.forum_schemas import ImageOut, image_out
 from forum import media
-from kernel.db import db
 from kernel.errors import ValidationFailed
 
 blp = Blueprint("media", __name__, url_prefix="/api/v1/media", description="Image uploads")
@@ -33,6 +32,7 @@ def _upload_limit() -> str:
 
 
 @blp.route("", methods=["POST"])
+@accepts("multipart/form-data")
 @auth_required(blp)
 @limiter.limit(_upload_limit)
 @blp.arguments(UploadIn, location="files")
@@ -44,11 +44,7 @@ def upload(files):
     if not data:
         raise ValidationFailed("the file is empty", details={"file": ["empty file"]})
     item = media.store_upload(current_member(), data, _storage(), current_app.config["MEDIA_MAX_PIXELS"])
-    db.session.commit()
     return image_out(item)
-
-
-upload.accepts_content = ("multipart/form-data",)
 
 
 @blp.route("/<int:media_id>", methods=["GET"])

@@ -7,7 +7,6 @@ from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.schemas import PrivateProfile, PublicProfile
 from forum import members
-from kernel.db import db
 from moderation import publishing, staff
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="Members and profiles")
@@ -40,7 +39,6 @@ def me():
 def update_me(body):
     """Change display name, bio or region (names with listed words are refused; bios are masked)."""
     user = publishing.update_profile(current_member(), **body)
-    db.session.commit()
     return user
 
 
@@ -60,7 +58,6 @@ def change_password(body):
     ended = members.change_password(
         current_member(), body["current_password"], body["new_password"], keep_session=current_family()
     )
-    db.session.commit()
     return {"other_sessions_ended": ended}
 
 
@@ -84,5 +81,4 @@ class RoleIn(ma.Schema):
 def set_role(body, user_id: int):
     """Assign a member's role (admins only; checked against the database, not the token)."""
     user = staff.set_role(current_member(), user_id, body["role"])
-    db.session.commit()
     return user

@@ -1,6 +1,7 @@
 """Reports, the review queue, moderator actions, sanctions, the word list and the audit log."""
 
 import marshmallow as ma
+from sqlalchemy import select
 
 from api.auth import auth_required, current_member
 from api.blueprint import Blueprint
@@ -14,10 +15,10 @@ from forum.members import User
 from forum.posts import Post
 from forum.replies import Reply
 from forum.text import excerpt
-from kernel import outbox
+from kernel import audit
 from kernel.db import db
 from kernel.errors import Forbidden
-from moderation import actions, audit, queue, reports, sanctions, words
+from moderation import actions, queue, reports, sanctions, words
 
 blp = Blueprint("moderation", __name__, url_prefix="/api/v1", description="Moderation")
 
@@ -177,7 +178,6 @@ def _subject(item: queue.ReviewItem) -> dict:
 def file_report(body):
     """举报 a post or reply. Enough reports from trusted members hide it until a moderator decides."""
     report = reports.file_report(current_member(), **body)
-    outbox.commit()
     return report
 
 
@@ -237,7 +237,6 @@ def moderation_action(body):
     result = actions.perform(
         current_member(), body["action"], body["target_type"], body["target_id"], body["reason"], body.get("board_id")
     )
-    outbox.commit()
     obj = result.target.obj
     return {
         "action": result.action,
@@ -260,7 +259,6 @@ def moderation_action(body):
 def sanction(body, user_id: int):
     """Mute (禁言, moderators) for some hours, ban (admins, ends all sessions), or lift either. Audited."""
     record = sanctions.apply(current_member(), user_id, body["kind"], body["reason"], body.get("hours"))
-    db.session.commit()
     return record
 
 
@@ -289,8 +287,6 @@ def put_words(body):
     """Replace the sensitive-word list: each word blocks (422), holds for review, or is masked with ＊."""
     member = current_member()
     result = words.replace_words(member, [(e["word"], e["action"]) for e in body["items"]])
-    audit.record(member, "words.replace", "word_list", None, "", count=len(result))
-    db.session.commit()
     return {"items": result}
 
 
@@ -302,4 +298,11 @@ def put_words(body):
 def audit_log(args):
     """Every staff action, newest first (admins). Entries are never changed or removed."""
     filters = {k: args.get(k) for k in ("actor_id", "action", "target_type", "target_id")}
-    return page_body(audit.search(**filters, limit=args["limit"], cursor=args["cursor"]))
+    page = audit.search(**filters, limit=args["limit"], cursor=args["cursor"])
+    ids = {entry.actor_id for entry in page.items if entry.actor_id is not None}
+    actors = {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    return page_body(page, lambda entry: {**_columns(entry), "actor": actors.get(entry.actor_id)})
+
+
+def _columns(entry: audit.AuditEntry) -> dict:
+    return {column.key: getattr(entry, column.key) for column in audit.AuditEntry.__table__.columns}

@@ -10,7 +10,6 @@ from api.ids import MAX_ID
 from api.pagination import PageArgs
 from api.schemas import MemberSummary
 from forum import notifications
-from kernel.db import db
 
 blp = Blueprint("notifications", __name__, url_prefix="/api/v1/me", description="Notifications")
 
@@ -71,5 +70,4 @@ def mark_read(body):
     """Mark some (ids) or all notifications read."""
     member = current_member()
     marked = notifications.mark_read(member, body["ids"])
-    db.session.commit()
     return {"marked": marked, "unread_count": notifications.unread_count(member)}

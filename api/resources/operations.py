@@ -10,8 +10,7 @@ from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import CSV_BODY, MemberSummary, csv_response
 from forum.members import get_user
-from kernel import clock, outbox
-from kernel.db import db
+from kernel import clock
 from kernel.spreadsheet import spreadsheet_csv
 from operations import campaigns, feedback, segments, stats, tiers
 from operations import tags as member_tags
@@ -83,9 +82,7 @@ class OfficerCampaignIn(ma.Schema):
     title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
     product_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=80))
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=20000))
-    questions = BoundedList(
-        ma.fields.Nested(OfficerQuestion), load_default=list, validate=ma.validate.Length(max=20)
-    )
+    questions = BoundedList(ma.fields.Nested(OfficerQuestion), load_default=list, validate=ma.validate.Length(max=20))
     audience = ma.fields.Nested(OfficerAudience, load_default=dict)
     slots = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=10000))
     checkin_days = ma.fields.Integer(load_default=14, validate=ma.validate.Range(min=1, max=90))
@@ -242,7 +239,6 @@ def put_tags(body, user_id: int):
     member = current_member()
     kind = body["kind"] or ("self" if member.id == user_id else "friend")
     member_tags.set_tags(member, user_id, body["tags"], kind)
-    db.session.commit()
     return {"items": member_tags.tags_of(user_id, member)}
 
 
@@ -264,7 +260,6 @@ def remove_tag(tag: str):
     """Remove a tag from yourself, whoever gave it."""
     member = current_member()
     member_tags.remove_tag(member, tag)
-    db.session.commit()
     return {"items": member_tags.tags_of(member.id, member)}
 
 
@@ -318,7 +313,6 @@ def list_campaigns():
 def create_campaign(body):
     """Open recruitment: application questions, audience segment (flash group), places, check-in days."""
     campaign = campaigns.create(current_member(), **body)
-    db.session.commit()
     return campaign
 
 
@@ -337,7 +331,6 @@ def get_campaign(campaign_id: int):
 def invite(campaign_id: int):
     """Notify every member of the campaign's audience segment."""
     count = campaigns.invite(current_member(), campaign_id)
-    db.session.commit()
     return {"invited": count}
 
 
@@ -349,7 +342,6 @@ def invite(campaign_id: int):
 def apply(body, campaign_id: int):
     """Apply once, answering the campaign's questions; only members of the audience may apply."""
     application = campaigns.apply(current_member(), campaign_id, body["answers"], clock.now())
-    db.session.commit()
     return application
 
 
@@ -370,7 +362,6 @@ def list_applications(campaign_id: int):
 def select(body, campaign_id: int):
     """Choose officers: your picks, then a seeded random draw for the remaining places (audited)."""
     campaign = campaigns.select_officers(current_member(), campaign_id, body["user_ids"], clock.now())
-    outbox.commit()
     return campaign
 
 
@@ -382,7 +373,6 @@ def select(body, campaign_id: int):
 def checkin(body, campaign_id: int):
     """Selected officers check in once a day during the check-in period (points via the campaign_checkin rule)."""
     application = campaigns.check_in(current_member(), campaign_id, body["note"], clock.now())
-    outbox.commit()
     return application
 
 
@@ -394,7 +384,6 @@ def checkin(body, campaign_id: int):
 def share(body, campaign_id: int):
     """Submit a share (link + screenshot upload) for review."""
     row = campaigns.submit_share(current_member(), campaign_id, body["url"], body["screenshot_id"], clock.now())
-    outbox.commit()
     return row
 
 
@@ -417,7 +406,6 @@ def list_shares(args, campaign_id: int):
 def review_share(body, share_id: int):
     """Approve (pays the share_approved rule) or reject with a reason (operators; audited)."""
     row = campaigns.review_share(current_member(), share_id, body["decision"] == "approve", body["reason"])
-    outbox.commit()
     return row
 
 
@@ -431,7 +419,6 @@ def review_share(body, share_id: int):
 def submit_feedback(body):
     """Tell the product team something about a product."""
     row = feedback.submit(current_member(), body["product"], body["body"])
-    db.session.commit()
     return row
 
 
@@ -462,7 +449,6 @@ def get_feedback(feedback_id: int):
 def forward_feedback(body, feedback_id: int):
     """Forward to the product team (operators)."""
     row = feedback.forward(current_member(), feedback_id, body["note"])
-    db.session.commit()
     return row
 
 
@@ -474,7 +460,6 @@ def forward_feedback(body, feedback_id: int):
 def reply_feedback(body, feedback_id: int):
     """Answer forwarded feedback (product team); the member is notified."""
     row = feedback.reply(current_member(), feedback_id, body["reply"])
-    db.session.commit()
     return row
 
 
@@ -485,7 +470,6 @@ def reply_feedback(body, feedback_id: int):
 def close_feedback(feedback_id: int):
     """Close feedback (its submitter or an operator)."""
     row = feedback.close(current_member(), feedback_id)
-    db.session.commit()
     return row
 
 

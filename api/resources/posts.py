@@ -17,8 +17,6 @@ from api.pagination import PageArgs, page_body, page_of
 from economy import badges
 from forum import feed_cache, feeds, posts, reactions, view_counts
 from forum.members import get_user
-from kernel import outbox
-from kernel.db import db
 from kernel.store import StoreUnavailable, current_store
 from moderation import publishing
 
@@ -51,9 +49,7 @@ class PostIn(ma.Schema):
 class PostPatch(ma.Schema):
     title = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
     body = ma.fields.String(validate=ma.validate.Length(min=1, max=20000))
-    tags = BoundedList(
-        ma.fields.String(validate=ma.validate.Length(min=1, max=30)), validate=ma.validate.Length(max=5)
-    )
+    tags = BoundedList(ma.fields.String(validate=ma.validate.Length(min=1, max=30)), validate=ma.validate.Length(max=5))
     image_ids = BoundedList(
         ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)), validate=ma.validate.Length(max=9)
     )
@@ -144,7 +140,6 @@ def create_post(body):
     """
     member = current_member()
     post = publishing.submit_post(member, **body)
-    outbox.commit()
     return _detail(post, member)
 
 
@@ -157,7 +152,6 @@ def get_post(post_id: int):
     viewer = current_viewer()
     post = posts.visible_post(post_id, viewer)
     view_counts.record_view(post.id)
-    db.session.commit()
     return _detail(post, viewer, views=view_counts.buffered(post.id))
 
 
@@ -170,7 +164,6 @@ def update_post(body, post_id: int):
     """Edit your own post (not once it is locked or removed by moderation); screened like a new post."""
     member = current_member()
     post = publishing.edit_post(member, post_id, **body)
-    outbox.commit()
     return _detail(post, member)
 
 
@@ -182,7 +175,6 @@ def update_post(body, post_id: int):
 def delete_post(args, post_id: int):
     """Delete a post (its author, or a moderator of its board). Soft: floors and history remain."""
     posts.delete_post(current_member(), post_id, args["reason"])
-    outbox.commit()
 
 
 @blp.route("/posts/<int:post_id>/like", methods=["PUT"])
@@ -193,7 +185,6 @@ def delete_post(args, post_id: int):
 def like_post(post_id: int):
     """Like a post; repeating it changes nothing. Not your own."""
     state = reactions.like_post(current_member(), post_id)
-    outbox.commit()
     return {"liked": state.active, "like_count": state.count}
 
 
@@ -204,7 +195,6 @@ def like_post(post_id: int):
 def unlike_post(post_id: int):
     """Withdraw a like; repeating it changes nothing."""
     state = reactions.unlike_post(current_member(), post_id)
-    outbox.commit()
     return {"liked": state.active, "like_count": state.count}
 
 
@@ -215,7 +205,6 @@ def unlike_post(post_id: int):
 def favorite_post(post_id: int):
     """Add a post to your favourites (idempotent)."""
     state = reactions.favorite_post(current_member(), post_id)
-    outbox.commit()
     return {"favorited": state.active, "favorite_count": state.count}
 
 
@@ -226,7 +215,6 @@ def favorite_post(post_id: int):
 def unfavorite_post(post_id: int):
     """Remove a post from your favourites (idempotent)."""
     state = reactions.unfavorite_post(current_member(), post_id)
-    outbox.commit()
     return {"favorited": state.active, "favorite_count": state.count}
 
 

@@ -14,9 +14,8 @@ from api.pagination import PageArgs, page_body, page_of
 from api.schemas import CSV_BODY, csv_response
 from economy import payments, polls, presale
 from forum.media import Media
-from kernel import clock, outbox
+from kernel import clock
 from kernel.db import db
-from moderation import audit
 
 blp = Blueprint("presale", __name__, url_prefix="/api/v1", description="Sample polls and pre-sales")
 
@@ -238,8 +237,6 @@ def create_poll(body):
     """Publish 2-8 candidate samples (product team), optionally for an idea; images are your uploads."""
     member = current_member()
     poll = polls.create_poll(member, **body)
-    audit.record(member, "poll.create", "poll", poll.id, "")
-    db.session.commit()
     return _poll_out(poll, member)
 
 
@@ -261,7 +258,6 @@ def vote(body, poll_id: int):
     """Vote once per poll (members at the poll's minimum level or above)."""
     member = current_member()
     polls.vote(member, poll_id, body["option_id"], clock.now())
-    db.session.commit()
     return _poll_out(polls.get_poll(poll_id), member)
 
 
@@ -282,8 +278,6 @@ def create_presale(body):
     """Draft a pre-sale: price (and deposit) in cents, MOQ, stock cap, per-member limit, window, early access."""
     member = current_member()
     campaign = presale.create_campaign(member, **body)
-    audit.record(member, "presale.create", "presale", campaign.id, "")
-    db.session.commit()
     return _campaign_out(campaign)
 
 
@@ -308,8 +302,6 @@ def set_state(body, campaign_id: int):
         campaign = presale.publish(member, campaign_id)
     else:
         campaign = presale.advance(member, campaign_id, body["state"])
-    audit.record(member, f"presale.{body['state']}", "presale", campaign.id, "")
-    outbox.commit()
     return _campaign_out(campaign)
 
 
@@ -330,7 +322,6 @@ def place_order(headers, body, campaign_id: int):
         body["region"],
         clock.now(),
     )
-    outbox.commit()
     return order
 
 
@@ -360,7 +351,6 @@ def get_order(order_id: int):
 def cancel_order(order_id: int):
     """Cancel while the pre-sale is open: unpaid orders end, paid ones become refund requests."""
     order = presale.cancel_order(current_member(), order_id, clock.now())
-    outbox.commit()
     return order
 
 
@@ -383,7 +373,6 @@ def payment_notify():
         cfg["PAYMENT_TOLERANCE_SECONDS"],
     )
     note = payments.handle(payments.parse(body))
-    outbox.commit()
     return {"event_id": note.event_id, "outcome": note.outcome}
 
 
@@ -395,8 +384,6 @@ def close(campaign_id: int):
     """Settle a closed pre-sale (idempotent): paid ≥ MOQ → succeeded and confirmed, else failed and refunded."""
     member = current_member()
     campaign = presale.settle(campaign_id, clock.now(), actor=member)
-    audit.record(member, "presale.settle", "presale", campaign.id, "", state=campaign.state)
-    outbox.commit()
     return _campaign_out(campaign)
 
 

@@ -13,7 +13,6 @@ from api.resources.posts import LikeOut, RemovalArgs
 from economy import badges
 from forum import reactions, replies
 from forum.posts import visible_post
-from kernel import outbox
 from moderation import publishing
 
 blp = Blueprint("replies", __name__, url_prefix="/api/v1", description="Replies (楼层), likes and 拍一拍")
@@ -75,7 +74,6 @@ def create_reply(body, post_id: int):
     """Reply on the next floor, optionally quoting another reply of the same post; @username mentions notify."""
     member = current_member()
     reply = publishing.submit_reply(member, post_id, body["body"], body["quote_reply_id"])
-    outbox.commit()
     return _present(reply, member)
 
 
@@ -88,7 +86,6 @@ def update_reply(body, reply_id: int):
     """Edit your own reply."""
     member = current_member()
     reply = publishing.edit_reply(member, reply_id, body["body"])
-    outbox.commit()
     return _present(reply, member)
 
 
@@ -100,7 +97,6 @@ def update_reply(body, reply_id: int):
 def delete_reply(args, reply_id: int):
     """Delete a reply (its author, or a moderator of the board); its floor number stays taken."""
     replies.delete_reply(current_member(), reply_id, args["reason"])
-    outbox.commit()
 
 
 @blp.route("/replies/<int:reply_id>/like", methods=["PUT"])
@@ -111,7 +107,6 @@ def delete_reply(args, reply_id: int):
 def like_reply(reply_id: int):
     """Like a reply (idempotent; not your own)."""
     state = reactions.like_reply(current_member(), reply_id)
-    outbox.commit()
     return {"liked": state.active, "like_count": state.count}
 
 
@@ -122,7 +117,6 @@ def like_reply(reply_id: int):
 def unlike_reply(reply_id: int):
     """Withdraw a like on a reply (idempotent)."""
     state = reactions.unlike_reply(current_member(), reply_id)
-    outbox.commit()
     return {"liked": state.active, "like_count": state.count}
 
 
@@ -134,5 +128,4 @@ def unlike_reply(reply_id: int):
 def applaud_reply(reply_id: int):
     """拍一拍: applaud a reply that moved you. Once per reply, never your own; it cannot be taken back."""
     state = reactions.applaud_reply(current_member(), reply_id)
-    outbox.commit()
     return {"applauded": state.active, "applause_count": state.count}

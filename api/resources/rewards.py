@@ -10,9 +10,8 @@ from api.idempotency import IdempotencyHeader, key_or_new
 from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
 from economy import lottery, mall
-from kernel import clock, outbox
+from kernel import clock
 from kernel.db import db
-from moderation import audit
 
 blp = Blueprint("rewards", __name__, url_prefix="/api/v1", description="Rewards mall and lotteries")
 
@@ -144,9 +143,7 @@ def list_rewards():
 @blp.response(201, RewardOut)
 def create_reward(body):
     """Put a reward in the mall (operators; audited)."""
-    item = mall.create_item(**body)
-    audit.record(current_member(), "mall.create", "reward", item.id, "", name=item.name)
-    db.session.commit()
+    item = mall.create_item(current_member(), **body)
     return item
 
 
@@ -157,16 +154,7 @@ def create_reward(body):
 @documented_errors(blp, 404)
 def update_reward(body, item_id: int):
     """Change price, stock, limits, window or availability (operators; audited)."""
-    item = mall.update_item(item_id, **body)
-    audit.record(
-        current_member(),
-        "mall.update",
-        "reward",
-        item.id,
-        "",
-        **{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in body.items()},
-    )
-    db.session.commit()
+    item = mall.update_item(current_member(), item_id, **body)
     return item
 
 
@@ -179,7 +167,6 @@ def update_reward(body, item_id: int):
 def redeem(headers, body, item_id: int):
     """Spend points on a reward. With an Idempotency-Key a retry returns the first redemption, spending nothing."""
     redemption, _ = mall.redeem(current_member(), item_id, body["quantity"], key_or_new(headers), clock.now())
-    outbox.commit()
     return redemption
 
 
@@ -200,9 +187,7 @@ def my_redemptions(args):
 @documented_errors(blp, 404, 409)
 def fulfil(body, redemption_id: int):
     """Mark a redemption fulfilled, or cancel it (points refunded, stock returned) — operators, audited."""
-    redemption = mall.set_fulfilment(redemption_id, body["status"], body["note"])
-    audit.record(current_member(), f"mall.{body['status']}", "redemption", redemption.id, body["note"])
-    outbox.commit()
+    redemption = mall.set_fulfilment(current_member(), redemption_id, body["status"], body["note"])
     return redemption
 
 
@@ -220,9 +205,7 @@ def list_lotteries():
 @blp.response(201, LotteryOut)
 def create_lottery(body):
     """Open a lottery (operators; audited). Prizes are goods or perks, never points."""
-    item = lottery.create_lottery(**body)
-    audit.record(current_member(), "lottery.create", "lottery", item.id, "", commitment=item.seed_commitment)
-    db.session.commit()
+    item = lottery.create_lottery(current_member(), **body)
     return _lottery_out(item)
 
 
@@ -242,5 +225,4 @@ def get_lottery(lottery_id: int):
 def draw(headers, lottery_id: int):
     """Pay the entry cost and draw. The Idempotency-Key is the draw's nonce: a retry returns the same draw."""
     result, _ = lottery.draw(current_member(), lottery_id, key_or_new(headers), clock.now())
-    outbox.commit()
     return result

@@ -52,19 +52,24 @@ def served(tmp_path_factory):
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    try:
+        _wait_until_up(base)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def _wait_until_up(base: str) -> None:
+    # A busy machine may take a few seconds to import the app in each worker.
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
+            if requests.get(f"{base}/api/v1/health", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
             time.sleep(0.2)
-    else:
-        server.kill()
-        pytest.fail("gunicorn did not start")
-    yield base
-    server.terminate()
-    server.wait(timeout=15)
+    pytest.fail("gunicorn did not start")
 
 
 def _fresh(method: str, url: str, **kwargs) -> requests.Response:

@@ -1,12 +1,15 @@
-"""The audit log: every staff action, append-only (PostgreSQL refuses UPDATE/DELETE on it by trigger)."""
+"""The audit log: every staff action, append-only (PostgreSQL refuses UPDATE/DELETE on it by trigger).
+
+The service that acts writes its entry as a step of the action, in the same unit of work, so the action and its
+record commit or vanish together. It lives in the kernel so that every domain package can write it.
+"""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, select
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
-from forum.members import User
 from kernel import clock
 from kernel.db import UTCDateTime, db
 from kernel.pagination import Page, keyset_page
@@ -24,23 +27,25 @@ class AuditEntry(db.Model):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    actor: Mapped[User | None] = relationship(lazy="joined")
-
     __table_args__ = (
         Index("ix_audit_target", "target_type", "target_id"),
         Index("ix_audit_actor", "actor_id", "id"),
     )
 
 
+class Actor(Protocol):
+    id: int
+
+
 def record(
-    actor: User | None,
+    actor: Actor | None,
     action: str,
     target_type: str,
     target_id: int | None,
     reason: str = "",
     **details: Any,
 ) -> AuditEntry:
-    """Write one entry in the caller's transaction: the action and its record commit or vanish together."""
+    """Write one entry in the caller's unit of work; `actor` None is the system."""
     entry = AuditEntry(
         actor_id=actor.id if actor else None,
         action=action,

@@ -1,0 +1,77 @@
+"""The unit of work: one transaction per request or per job batch.
+
+It commits through the outbox when the work succeeds (so the events it wrote are dispatched) and rolls back on any
+error, so services never commit and a half-done action is never visible. Nested uses join the outermost one, which
+alone commits. A domain error may ask to keep its changes (`keep_changes`): a revocation that must outlive the
+refused request, for example.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from kernel import outbox
+from kernel.db import db
+from kernel.errors import DomainError
+
+DEPTH_KEY = "unit_of_work_depth"
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Work:
+    """Handle on the running unit of work; `refuse()` makes it roll back without raising."""
+
+    def __init__(self) -> None:
+        self.refused = False
+
+    def refuse(self) -> None:
+        self.refused = True
+
+
+@contextmanager
+def transaction() -> Iterator[Work]:
+    info = db.session.info
+    depth = info.get(DEPTH_KEY, 0)
+    info[DEPTH_KEY] = depth + 1
+    work = Work()
+    try:
+        yield work
+    except DomainError as exc:
+        if depth == 0:
+            _finish(commit=exc.keep_changes)
+        raise
+    except BaseException:
+        if depth == 0:
+            _finish(commit=False)
+        raise
+    else:
+        if depth == 0:
+            _finish(commit=not work.refused)
+    finally:
+        info[DEPTH_KEY] = depth
+
+
+def transactional(func: Callable[P, R]) -> Callable[P, R]:
+    """Run a function as one unit of work. A returned HTTP answer of 400 or above counts as a failure."""
+
+    @wraps(func)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with transaction() as work:
+            result = func(*args, **kwargs)
+            if getattr(result, "status_code", 200) >= 400:
+                work.refuse()
+        return result
+
+    run.is_transactional = True  # type: ignore[attr-defined]
+    return run
+
+
+def _finish(*, commit: bool) -> None:
+    if commit:
+        outbox.commit()
+    else:
+        db.session.rollback()
+        outbox.discard_pending()
