@@ -10,12 +10,12 @@ from flask import current_app
 from PIL import Image
 from sqlalchemy import select
 
-from economy import badges, polls, presale
+from c2b import ideas, polls, presale
+from c2b.ideas import Idea
+from c2b.polls import SamplePoll
+from c2b.presale import Campaign
+from economy import badges
 from economy.badges import Badge
-from economy.polls import SamplePoll
-from economy.presale import Campaign
-from forum import ideas
-from forum.ideas import Idea
 from forum.media import store_upload
 from forum.members import User
 from kernel import clock

@@ -1,1 +1,1 @@
-"""Points ledger, earning rules, check-in, levels, badges, rewards mall, lottery, leaderboards and pre-sale."""
+"""Points ledger, earning rules, tasks, check-in, levels, badges, rewards mall, lottery and leaderboards."""

@@ -12,6 +12,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, fun
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from c2b.presale import early_access_rule
 from economy import activity, ledger
 from economy.checkin import CheckIn
 from economy.earning import refresh_level
@@ -372,3 +373,15 @@ def showcases(user_ids: list[int]) -> dict[int, list[Badge]]:
     for uid, badge in rows:
         found[uid].append(badge)
     return found
+
+
+@early_access_rule("badge")
+def holds_badge(member: User, slug: str) -> bool:
+    """A pre-sale may open early to holders of a badge."""
+    held = (
+        select(BadgeAward.id)
+        .join(Badge, Badge.id == BadgeAward.badge_id)
+        .where(Badge.slug == slug, BadgeAward.user_id == member.id, BadgeAward.revoked_at.is_(None))
+        .limit(1)
+    )
+    return db.session.scalar(held) is not None

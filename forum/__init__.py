@@ -1,1 +1,1 @@
-"""Members, boards, posts, replies, reactions, favourites, tags, media, notifications and ideas."""
+"""Members, boards, posts, replies, reactions, favourites, tags, media and notifications."""

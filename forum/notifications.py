@@ -147,20 +147,3 @@ def _on_applause(event: Event) -> None:
         subject=(event.subject_type, event.subject_id),
         post_id=event.payload.get("post_id"),
     )
-
-
-@outbox.subscribe("idea_update_posted", "idea_status_changed", name="forum.notify_idea_followers")
-def _on_idea_news(event: Event) -> None:
-    """Supporters hear about the creator's updates and every status change; the creator about status changes."""
-    from forum.ideas import supporter_ids
-
-    if event.type == "idea_update_posted":
-        message = f"你支持的创意有新进展：{event.payload.get('title', '')}"
-        recipients = supporter_ids(event.subject_id)
-    else:
-        message = f"创意状态更新：{event.payload['status']}"
-        recipients = [*supporter_ids(event.subject_id), event.payload["creator_id"]]
-    for user_id in dict.fromkeys(recipients):
-        notify(
-            user_id, "idea", event=event, actor_id=event.actor_id, subject=("idea", event.subject_id), message=message
-        )

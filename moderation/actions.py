@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import update
 
-from forum import ideas
+from c2b import ideas
 from forum.boards import Board, can_moderate, get_board
 from forum.members import User
 from forum.notifications import notify

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from forum.ideas import Idea, get_idea
+from c2b.ideas import Idea, get_idea
 from forum.posts import Post, get_post
 from forum.replies import Reply, get_reply
 from kernel.db import db

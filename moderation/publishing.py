@@ -3,8 +3,9 @@
 from flask import current_app
 from sqlalchemy import func, select
 
-from forum import ideas, members, posts, replies
-from forum.ideas import Idea
+from c2b import ideas
+from c2b.ideas import Idea
+from forum import members, posts, replies
 from forum.members import User
 from forum.permissions import ensure_can_contribute
 from forum.posts import Post

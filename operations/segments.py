@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
+from c2b.ideas import IdeaSupport
+from c2b.presale import Order
 from economy.badges import Badge, BadgeAward
-from economy.presale import Order
-from forum.ideas import IdeaSupport
 from forum.members import User
 from kernel.db import db
 from kernel.pagination import Page, keyset_page

@@ -5,9 +5,9 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
+from c2b.ideas import Idea
+from c2b.presale import Order
 from economy.ledger import Account, Entry, LedgerTransaction
-from economy.presale import Order
-from forum.ideas import Idea
 from kernel.clock import community_date
 from kernel.db import db
 from kernel.outbox import Event

@@ -164,7 +164,7 @@ class FakePaymentProvider:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                from economy.payments import sign
+                from c2b.payments import sign
 
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 header = self.headers.get("X-Payment-Signature", "")
@@ -206,7 +206,7 @@ def notify_payment(
     """Send a notification signed as the provider would."""
     import time
 
-    from economy.payments import sign
+    from c2b.payments import sign
 
     body = json.dumps(
         {

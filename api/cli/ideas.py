@@ -3,7 +3,7 @@
 import click
 from flask.cli import AppGroup
 
-from forum import ideas
+from c2b import ideas
 from kernel import clock
 from kernel.unit_of_work import transaction
 

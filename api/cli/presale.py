@@ -4,7 +4,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from economy import payments, presale
+from c2b import payments, presale
 from kernel import clock
 from kernel.unit_of_work import transaction
 

@@ -13,8 +13,8 @@ from api.ids import MAX_ID
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import CSV_BODY, MemberSummary, csv_response
-from forum import ideas
-from forum.ideas import IdeaSupport
+from c2b import ideas
+from c2b.ideas import IdeaSupport
 from kernel import clock
 from kernel.db import db
 from kernel.spreadsheet import spreadsheet_csv

@@ -12,7 +12,7 @@ from api.idempotency import IdempotencyHeader, key_or_new
 from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import CSV_BODY, csv_response
-from economy import payments, polls, presale
+from c2b import manifest, payments, polls, presale
 from forum.media import Media
 from kernel import clock
 from kernel.db import db
@@ -393,9 +393,9 @@ def close(campaign_id: int):
 @blp.response(200, ManifestOut)
 @blp.alt_response(200, schema=CSV_BODY, content_type="text/csv", description="with ?format=csv: UTF-8 with BOM")
 @documented_errors(blp, 404, 409)
-def manifest(args, campaign_id: int):
+def read_manifest(args, campaign_id: int):
     """Factory manifest of a succeeded pre-sale: units by SKU and by region."""
-    data = presale.manifest(campaign_id, current_member())
+    data = manifest.manifest(campaign_id, current_member())
     if args["format"] == "csv":
-        return csv_response(presale.manifest_csv(data), f"presale-{campaign_id}-manifest.csv")
+        return csv_response(manifest.manifest_csv(data), f"presale-{campaign_id}-manifest.csv")
     return data

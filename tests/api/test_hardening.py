@@ -179,7 +179,7 @@ def test_huge_lists_are_refused_before_anyone_walks_them(client, members):
 
 
 def test_payment_notifications_validate_ranges_and_types(client, members, frozen_clock):
-    from economy.payments import sign
+    from c2b.payments import sign
 
     product, buyer = members.create(role="product"), members.create()
     order = _order(client, buyer, _campaign(client, product, frozen_clock)).get_json()

@@ -274,7 +274,7 @@ def test_concurrent_supports_are_counted_exactly(app, client, members, png_bytes
     codes = _rush(app, idea["id"], [members.create() for _ in range(30)])
     assert codes.count(200) == 60
     with app.app_context():
-        from forum.ideas import Idea, IdeaSupport
+        from c2b.ideas import Idea, IdeaSupport
         from kernel.outbox import Event
 
         stored = db.session.get(Idea, idea["id"])
@@ -290,7 +290,7 @@ def test_no_support_lands_after_the_idea_qualifies(app, client, members, png_byt
     codes = _rush(app, idea["id"], [members.create() for _ in range(20)])
     assert 4 <= codes.count(200) <= 8  # the qualifying four, and their own second taps
     with app.app_context():
-        from forum.ideas import Idea, IdeaSupport
+        from c2b.ideas import Idea, IdeaSupport
 
         stored = db.session.get(Idea, idea["id"])
         rows = db.session.scalar(select(func.count()).where(IdeaSupport.idea_id == idea["id"]))

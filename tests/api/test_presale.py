@@ -209,7 +209,7 @@ def test_webhook_signatures_replays_duplicates_and_amounts(client, members, froz
     assert client.get(f"/api/v1/orders/{order['id']}", headers=buyer.headers).get_json()["status"] == "pending_payment"
     assert _pay(client, order, "evt-ok") == "paid"
     assert _pay(client, order, "evt-ok-2") == "already_paid"
-    from economy.payments import sign
+    from c2b.payments import sign
 
     body = b'{"event_id": "e", "type": "payment.succeeded"}'
     bad = client.post(
@@ -343,7 +343,7 @@ def test_a_rush_of_buyers_sells_exactly_the_stock(app, client, members, frozen_c
     assert time.monotonic() - started < 120
     assert codes.count(201) == 20 and codes.count(409) == 40
     with app.app_context():
-        from economy.presale import Campaign, Order
+        from c2b.presale import Campaign, Order
 
         assert db.session.get(Campaign, campaign["id"]).reserved_quantity == 20
         assert db.session.scalar(select(func.sum(Order.quantity)).where(Order.campaign_id == campaign["id"])) == 20

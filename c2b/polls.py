@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from forum.ideas import get_idea
+from c2b.ideas import get_idea
 from forum.media import owned_media
 from forum.members import User
 from kernel import audit, clock

@@ -18,7 +18,7 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from economy.presale import Campaign, Order, RefundRequest, move_order, request_refund
+from c2b.presale import Campaign, Order, RefundRequest, move_order, request_refund
 from kernel import clock
 from kernel.db import UTCDateTime, db
 from kernel.errors import BadRequest, DependencyDown, Unauthenticated, ValidationFailed

@@ -32,10 +32,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from forum.hot import EPOCH
 from forum.media import Media, owned_media
 from forum.members import User
+from forum.notifications import notify
 from forum.permissions import ensure_can_contribute
 from kernel import audit, clock, outbox
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kernel.outbox import Event
 from kernel.pagination import Page, keyset_page
 from kernel.sql import insert_if_absent
 
@@ -568,3 +570,21 @@ def top_ideas(limit: int, now: datetime) -> list[dict]:
         .limit(limit)
     ).all()
     return [demand(idea.id, current_app.config["IDEA_VERIFIED_MIN_LEVEL"], now) for idea in ranked]
+
+
+# Reactions
+
+
+@outbox.subscribe("idea_update_posted", "idea_status_changed", name="forum.notify_idea_followers")
+def _on_idea_news(event: Event) -> None:
+    """Supporters hear about the creator's updates and every status change; the creator about status changes."""
+    if event.type == "idea_update_posted":
+        message = f"你支持的创意有新进展：{event.payload.get('title', '')}"
+        recipients = supporter_ids(event.subject_id)
+    else:
+        message = f"创意状态更新：{event.payload['status']}"
+        recipients = [*supporter_ids(event.subject_id), event.payload["creator_id"]]
+    for user_id in dict.fromkeys(recipients):
+        notify(
+            user_id, "idea", event=event, actor_id=event.actor_id, subject=("idea", event.subject_id), message=message
+        )

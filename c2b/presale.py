@@ -6,6 +6,7 @@ states only by conditional UPDATEs on their current state, which makes settlemen
 idempotent. Money never touches the points ledger: nothing here can credit points.
 """
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,16 +14,14 @@ from flask import current_app
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from economy.badges import Badge, BadgeAward
-from economy.polls import PollVote, get_poll
-from forum.ideas import IdeaSupport, get_idea
+from c2b.ideas import IdeaSupport, get_idea
+from c2b.polls import PollVote, get_poll
 from forum.members import User
 from forum.notifications import notify
 from kernel import audit, clock, outbox
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, NotFound, ValidationFailed
 from kernel.pagination import Page, keyset_page
-from kernel.spreadsheet import spreadsheet_csv
 from kernel.unit_of_work import transaction
 
 ORDER_STATES = ("pending_payment", "paid", "confirmed", "cancelled", "expired", "refund_pending", "refunded")
@@ -201,6 +200,20 @@ def _move_campaign(campaign: Campaign, sources: tuple[str, ...], to: str, **valu
     db.session.refresh(campaign)
 
 
+# Early-access rules that other packages answer (e.g. "holds badge X" from the economy), registered by name so
+# that c2b never imports them.
+EarlyAccessCheck = Callable[[User, Any], bool]
+_early_access_checks: dict[str, EarlyAccessCheck] = {}
+
+
+def early_access_rule(name: str) -> Callable[[EarlyAccessCheck], EarlyAccessCheck]:
+    def register(check: EarlyAccessCheck) -> EarlyAccessCheck:
+        _early_access_checks[name] = check
+        return check
+
+    return register
+
+
 def eligible_early(member: User, campaign: Campaign) -> bool:
     rules = campaign.early_access or {}
     checks = []
@@ -208,18 +221,11 @@ def eligible_early(member: User, campaign: Campaign) -> bool:
         checks.append(db.session.get(IdeaSupport, (campaign.idea_id, member.id)) is not None)
     if rules.get("poll_voters") and campaign.poll_id:
         checks.append(db.session.get(PollVote, (campaign.poll_id, member.id)) is not None)
-    if rules.get("badge"):
-        checks.append(
-            db.session.scalar(
-                select(BadgeAward.id)
-                .join(Badge, Badge.id == BadgeAward.badge_id)
-                .where(Badge.slug == rules["badge"], BadgeAward.user_id == member.id, BadgeAward.revoked_at.is_(None))
-                .limit(1)
-            )
-            is not None
-        )
     if rules.get("min_level"):
         checks.append(member.level >= rules["min_level"])
+    for name, check in _early_access_checks.items():
+        if rules.get(name):
+            checks.append(check(member, rules[name]))
     return any(checks)
 
 
@@ -434,45 +440,3 @@ def settle_due(now: datetime) -> int:
 
 def _tell(order: Order, message: str) -> None:
     notify(order.user_id, "system", subject=("order", order.id), message=message)
-
-
-# Factory manifest
-
-
-def manifest(campaign_id: int, actor: User) -> dict:
-    actor.ensure_role("product", doing="read manifests")
-    campaign = get_campaign(campaign_id, actor)
-    if campaign.state not in ("succeeded", "in_production", "shipped"):
-        raise Conflict("only a succeeded pre-sale has a manifest", code="presale_not_succeeded")
-    rows = db.session.execute(
-        select(CampaignOption.sku, CampaignOption.name, Order.region, func.sum(Order.quantity), func.count(Order.id))
-        .join(CampaignOption, CampaignOption.id == Order.option_id)
-        .where(Order.campaign_id == campaign.id, Order.status == "confirmed")
-        .group_by(CampaignOption.sku, CampaignOption.name, Order.region)
-        .order_by(CampaignOption.sku, Order.region)
-    ).all()
-    by_sku: dict[str, dict] = {}
-    by_region: dict[str, int] = {}
-    lines = []
-    for sku, name, region, units, orders in rows:
-        region = region or "unspecified"
-        entry = by_sku.setdefault(sku, {"sku": sku, "name": name, "units": 0, "orders": 0})
-        entry["units"] += int(units)
-        entry["orders"] += int(orders)
-        by_region[region] = by_region.get(region, 0) + int(units)
-        lines.append({"sku": sku, "name": name, "region": region, "units": int(units), "orders": int(orders)})
-    return {
-        "campaign_id": campaign.id,
-        "title": campaign.title,
-        "total_units": sum(by_region.values()),
-        "by_sku": list(by_sku.values()),
-        "by_region": [{"region": r, "units": u} for r, u in sorted(by_region.items())],
-        "lines": lines,
-    }
-
-
-MANIFEST_COLUMNS = ("sku", "name", "region", "units", "orders")
-
-
-def manifest_csv(data: dict) -> str:
-    return spreadsheet_csv(MANIFEST_COLUMNS, ([line[k] for k in MANIFEST_COLUMNS] for line in data["lines"]))
