@@ -1,6 +1,5 @@
 """HTTP layer: the application factory."""
 
-import importlib
 import re
 import uuid
 from pathlib import Path
@@ -8,12 +7,15 @@ from typing import Any
 
 from flask import Flask, g, request
 
+from api import domain  # noqa: F401  models and reactions
+from api.cli import register_cli
 from api.config import load_config
 from api.errors import error_response, register_error_handlers
 from api.extensions import api, jwt, limiter, migrate
 from api.ids import IdConverter, id_parameter_schema
 from api.proxies import TrustedProxies, parse_networks
 from api.request_guard import guard_request
+from api.resources import BLUEPRINTS
 from forum.storage import LocalDiskStorage
 from kernel.db import db
 from kernel.store import make_store
@@ -48,10 +50,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     _register_request_hooks(app)
     _register_blueprints(app)
-    _import_models_and_reactions()
-
-    from api.cli import register_cli
-
     register_cli(app)
     return app
 
@@ -121,69 +119,6 @@ def _register_request_hooks(app: Flask) -> None:
         return response
 
 
-RESOURCE_MODULES = (
-    "health",
-    "auth",
-    "members",
-    "boards",
-    "posts",
-    "replies",
-    "media",
-    "notifications",
-    "moderation",
-    "economy",
-    "rewards",
-    "badges",
-    "ideas",
-    "presale",
-    "operations",
-)
-
-
 def _register_blueprints(app: Flask) -> None:
-    for name in RESOURCE_MODULES:
-        api.register_blueprint(importlib.import_module(f"api.resources.{name}").blp)
-
-
-# Imported for their side effects: models join the metadata (migrations) and outbox subscriptions go live.
-DOMAIN_MODULES = (
-    "kernel.outbox",
-    "kernel.idempotency",
-    "forum.members",
-    "forum.auth_sessions",
-    "forum.boards",
-    "forum.media",
-    "forum.posts",
-    "forum.replies",
-    "forum.reactions",
-    "forum.notifications",
-    "c2b.ideas",
-    "moderation.words",
-    "moderation.queue",
-    "moderation.reports",
-    "moderation.sanctions",
-    "kernel.audit",
-    "economy.ledger",
-    "economy.earning",
-    "economy.activity",
-    "economy.tasks",
-    "economy.checkin",
-    "economy.clawback",
-    "economy.leaderboards",
-    "economy.mall",
-    "economy.lottery",
-    "economy.badges",
-    "c2b.polls",
-    "c2b.presale",
-    "c2b.payments",
-    "c2b.manifest",
-    "operations.tiers",
-    "operations.tags",
-    "operations.campaigns",
-    "operations.feedback",
-)
-
-
-def _import_models_and_reactions() -> None:
-    for name in DOMAIN_MODULES:
-        importlib.import_module(name)
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from c2b import events
 from forum.hot import EPOCH
 from forum.media import Media, owned_media
 from forum.members import User
@@ -270,7 +271,10 @@ def publish(idea: Idea) -> None:
     )
     idea.trend_score = _trend(idea)
     outbox.emit(
-        "idea_published", actor_id=idea.creator_id, subject=("idea", idea.id), payload={"creator_id": idea.creator_id}
+        events.IDEA_PUBLISHED,
+        actor_id=idea.creator_id,
+        subject=("idea", idea.id),
+        payload={"creator_id": idea.creator_id},
     )
 
 
@@ -330,7 +334,7 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
         idea.trend_score = _trend(idea)
         _advance_milestones(idea, now)
         outbox.emit(
-            "idea_supported",
+            events.IDEA_SUPPORTED,
             actor_id=member.id,
             subject=("idea", idea.id),
             payload={"creator_id": idea.creator_id, "verified": verified},
@@ -379,7 +383,7 @@ def _advance_milestones(idea: Idea, now: datetime) -> None:
             return
         idea.milestones_reached += 1
         outbox.emit(
-            "idea_milestone_reached",
+            events.IDEA_MILESTONE_REACHED,
             actor_id=idea.creator_id,
             subject=("idea", idea.id),
             payload={
@@ -391,7 +395,7 @@ def _advance_milestones(idea: Idea, now: datetime) -> None:
         if stage.extension_days is None:
             idea.status, idea.qualified_at, idea.deadline_at = "qualified", now, None
             outbox.emit(
-                "idea_status_changed",
+                events.IDEA_STATUS_CHANGED,
                 subject=("idea", idea.id),
                 payload={"creator_id": idea.creator_id, "status": "qualified"},
             )
@@ -410,7 +414,7 @@ def expire_due(now: datetime) -> int:
         ).rowcount
         if moved:
             outbox.emit(
-                "idea_status_changed",
+                events.IDEA_STATUS_CHANGED,
                 subject=("idea", idea.id),
                 payload={"creator_id": idea.creator_id, "status": "expired"},
             )
@@ -443,14 +447,14 @@ def decide(actor: User, idea_id: int, decision: str, feedback: str) -> Idea:
         **({"decision_feedback": feedback.strip()} if feedback.strip() else {}),
     )
     outbox.emit(
-        "idea_status_changed",
+        events.IDEA_STATUS_CHANGED,
         actor_id=actor.id,
         subject=("idea", idea.id),
         payload={"creator_id": idea.creator_id, "status": target},
     )
     if target == "approved":
         outbox.emit(
-            "idea_approved", actor_id=actor.id, subject=("idea", idea.id), payload={"creator_id": idea.creator_id}
+            events.IDEA_APPROVED, actor_id=actor.id, subject=("idea", idea.id), payload={"creator_id": idea.creator_id}
         )
     audit.record(actor, f"idea.{decision}", "idea", idea.id, feedback.strip())
     return idea
@@ -487,7 +491,7 @@ def add_update(creator: User, idea_id: int, title: str, body: str) -> IdeaUpdate
     db.session.add(update_row)
     db.session.flush()
     outbox.emit(
-        "idea_update_posted",
+        events.IDEA_UPDATE_POSTED,
         actor_id=creator.id,
         subject=("idea", idea.id),
         payload={"update_id": update_row.id, "title": update_row.title},
@@ -575,7 +579,8 @@ def top_ideas(limit: int, now: datetime) -> list[dict]:
 # Reactions
 
 
-@outbox.subscribe("idea_update_posted", "idea_status_changed", name="forum.notify_idea_followers")
+# The handler's persisted name predates the c2b package; renaming it would notify everyone again for old events.
+@outbox.subscribe(events.IDEA_UPDATE_POSTED, events.IDEA_STATUS_CHANGED, name="forum.notify_idea_followers")
 def _on_idea_news(event: Event) -> None:
     """Supporters hear about the creator's updates and every status change; the creator about status changes."""
     if event.type == "idea_update_posted":

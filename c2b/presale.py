@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from c2b import events
 from c2b.ideas import IdeaSupport, get_idea
 from c2b.polls import PollVote, get_poll
 from forum.members import User
@@ -422,7 +423,7 @@ def _settle(campaign: Campaign, now: datetime, actor: User | None) -> Campaign:
         elif move_order(order, ("pending_payment",), "cancelled"):
             _release(order, was_paid=False)
     outbox.emit(
-        "presale_settled",
+        events.PRESALE_SETTLED,
         actor_id=actor.id if actor else None,
         subject=("presale", campaign.id),
         payload={"succeeded": succeeded, "paid_quantity": campaign.paid_quantity, "moq": campaign.moq},

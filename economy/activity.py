@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy import Integer, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from economy.earning import ONCE_PER_TARGET
 from kernel.clock import community_date
 from kernel.db import db
 from kernel.outbox import Event
@@ -59,7 +60,7 @@ def count(user_id: int, metric: str, period: str) -> int:
 
 def is_repeat_reaction(event: Event) -> bool:
     """A like or applause from the same member on the same target counts once, however often it is toggled."""
-    if event.type not in ("like_received", "applause_received"):
+    if event.type not in ONCE_PER_TARGET:
         return False
     earlier = db.session.scalar(
         select(Event.id)

@@ -13,9 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from c2b.presale import early_access_rule
-from economy import activity, ledger
+from economy import activity, events, ledger
 from economy.checkin import CheckIn
-from economy.earning import refresh_level
+from economy.earning import CONTRIBUTIONS, refresh_level
 from economy.ledger import Source
 from forum.members import User, get_user
 from kernel import audit, clock, outbox
@@ -26,19 +26,7 @@ from kernel.unit_of_work import transaction
 
 TIERS = ("bronze", "silver", "gold")
 # Metrics a rule may use: counted events (all time), the best check-in streak, and the level.
-COUNTED_METRICS = (
-    "post_published",
-    "reply_created",
-    "like_received",
-    "applause_received",
-    "post_featured",
-    "idea_milestone_reached",
-    "idea_approved",
-    "campaign_checkin",
-    "share_approved",
-    "campaign_completed",
-    "checked_in",
-)
+COUNTED_METRICS = tuple(event_type.name for event_type in (*CONTRIBUTIONS, events.CHECKED_IN))
 METRICS = (*COUNTED_METRICS, "checkin_streak", "level")
 SHOWCASE_SIZE = 3
 
@@ -222,7 +210,7 @@ def _award(badge: Badge, user_id: int, sequence: int, *, by: User | None, reason
         )
         refresh_level(user_id)
     outbox.emit(
-        "badge_awarded",
+        events.BADGE_AWARDED,
         actor_id=by.id if by else None,
         subject=("badge", badge.id),
         payload={"user_id": user_id, "sequence": sequence},
@@ -255,17 +243,17 @@ def backfill() -> int:
     return count
 
 
-@outbox.subscribe("activity_counted", name="economy.badges.activity")
+@outbox.subscribe(events.ACTIVITY_COUNTED, name="economy.badges.activity")
 def _on_activity(event: Event) -> None:
     evaluate(event.payload["user_id"], event.payload["metric"])
 
 
-@outbox.subscribe("checked_in", name="economy.badges.streak")
+@outbox.subscribe(events.CHECKED_IN, name="economy.badges.streak")
 def _on_checkin(event: Event) -> None:
     evaluate(event.actor_id, "checkin_streak")
 
 
-@outbox.subscribe("level_reached", name="economy.badges.level")
+@outbox.subscribe(events.LEVEL_REACHED, name="economy.badges.level")
 def _on_level(event: Event) -> None:
     evaluate(event.actor_id, "level")
 

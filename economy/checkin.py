@@ -6,6 +6,7 @@ from flask import current_app
 from sqlalchemy import Date, ForeignKey, Integer, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from economy import events
 from economy.earning import apply_rule, get_rule
 from forum.members import User
 from kernel import outbox
@@ -53,7 +54,7 @@ def check_in(user: User, now: datetime) -> CheckIn:
         memo=f"签到 day {streak}",
     )
     outbox.emit(
-        "checked_in",
+        events.CHECKED_IN,
         actor_id=user.id,
         subject=("user", user.id),
         payload={"day": today.isoformat(), "streak": streak},

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from economy import ledger
 from economy.earning import refresh_level
 from economy.ledger import Account, LedgerTransaction, Leg, Source
+from forum import events as forum_events
 from kernel import outbox
 from kernel.db import db
 from kernel.outbox import Event
@@ -115,12 +116,12 @@ def give_back(subject_type: str, subject_id: int, event_id: int) -> int:
     return returned
 
 
-@outbox.subscribe("post_removed", "reply_removed", name="economy.clawback")
+@outbox.subscribe(forum_events.POST_REMOVED, forum_events.REPLY_REMOVED, name="economy.clawback")
 def on_removed(event: Event) -> None:
     # Only the removed content's own earnings: other members' replies under a removed post keep theirs.
     claw_back(event.subject_type, event.subject_id, event.id)
 
 
-@outbox.subscribe("post_restored", "reply_restored", name="economy.give_back")
+@outbox.subscribe(forum_events.POST_RESTORED, forum_events.REPLY_RESTORED, name="economy.give_back")
 def on_restored(event: Event) -> None:
     give_back(event.subject_type, event.subject_id, event.id)

@@ -12,35 +12,47 @@ from flask import current_app
 from sqlalchemy import Boolean, Integer, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from c2b import events as c2b_events
 from economy import ledger
 from economy.ledger import Account, LedgerTransaction, Source
 from economy.levels import sync_level
+from forum import events as forum_events
 from forum.members import User
 from kernel import audit, clock, outbox
 from kernel.db import UTCDateTime, db
 from kernel.errors import NotFound
+from kernel.events import named
 from kernel.outbox import Event
+from moderation import events as moderation_events
+from operations import events as operations_events
 
-# Who benefits from each contribution event, and what makes an award unique.
-BENEFICIARY = {
-    "post_published": lambda e: e.actor_id,
-    "reply_created": lambda e: e.actor_id,
-    "like_received": lambda e: e.payload.get("recipient_id"),
-    "applause_received": lambda e: e.payload.get("recipient_id"),
-    "post_featured": lambda e: e.payload.get("author_id"),
-    "idea_milestone_reached": lambda e: e.payload.get("creator_id"),
-    "idea_approved": lambda e: e.payload.get("creator_id"),
-    "campaign_checkin": lambda e: e.actor_id,
-    "share_approved": lambda e: e.payload.get("member_id"),
-    "campaign_completed": lambda e: e.actor_id,  # no points rule by default; counted for badges
-}
+# The contribution events an earning rule may pay for; each names its beneficiary in its package's catalogue.
+# Money events (pre-sale orders, payments) are not among them and cannot be: points are never bought.
+CONTRIBUTIONS = (
+    forum_events.POST_PUBLISHED,
+    forum_events.REPLY_CREATED,
+    forum_events.LIKE_RECEIVED,
+    forum_events.APPLAUSE_RECEIVED,
+    moderation_events.POST_FEATURED,
+    c2b_events.IDEA_MILESTONE_REACHED,
+    c2b_events.IDEA_APPROVED,
+    operations_events.CAMPAIGN_CHECKIN,
+    operations_events.SHARE_APPROVED,
+    operations_events.CAMPAIGN_COMPLETED,  # no points rule by default; counted for badges
+)
+# A like or applause pays once per member and target, however often it is toggled; featuring pays once per post.
+ONCE_PER_TARGET = (forum_events.LIKE_RECEIVED.name, forum_events.APPLAUSE_RECEIVED.name)
+
+
+def beneficiary(event: Event) -> int | None:
+    return named(event.type).beneficiary_of(event)
 
 
 def award_key(event: Event) -> str:
-    if event.type in ("like_received", "applause_received"):
+    if event.type in ONCE_PER_TARGET:
         return f"rule:{event.type}:{event.subject_type}:{event.subject_id}:by:{event.actor_id}"
-    if event.type == "post_featured":
-        return f"rule:post_featured:{event.subject_id}"
+    if event.type == moderation_events.POST_FEATURED.name:
+        return f"rule:{event.type}:{event.subject_id}"
     return f"rule:{event.type}:event:{event.id}"
 
 
@@ -127,10 +139,10 @@ def refresh_level(user_id: int) -> None:
     sync_level(user_id, account.contribution)
 
 
-@outbox.subscribe(*BENEFICIARY, name="economy.award")
+@outbox.subscribe(*CONTRIBUTIONS, name="economy.award")
 def award_for_event(event: Event) -> None:
     rule = db.session.get(EarningRule, event.type)
-    user_id = BENEFICIARY[event.type](event)
+    user_id = beneficiary(event)
     if rule is None or not user_id or db.session.get(User, user_id) is None:
         return
     subject = (event.subject_type, event.subject_id) if event.subject_type else None

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
+from economy import events
 from forum.members import User
 from kernel import outbox
 from kernel.db import db
@@ -51,5 +52,5 @@ def sync_level(user_id: int, contribution: int) -> int:
     if previous != level:
         db.session.execute(update(User).where(User.id == user_id).values(level=level))
     if previous is not None and level > previous:
-        outbox.emit("level_reached", actor_id=user_id, subject=("user", user_id), payload={"level": level})
+        outbox.emit(events.LEVEL_REACHED, actor_id=user_id, subject=("user", user_id), payload={"level": level})
     return level

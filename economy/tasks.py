@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy import Boolean, Integer, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from economy import activity, ledger
+from economy import activity, events, ledger
 from economy.badges import metrics_with_rules
-from economy.earning import BENEFICIARY, refresh_level
+from economy.earning import CONTRIBUTIONS, beneficiary, refresh_level
 from economy.ledger import Source
 from forum.members import User
 from kernel import outbox
@@ -31,26 +31,19 @@ class Task(db.Model):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
-def _beneficiary(event: Event) -> int | None:
-    if event.type == "checked_in":
-        return event.actor_id
-    picker = BENEFICIARY.get(event.type)
-    return picker(event) if picker else None
-
-
 def task_key(task: Task, user_id: int, period: str) -> str:
     return f"task:{task.code}:{user_id}:{period}"
 
 
-@outbox.subscribe("checked_in", *BENEFICIARY, name="economy.activity")
+@outbox.subscribe(events.CHECKED_IN, *CONTRIBUTIONS, name="economy.activity")
 def count_and_reward(event: Event) -> None:
-    user_id = _beneficiary(event)
+    user_id = beneficiary(event)
     if not user_id or activity.is_repeat_reaction(event) or db.session.get(User, user_id) is None:
         return
     counts = activity.bump(user_id, event.type, event.created_at)
     if event.type in metrics_with_rules():  # badges look at the new count once it is stored
         outbox.emit(
-            "activity_counted",
+            events.ACTIVITY_COUNTED,
             actor_id=user_id,
             subject=("user", user_id),
             payload={"user_id": user_id, "metric": event.type, "count": counts["once"]},

@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from forum import events
 from forum.members import User
 from kernel import clock, outbox
 from kernel.db import UTCDateTime, db
@@ -92,7 +93,7 @@ def mark_read(user: User, ids: list[int] | None) -> int:
 # Reactions to forum events. Each recipient gets at most one notification per event, the most specific kind.
 
 
-@outbox.subscribe("post_published", name="forum.notify_post_mentions")
+@outbox.subscribe(events.POST_PUBLISHED, name="forum.notify_post_mentions")
 def _on_post_published(event: Event) -> None:
     for user_id in event.payload.get("mentions", []):
         notify(
@@ -105,7 +106,7 @@ def _on_post_published(event: Event) -> None:
         )
 
 
-@outbox.subscribe("reply_created", name="forum.notify_reply")
+@outbox.subscribe(events.REPLY_CREATED, name="forum.notify_reply")
 def _on_reply(event: Event) -> None:
     payload = event.payload
     common = {
@@ -125,7 +126,7 @@ def _on_reply(event: Event) -> None:
             notify(user_id, "mention", **common)
 
 
-@outbox.subscribe("like_received", name="forum.notify_like")
+@outbox.subscribe(events.LIKE_RECEIVED, name="forum.notify_like")
 def _on_like(event: Event) -> None:
     notify(
         event.payload["recipient_id"],
@@ -137,7 +138,7 @@ def _on_like(event: Event) -> None:
     )
 
 
-@outbox.subscribe("applause_received", name="forum.notify_applause")
+@outbox.subscribe(events.APPLAUSE_RECEIVED, name="forum.notify_applause")
 def _on_applause(event: Event) -> None:
     notify(
         event.payload["recipient_id"],

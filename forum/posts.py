@@ -9,7 +9,7 @@ from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, delete, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from forum import feed_cache
+from forum import events, feed_cache
 from forum.boards import Board, can_moderate, get_board
 from forum.hot import hot_score
 from forum.media import Media, owned_media
@@ -230,7 +230,7 @@ def publish(post: Post) -> None:
     post.status, post.published_at = "published", clock.now()
     db.session.execute(update(Board).where(Board.id == post.board_id).values(post_count=Board.post_count + 1))
     outbox.emit(
-        "post_published",
+        events.POST_PUBLISHED,
         actor_id=post.author_id,
         subject=("post", post.id),
         payload={"board_id": post.board_id, "mentions": mentioned_users(post.body, post.author_id)},
@@ -260,7 +260,7 @@ def set_post_status(post: Post, status: str, *, actor_id: int | None, reason: st
     if status == "published":
         db.session.execute(update(Board).where(Board.id == post.board_id).values(post_count=Board.post_count + 1))
         outbox.emit(
-            "post_restored",
+            events.POST_RESTORED,
             actor_id=actor_id,
             subject=("post", post.id),
             payload={"author_id": post.author_id, "reason": reason},
@@ -268,7 +268,7 @@ def set_post_status(post: Post, status: str, *, actor_id: int | None, reason: st
     elif old == "published":
         db.session.execute(update(Board).where(Board.id == post.board_id).values(post_count=Board.post_count - 1))
         outbox.emit(
-            "post_removed",
+            events.POST_REMOVED,
             actor_id=actor_id,
             subject=("post", post.id),
             payload={

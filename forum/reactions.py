@@ -11,12 +11,14 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from forum import events
 from forum.members import User
 from forum.posts import Post, bump_counters, visible_post
 from forum.replies import Reply, visible_reply
 from kernel import clock, outbox
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, Forbidden
+from kernel.events import EventType
 from kernel.pagination import Page, keyset_page
 from kernel.sql import insert_if_absent
 
@@ -90,7 +92,7 @@ def like_post(user: User, post_id: int) -> ReactionState:
     if inserted:
         post = bump_counters(post.id, like_count=1)
         outbox.emit(
-            "like_received",
+            events.LIKE_RECEIVED,
             actor_id=user.id,
             subject=("post", post.id),
             payload={"recipient_id": post.author_id, "post_id": post.id},
@@ -106,7 +108,7 @@ def unlike_post(user: User, post_id: int) -> ReactionState:
     if removed:
         post = bump_counters(post.id, like_count=-1)
         outbox.emit(
-            "like_withdrawn",
+            events.LIKE_WITHDRAWN,
             actor_id=user.id,
             subject=("post", post.id),
             payload={"recipient_id": post.author_id, "post_id": post.id},
@@ -123,7 +125,7 @@ def _bump_reply(reply_id: int, column: str, delta: int) -> int:
     ).scalar_one()
 
 
-def _react_to_reply(user: User, reply_id: int, table, counter: str, event_type: str, verb: str) -> ReactionState:
+def _react_to_reply(user: User, reply_id: int, table, counter: str, event_type: EventType, verb: str) -> ReactionState:
     """Add a one-per-member reaction row; the counter and the event follow only a real insert."""
     reply = _live_reply(user, reply_id)
     _not_yourself(user, reply.author_id, verb)
@@ -136,7 +138,7 @@ def _react_to_reply(user: User, reply_id: int, table, counter: str, event_type: 
     return ReactionState(True, count, inserted)
 
 
-def _emit_for_reply(event_type: str, user: User, reply: Reply) -> None:
+def _emit_for_reply(event_type: EventType, user: User, reply: Reply) -> None:
     outbox.emit(
         event_type,
         actor_id=user.id,
@@ -146,11 +148,13 @@ def _emit_for_reply(event_type: str, user: User, reply: Reply) -> None:
 
 
 def like_reply(user: User, reply_id: int) -> ReactionState:
-    return _react_to_reply(user, reply_id, ReplyLike.__table__, "like_count", "like_received", "like")
+    return _react_to_reply(user, reply_id, ReplyLike.__table__, "like_count", events.LIKE_RECEIVED, "like")
 
 
 def applaud_reply(user: User, reply_id: int) -> ReactionState:
-    return _react_to_reply(user, reply_id, ReplyApplause.__table__, "applause_count", "applause_received", "applaud")
+    return _react_to_reply(
+        user, reply_id, ReplyApplause.__table__, "applause_count", events.APPLAUSE_RECEIVED, "applaud"
+    )
 
 
 def unlike_reply(user: User, reply_id: int) -> ReactionState:
@@ -160,7 +164,7 @@ def unlike_reply(user: User, reply_id: int) -> ReactionState:
     ).rowcount
     if removed:
         count = _bump_reply(reply.id, "like_count", -1)
-        _emit_for_reply("like_withdrawn", user, reply)
+        _emit_for_reply(events.LIKE_WITHDRAWN, user, reply)
     else:
         count = db.session.scalar(select(Reply.like_count).where(Reply.id == reply.id))
     return ReactionState(False, count, bool(removed))

@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from forum import events
 from forum.boards import can_moderate
 from forum.members import User
 from forum.permissions import ensure_author, ensure_author_or_moderator, ensure_can_contribute
@@ -112,7 +113,7 @@ def publish_reply(reply: Reply, post: Post) -> None:
     bump_counters(post.id, reply_count=1)
     quoted_author = reply.quote.author_id if reply.quote_reply_id and reply.quote else None
     outbox.emit(
-        "reply_created",
+        events.REPLY_CREATED,
         actor_id=reply.author_id,
         subject=("reply", reply.id),
         payload={
@@ -170,7 +171,7 @@ def set_reply_status(reply: Reply, status: str, *, actor_id: int | None, reason:
     if status == "published":
         bump_counters(post.id, reply_count=1)
         outbox.emit(
-            "reply_restored",
+            events.REPLY_RESTORED,
             actor_id=actor_id,
             subject=("reply", reply.id),
             payload={"post_id": post.id, "author_id": reply.author_id, "reason": reason},
@@ -178,7 +179,7 @@ def set_reply_status(reply: Reply, status: str, *, actor_id: int | None, reason:
     elif old == "published":
         bump_counters(post.id, reply_count=-1)
         outbox.emit(
-            "reply_removed",
+            events.REPLY_REMOVED,
             actor_id=actor_id,
             subject=("reply", reply.id),
             payload={

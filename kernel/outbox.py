@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kernel import clock
 from kernel.db import UTCDateTime, db
+from kernel.events import EventType
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,13 @@ class Subscription:
 _subscriptions: dict[str, list[Subscription]] = {}
 
 
-def subscribe(*event_types: str, name: str | None = None) -> Callable[[Handler], Handler]:
+def subscribe(*event_types: EventType, name: str | None = None) -> Callable[[Handler], Handler]:
     """Register a reaction. The name is persisted, so renaming a handler makes it run again on old events."""
 
     def register(handler: Handler) -> Handler:
         handler_name = name or f"{handler.__module__}.{handler.__qualname__}"
         for event_type in event_types:
-            subs = _subscriptions.setdefault(event_type, [])
+            subs = _subscriptions.setdefault(event_type.name, [])
             if all(s.name != handler_name for s in subs):
                 subs.append(Subscription(handler_name, handler))
         return handler
@@ -83,7 +84,7 @@ def subscriptions_for(event_type: str) -> list[Subscription]:
 
 
 def emit(
-    event_type: str,
+    event_type: EventType,
     *,
     actor_id: int | None = None,
     subject: tuple[str, int] | None = None,
@@ -91,8 +92,9 @@ def emit(
     at: datetime | None = None,
 ) -> Event:
     """Add an event to the current transaction; it exists only if the transaction commits."""
+    event_type.check_payload(payload or {})
     event = Event(
-        type=event_type,
+        type=event_type.name,
         actor_id=actor_id,
         subject_type=subject[0] if subject else None,
         subject_id=subject[1] if subject else None,

@@ -1,1 +1,1 @@
-"""Word filter, review queue, reports, sanctions, board moderators and the audit log."""
+"""Word filter, review queue, reports, sanctions and staff roles (the audit log itself is in the kernel)."""

@@ -16,7 +16,7 @@ from forum.replies import set_reply_status
 from kernel import audit, clock, outbox
 from kernel.db import db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
-from moderation import queue, reports
+from moderation import events, queue, reports
 from moderation.content import Target, load
 
 POST_ACTIONS = (
@@ -130,12 +130,15 @@ def _toggle(actor: User, target: Target, action: str) -> None:
             post.featured, post.featured_at = True, clock.now()
             # The economy pays the featured reward from this event (once per post, keyed by the event).
             outbox.emit(
-                "post_featured", actor_id=actor.id, subject=("post", post.id), payload={"author_id": post.author_id}
+                events.POST_FEATURED,
+                actor_id=actor.id,
+                subject=("post", post.id),
+                payload={"author_id": post.author_id},
             )
     elif action == "unfeature" and post.featured:
         post.featured, post.featured_at = False, None
         outbox.emit(
-            "post_unfeatured", actor_id=actor.id, subject=("post", post.id), payload={"author_id": post.author_id}
+            events.POST_UNFEATURED, actor_id=actor.id, subject=("post", post.id), payload={"author_id": post.author_id}
         )
     refresh_hot_score(post)
     db.session.flush()

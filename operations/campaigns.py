@@ -25,7 +25,7 @@ from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.sql import insert_if_absent
 from moderation import queue
-from operations import segments, tags
+from operations import events, segments, tags
 
 URL_RE = re.compile(r"^https?://[^\s]{4,500}$")
 
@@ -263,7 +263,7 @@ def check_in(member: User, campaign_id: int, note: str, now: datetime) -> Applic
     )
     db.session.refresh(application)
     outbox.emit(
-        "campaign_checkin",
+        events.CAMPAIGN_CHECKIN,
         actor_id=member.id,
         subject=("campaign", campaign.id),
         payload={"day": day.isoformat(), "count": application.checkin_count},
@@ -271,7 +271,7 @@ def check_in(member: User, campaign_id: int, note: str, now: datetime) -> Applic
     if application.checkin_count >= campaign.checkin_days and application.completed_at is None:
         application.completed_at = now
         outbox.emit(
-            "campaign_completed",
+            events.CAMPAIGN_COMPLETED,
             actor_id=member.id,
             subject=("campaign", campaign.id),
             payload={"member_id": member.id},
@@ -318,7 +318,7 @@ def review_share(actor: User, share_id: int, approve: bool, reason: str) -> Shar
     queue.resolve("share", share.id, actor, "approved" if approve else "rejected", reason.strip())
     if approve:
         outbox.emit(
-            "share_approved",
+            events.SHARE_APPROVED,
             actor_id=actor.id,
             subject=("share", share.id),
             payload={"member_id": share.user_id, "campaign_id": share.campaign_id},

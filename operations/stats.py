@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from c2b.ideas import Idea
 from c2b.presale import Order
 from economy.ledger import Account, Entry, LedgerTransaction
+from forum import events as forum_events
 from kernel.clock import community_date
 from kernel.db import db
 from kernel.outbox import Event
@@ -32,10 +33,14 @@ def overview(now: datetime, days: int) -> dict:
         .group_by(day)
     ).all()
     posts = db.session.execute(
-        select(day, func.count()).where(Event.created_at >= since, Event.type == "post_published").group_by(day)
+        select(day, func.count())
+        .where(Event.created_at >= since, Event.type == forum_events.POST_PUBLISHED.name)
+        .group_by(day)
     ).all()
     replies = db.session.execute(
-        select(day, func.count()).where(Event.created_at >= since, Event.type == "reply_created").group_by(day)
+        select(day, func.count())
+        .where(Event.created_at >= since, Event.type == forum_events.REPLY_CREATED.name)
+        .group_by(day)
     ).all()
     issuance = db.session.scalar(select(Account.id).where(Account.code == "issuance"))
     sinks = list(db.session.scalars(select(Account.id).where(Account.code.in_(SPEND_ACCOUNTS))))

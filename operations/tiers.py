@@ -6,19 +6,26 @@ from flask import current_app
 from sqlalchemy import ColumnElement, ForeignKey, Integer, String, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from c2b import events as c2b_events
+from economy import events as economy_events
+from forum import events as forum_events
 from forum.members import User
 from kernel.db import UTCDateTime, db
 from kernel.outbox import Event
+from operations import events
 
 TIERS = ("inactive", "occasional", "regular", "highly_active")
 # What counts as activity: things a member does, not things done to them.
-ACTIVE_EVENTS = (
-    "post_published",
-    "reply_created",
-    "checked_in",
-    "idea_published",
-    "idea_supported",
-    "campaign_checkin",
+ACTIVE_EVENTS = tuple(
+    event_type.name
+    for event_type in (
+        forum_events.POST_PUBLISHED,
+        forum_events.REPLY_CREATED,
+        economy_events.CHECKED_IN,
+        c2b_events.IDEA_PUBLISHED,
+        c2b_events.IDEA_SUPPORTED,
+        events.CAMPAIGN_CHECKIN,
+    )
 )
 
 

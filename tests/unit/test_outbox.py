@@ -2,12 +2,17 @@ import threading
 import uuid
 from collections import Counter
 
+import pytest
 from sqlalchemy import select
 
 from kernel import outbox
 from kernel.db import db
+from kernel.events import declare
 from kernel.outbox import Event, EventHandling
 from tests.conftest import postgres_only
+
+TEST_COUNTED = declare("test_counted", fields=("key",), about="counts handler runs in these tests")
+TEST_FLAKY = declare("test_flaky", fields=("key",), about="a handler that fails a set number of times")
 
 applied: Counter = Counter()
 failures = {"remaining": 0}
@@ -18,13 +23,13 @@ def _key() -> str:
     return uuid.uuid4().hex
 
 
-@outbox.subscribe("test_counted", name="tests.count")
+@outbox.subscribe(TEST_COUNTED, name="tests.count")
 def _count(event: Event) -> None:
     with lock:
         applied[event.payload["key"]] += 1
 
 
-@outbox.subscribe("test_flaky", name="tests.flaky")
+@outbox.subscribe(TEST_FLAKY, name="tests.flaky")
 def _flaky(event: Event) -> None:
     if failures["remaining"] > 0:
         failures["remaining"] -= 1
@@ -34,14 +39,14 @@ def _flaky(event: Event) -> None:
 
 
 def test_events_exist_only_if_the_transaction_commits(ctx):
-    outbox.emit("test_counted", payload={"key": "rolled-back"})
+    outbox.emit(TEST_COUNTED, payload={"key": "rolled-back"})
     db.session.rollback()
     outbox.discard_pending()
     assert db.session.scalar(select(Event).where(Event.type == "test_counted")) is None
 
 
 def test_commit_processes_inline_and_processing_twice_applies_once(ctx):
-    event = outbox.emit("test_counted", actor_id=7, subject=("post", 3), payload={"key": _key()})
+    event = outbox.emit(TEST_COUNTED, actor_id=7, subject=("post", 3), payload={"key": _key()})
     outbox.commit()
     assert applied[event.payload["key"]] == 1
     assert db.session.get(Event, event.id).processed_at is not None
@@ -54,7 +59,7 @@ def test_commit_processes_inline_and_processing_twice_applies_once(ctx):
 
 def test_failing_handler_is_retried_by_the_backlog_and_applies_once(ctx):
     failures["remaining"] = 1
-    event = outbox.emit("test_flaky", payload={"key": _key()})
+    event = outbox.emit(TEST_FLAKY, payload={"key": _key()})
     outbox.commit()
     assert applied[event.payload["key"]] == 0
     assert db.session.get(Event, event.id).processed_at is None
@@ -64,7 +69,7 @@ def test_failing_handler_is_retried_by_the_backlog_and_applies_once(ctx):
 
 
 def test_deferred_processing_leaves_events_for_the_worker(ctx):
-    event = outbox.emit("test_counted", payload={"key": _key()})
+    event = outbox.emit(TEST_COUNTED, payload={"key": _key()})
     outbox.commit(process=False)
     assert applied[event.payload["key"]] == 0
     outbox.process_backlog()
@@ -75,7 +80,7 @@ def test_deferred_processing_leaves_events_for_the_worker(ctx):
 def test_racing_processors_apply_each_handler_once(app):
     with app.app_context():
         key = _key()
-        event = outbox.emit("test_counted", payload={"key": key})
+        event = outbox.emit(TEST_COUNTED, payload={"key": key})
         outbox.commit(process=False)
         event_id = event.id
     barrier = threading.Barrier(12)
@@ -94,3 +99,10 @@ def test_racing_processors_apply_each_handler_once(app):
     assert applied[key] == 1
     with app.app_context():
         assert db.session.get(Event, event_id).processed_at is not None
+
+
+def test_a_payload_must_carry_exactly_the_declared_fields(ctx):
+    with pytest.raises(ValueError, match="test_counted"):
+        outbox.emit(TEST_COUNTED, payload={"key": "k", "extra": 1})
+    with pytest.raises(ValueError, match="test_counted"):
+        outbox.emit(TEST_COUNTED, payload={})

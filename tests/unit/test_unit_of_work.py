@@ -12,7 +12,7 @@ from kernel.db import db
 from kernel.errors import Conflict
 from kernel.outbox import Event
 from kernel.unit_of_work import transaction, transactional
-from tests.unit.test_outbox import applied
+from tests.unit.test_outbox import TEST_COUNTED, applied
 
 
 def _events(key: str) -> list[Event]:
@@ -20,7 +20,7 @@ def _events(key: str) -> list[Event]:
 
 
 def _emit(key: str) -> None:
-    outbox.emit("test_counted", payload={"key": key})
+    outbox.emit(TEST_COUNTED, payload={"key": key})
 
 
 def test_success_commits_and_dispatches_the_events_written(ctx):
