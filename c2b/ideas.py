@@ -40,7 +40,7 @@ from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.outbox import Event
 from kernel.pagination import Page, keyset_page
-from kernel.sql import insert_if_absent
+from kernel.sql import get_or_404, insert_if_absent, move, move_or_refuse
 
 STATUSES = (
     "pending_review",
@@ -181,9 +181,7 @@ def _set_images(idea: Idea, creator: User, image_ids: list[int]) -> None:
 
 
 def get_idea(idea_id: int) -> Idea:
-    idea = db.session.get(Idea, idea_id)
-    if idea is None:
-        raise NotFound("no such idea", code="idea_not_found")
+    idea = get_or_404(Idea, idea_id, "idea")
     return idea
 
 
@@ -247,17 +245,8 @@ def edit(creator: User, idea_id: int, **changes) -> Idea:
 
 
 def _transition(idea: Idea, allowed_from: tuple[str, ...], to: str, **values) -> None:
-    """A conditional UPDATE on the current status, so two deciders cannot both move an idea."""
-    moved = db.session.execute(
-        update(Idea).where(Idea.id == idea.id, Idea.status.in_(allowed_from)).values(status=to, **values)
-    ).rowcount
-    if moved != 1:
-        raise Conflict(
-            f"an idea that is {idea.status} cannot become {to}",
-            code="invalid_transition",
-            details={"status": idea.status},
-        )
-    db.session.refresh(idea)
+    """Two deciders cannot both move an idea."""
+    move_or_refuse(idea, to, sources=allowed_from, what="an idea", **values)
 
 
 def publish(idea: Idea) -> None:
@@ -407,12 +396,7 @@ def expire_due(now: datetime) -> int:
     """Write down expiry for supporting ideas past their deadline (reads already show them expired)."""
     due = db.session.scalars(select(Idea).where(Idea.status == "supporting", Idea.deadline_at <= now)).all()
     for idea in due:
-        moved = db.session.execute(
-            update(Idea)
-            .where(Idea.id == idea.id, Idea.status == "supporting", Idea.deadline_at <= now)
-            .values(status="expired")
-        ).rowcount
-        if moved:
+        if move(idea, "expired", sources=("supporting",), where=(Idea.deadline_at <= now,)):
             outbox.emit(
                 events.IDEA_STATUS_CHANGED,
                 subject=("idea", idea.id),

@@ -10,8 +10,8 @@ from forum.media import owned_media
 from forum.members import User
 from kernel import audit, clock
 from kernel.db import UTCDateTime, db
-from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from kernel.sql import insert_if_absent
+from kernel.errors import Conflict, Forbidden, ValidationFailed
+from kernel.sql import get_or_404, insert_if_absent
 
 
 class SamplePoll(db.Model):
@@ -103,9 +103,7 @@ def create_poll(
 
 
 def get_poll(poll_id: int) -> SamplePoll:
-    poll = db.session.get(SamplePoll, poll_id)
-    if poll is None:
-        raise NotFound("no such poll", code="poll_not_found")
+    poll = get_or_404(SamplePoll, poll_id, "poll")
     return poll
 
 

@@ -23,6 +23,7 @@ from kernel import audit, clock, outbox
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, NotFound, ValidationFailed
 from kernel.pagination import Page, keyset_page
+from kernel.sql import get_or_404, move, move_or_refuse
 from kernel.unit_of_work import transaction
 
 ORDER_STATES = ("pending_payment", "paid", "confirmed", "cancelled", "expired", "refund_pending", "refunded")
@@ -155,10 +156,8 @@ def create_campaign(actor: User, **fields) -> Campaign:
 
 
 def get_campaign(campaign_id: int, viewer: User | None = None) -> Campaign:
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None or (campaign.state == "draft" and not (viewer and viewer.has_role("product"))):
-        raise NotFound("no such pre-sale", code="presale_not_found")
-    return campaign
+    staff = viewer is not None and viewer.has_role("product")
+    return get_or_404(Campaign, campaign_id, "presale", visible=lambda campaign: staff or campaign.state != "draft")
 
 
 def list_campaigns(viewer: User | None) -> list[Campaign]:
@@ -189,16 +188,7 @@ def advance(actor: User, campaign_id: int, to: str) -> Campaign:
 
 
 def _move_campaign(campaign: Campaign, sources: tuple[str, ...], to: str, **values) -> None:
-    moved = db.session.execute(
-        update(Campaign).where(Campaign.id == campaign.id, Campaign.state.in_(sources)).values(state=to, **values)
-    ).rowcount
-    if moved != 1:
-        raise Conflict(
-            f"a {campaign.state} pre-sale cannot become {to}",
-            code="invalid_transition",
-            details={"state": campaign.state},
-        )
-    db.session.refresh(campaign)
+    move_or_refuse(campaign, to, sources=sources, column="state", what="a pre-sale", **values)
 
 
 # Early-access rules that other packages answer (e.g. "holds badge X" from the economy), registered by name so
@@ -300,9 +290,7 @@ def place_order(
 
 
 def get_order(order_id: int) -> Order:
-    order = db.session.get(Order, order_id)
-    if order is None:
-        raise NotFound("no such order", code="order_not_found")
+    order = get_or_404(Order, order_id, "order")
     return order
 
 
@@ -314,16 +302,7 @@ def own_order(member: User, order_id: int) -> Order:
 
 
 def move_order(order: Order, sources: tuple[str, ...], to: str, **values) -> bool:
-    moved = (
-        db.session.execute(
-            update(Order)
-            .where(Order.id == order.id, Order.status.in_(sources))
-            .values(status=to, updated_at=clock.now(), **values)
-        ).rowcount
-        == 1
-    )
-    db.session.refresh(order)
-    return moved
+    return move(order, to, sources=sources, updated_at=clock.now(), **values)
 
 
 def _release(order: Order, was_paid: bool) -> None:

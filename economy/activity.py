@@ -5,12 +5,11 @@ The tasks centre, badges and activity tiers read these instead of scanning the e
 
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import Integer, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from economy.earning import ONCE_PER_TARGET
-from kernel.clock import community_date
+from kernel.clock import community_day
 from kernel.db import db
 from kernel.outbox import Event
 from kernel.sql import insert_if_absent
@@ -26,7 +25,7 @@ class ActivityCounter(db.Model):
 
 
 def period_keys(moment: datetime) -> dict[str, str]:
-    day = community_date(moment, current_app.config["COMMUNITY_TZ"])
+    day = community_day(moment)
     year, week, _ = day.isocalendar()
     return {"daily": f"d:{day.isoformat()}", "weekly": f"w:{year}-W{week:02d}", "once": "all"}
 

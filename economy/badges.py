@@ -20,8 +20,9 @@ from economy.ledger import Source
 from forum.members import User, get_user
 from kernel import audit, clock, outbox
 from kernel.db import UTCDateTime, db
-from kernel.errors import Conflict, NotFound, ValidationFailed
+from kernel.errors import Conflict, ValidationFailed
 from kernel.outbox import Event
+from kernel.sql import get_or_404
 from kernel.unit_of_work import transaction
 
 TIERS = ("bronze", "silver", "gold")
@@ -83,9 +84,7 @@ class ShowcaseSlot(db.Model):
 
 
 def get_badge(badge_id: int) -> Badge:
-    badge = db.session.get(Badge, badge_id)
-    if badge is None:
-        raise NotFound("no such badge", code="badge_not_found")
+    badge = get_or_404(Badge, badge_id, "badge")
     return badge
 
 
@@ -289,9 +288,7 @@ def award_manually(actor: User, badge_id: int, user_id: int, reason: str) -> Bad
 
 
 def revoke(actor: User, award_id: int, reason: str) -> BadgeAward:
-    award = db.session.get(BadgeAward, award_id)
-    if award is None:
-        raise NotFound("no such award", code="award_not_found")
+    award = get_or_404(BadgeAward, award_id, "award")
     if not reason.strip():
         raise ValidationFailed("a reason is required", details={"reason": ["required"]})
     if award.revoked_at is None:

@@ -10,7 +10,7 @@ from economy import events
 from economy.earning import apply_rule, get_rule
 from forum.members import User
 from kernel import outbox
-from kernel.clock import community_date
+from kernel.clock import community_day
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict
 from kernel.sql import insert_if_absent
@@ -33,7 +33,7 @@ def streak_bonus(streak: int) -> int:
 
 def check_in(user: User, now: datetime) -> CheckIn:
     """Once per community day. A double tap inserts one row (the second gets 409) and so pays once."""
-    today = community_date(now, current_app.config["COMMUNITY_TZ"])
+    today = community_day(now)
     yesterday = db.session.get(CheckIn, (user.id, today - timedelta(days=1)))
     streak = yesterday.streak + 1 if yesterday else 1
     rule = get_rule("checked_in")
@@ -64,7 +64,7 @@ def check_in(user: User, now: datetime) -> CheckIn:
 
 
 def status(user: User, now: datetime) -> dict:
-    today = community_date(now, current_app.config["COMMUNITY_TZ"])
+    today = community_day(now)
     latest = db.session.scalar(select(CheckIn).where(CheckIn.user_id == user.id).order_by(CheckIn.day.desc()).limit(1))
     alive = latest is not None and latest.day >= today - timedelta(days=1)
     return {

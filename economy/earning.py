@@ -5,10 +5,8 @@ ledger transaction whose idempotency key names what earned it — the event, or 
 (giver, target) pair — so retries never pay twice and like/unlike/like cannot farm points.
 """
 
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import Boolean, Integer, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -19,10 +17,11 @@ from economy.levels import sync_level
 from forum import events as forum_events
 from forum.members import User
 from kernel import audit, clock, outbox
+from kernel.clock import community_day_bounds
 from kernel.db import UTCDateTime, db
-from kernel.errors import NotFound
 from kernel.events import named
 from kernel.outbox import Event
+from kernel.sql import get_or_404
 from moderation import events as moderation_events
 from operations import events as operations_events
 
@@ -69,14 +68,6 @@ class EarningRule(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-def community_day_bounds(moment: datetime) -> tuple[datetime, datetime]:
-    """[start, end) in UTC of the community day (COMMUNITY_TZ) that contains `moment`."""
-    tz = ZoneInfo(current_app.config["COMMUNITY_TZ"])
-    local = moment.astimezone(tz)
-    start = datetime.combine(local.date(), time.min, tzinfo=tz)
-    return start.astimezone(ZoneInfo("UTC")), (start + timedelta(days=1)).astimezone(ZoneInfo("UTC"))
-
-
 def awards_count(user_id: int, reason_code: str, since: datetime | None = None, until: datetime | None = None) -> int:
     query = select(func.count(LedgerTransaction.id)).where(
         LedgerTransaction.beneficiary_id == user_id,
@@ -89,9 +80,7 @@ def awards_count(user_id: int, reason_code: str, since: datetime | None = None, 
 
 
 def get_rule(event_type: str) -> EarningRule:
-    rule = db.session.get(EarningRule, event_type)
-    if rule is None:
-        raise NotFound("no such earning rule", code="rule_not_found")
+    rule = get_or_404(EarningRule, event_type, "rule")
     return rule
 
 

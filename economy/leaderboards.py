@@ -5,15 +5,14 @@ rolled-back award never shows. The boards can be rebuilt from the ledger at any 
 reads fall back to the ledger directly.
 """
 
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
-from flask import current_app, has_app_context
+from flask import has_app_context
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from economy.ledger import Account, Entry
-from kernel.clock import community_date
+from kernel.clock import community_day, day_start
 from kernel.db import db
 from kernel.store import StoreUnavailable, current_store
 
@@ -21,7 +20,7 @@ PERIODS = ("week", "month", "all")
 
 
 def board_key(period: str, moment: datetime) -> str:
-    day = community_date(moment, current_app.config["COMMUNITY_TZ"])
+    day = community_day(moment)
     if period == "week":
         year, week, _ = day.isocalendar()
         return f"lb:week:{year}-W{week:02d}"
@@ -31,15 +30,14 @@ def board_key(period: str, moment: datetime) -> str:
 
 
 def period_start(period: str, moment: datetime) -> datetime | None:
-    tz = ZoneInfo(current_app.config["COMMUNITY_TZ"])
-    day = community_date(moment, current_app.config["COMMUNITY_TZ"])
+    day = community_day(moment)
     if period == "week":
         day -= timedelta(days=day.weekday())
     elif period == "month":
         day = day.replace(day=1)
     else:
         return None
-    return datetime.combine(day, time.min, tzinfo=tz).astimezone(ZoneInfo("UTC"))
+    return day_start(day)
 
 
 @event.listens_for(Session, "after_commit")

@@ -18,8 +18,8 @@ from economy.ledger import Source
 from forum.members import User
 from kernel import audit, clock
 from kernel.db import UTCDateTime, db
-from kernel.errors import Conflict, NotFound, ValidationFailed
-from kernel.sql import insert_if_absent
+from kernel.errors import Conflict, ValidationFailed
+from kernel.sql import get_or_404, insert_if_absent
 
 SCALE = 2**64
 
@@ -110,9 +110,7 @@ def create_lottery(
 
 
 def get_lottery(lottery_id: int) -> Lottery:
-    lottery = db.session.get(Lottery, lottery_id)
-    if lottery is None:
-        raise NotFound("no such lottery", code="lottery_not_found")
+    lottery = get_or_404(Lottery, lottery_id, "lottery")
     return lottery
 
 

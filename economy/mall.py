@@ -16,8 +16,9 @@ from economy.ledger import Source
 from forum.members import User
 from kernel import audit, clock
 from kernel.db import UTCDateTime, db
-from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kernel.errors import Conflict, Forbidden, ValidationFailed
 from kernel.pagination import Page, keyset_page
+from kernel.sql import get_or_404, move
 
 FULFILMENT = ("requested", "fulfilled", "cancelled")
 
@@ -63,9 +64,7 @@ class Redemption(db.Model):
 
 
 def get_item(item_id: int) -> RewardItem:
-    item = db.session.get(RewardItem, item_id)
-    if item is None:
-        raise NotFound("no such reward", code="reward_not_found")
+    item = get_or_404(RewardItem, item_id, "reward")
     return item
 
 
@@ -182,18 +181,12 @@ def my_redemptions(user: User, limit: int, cursor: str | None) -> Page:
 def set_fulfilment(actor: User, redemption_id: int, status: str, note: str = "") -> Redemption:
     """Staff mark a redemption fulfilled, or cancel it: points are refunded and stock returned, once."""
     actor.ensure_role("operator", doing="fulfil redemptions")
-    redemption = db.session.get(Redemption, redemption_id)
-    if redemption is None:
-        raise NotFound("no such redemption", code="redemption_not_found")
+    redemption = get_or_404(Redemption, redemption_id, "redemption")
     if redemption.status == status:
         return redemption
     if redemption.status != "requested":
         raise Conflict(f"a {redemption.status} redemption cannot change", code="redemption_closed")
-    moved = db.session.execute(
-        update(Redemption)
-        .where(Redemption.id == redemption.id, Redemption.status == "requested")
-        .values(status=status, shipping_note=note, updated_at=clock.now())
-    ).rowcount
+    moved = move(redemption, status, sources=("requested",), shipping_note=note, updated_at=clock.now())
     if moved and status == "cancelled":
         # The points go back from the mall account they were paid into.
         member, mall = ledger.member_account(redemption.user_id), ledger.system_account("mall")

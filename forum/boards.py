@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from forum.members import User, get_user
 from kernel import audit, clock
 from kernel.db import UTCDateTime, db
-from kernel.errors import Conflict, NotFound, ValidationFailed
+from kernel.errors import Conflict, ValidationFailed
+from kernel.sql import get_or_404
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 
@@ -45,9 +46,7 @@ def _clean_slug(slug: str) -> str:
 
 
 def get_board(board_id: int) -> Board:
-    board = db.session.get(Board, board_id)
-    if board is None:
-        raise NotFound("no such board", code="board_not_found")
+    board = get_or_404(Board, board_id, "board")
     return board
 
 

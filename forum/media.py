@@ -14,7 +14,8 @@ from forum.members import User
 from forum.storage import MediaStorage
 from kernel import clock
 from kernel.db import UTCDateTime, db
-from kernel.errors import NotFound, TooLarge, UnsupportedMedia, ValidationFailed
+from kernel.errors import TooLarge, UnsupportedMedia, ValidationFailed
+from kernel.sql import get_or_404
 
 # Pillow format → (mime type, file extension, save options). Anything else is refused.
 FORMATS = {
@@ -149,9 +150,7 @@ def store_upload(owner: User, data: bytes, storage: MediaStorage, max_pixels: in
 
 
 def get_media(media_id: int) -> Media:
-    media = db.session.get(Media, media_id)
-    if media is None:
-        raise NotFound("no such image", code="media_not_found")
+    media = get_or_404(Media, media_id, "media")
     return media
 
 

@@ -15,7 +15,8 @@ from forum import auth_sessions, sign_in_guard
 from forum.names import canonical, clean_display_name, clean_username, lookalike_skeletons, skeleton
 from kernel import clock
 from kernel.db import UTCDateTime, db
-from kernel.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
+from kernel.errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
+from kernel.sql import get_or_404
 
 ROLES = ("member", "moderator", "operator", "product", "admin")
 STAFF_ROLES = ("moderator", "operator", "product", "admin")
@@ -178,9 +179,7 @@ def ensure_can_sign_in(user: User) -> None:
 
 
 def get_user(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound("no such member", code="user_not_found")
+    user = get_or_404(User, user_id, "user")
     return user
 
 

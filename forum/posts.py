@@ -19,6 +19,7 @@ from forum.text import mentioned_usernames
 from kernel import clock, outbox
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kernel.sql import get_or_404, move
 
 STATUSES = ("published", "pending_review", "hidden", "deleted")
 MAX_TAGS = 5
@@ -283,11 +284,8 @@ def set_post_status(post: Post, status: str, *, actor_id: int | None, reason: st
 
 
 def _transition(post: Post, old: str, new: str) -> bool:
-    moved = (
-        db.session.execute(update(Post).where(Post.id == post.id, Post.status == old).values(status=new)).rowcount == 1
-    )
+    moved = move(post, new, sources=(old,))
     if moved:
-        post.status = new
         feed_cache.mark_stale()
     return moved
 
@@ -305,9 +303,7 @@ def _note_feed_changes(session: Session, _context, _instances) -> None:
 
 
 def get_post(post_id: int) -> Post:
-    post = db.session.get(Post, post_id)
-    if post is None:
-        raise NotFound("no such post", code="post_not_found")
+    post = get_or_404(Post, post_id, "post")
     return post
 
 

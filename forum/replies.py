@@ -15,6 +15,7 @@ from kernel import clock, outbox
 from kernel.db import UTCDateTime, db
 from kernel.errors import Conflict, NotFound, ValidationFailed
 from kernel.pagination import Page, keyset_page
+from kernel.sql import get_or_404
 
 
 class Reply(db.Model):
@@ -51,9 +52,7 @@ def _clean_body(body: str) -> str:
 
 
 def get_reply(reply_id: int) -> Reply:
-    reply = db.session.get(Reply, reply_id)
-    if reply is None:
-        raise NotFound("no such reply", code="reply_not_found")
+    reply = get_or_404(Reply, reply_id, "reply")
     return reply
 
 

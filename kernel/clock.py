@@ -2,8 +2,11 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
+
+from flask import current_app
 
 _override: datetime | None = None
 
@@ -34,6 +37,30 @@ def frozen(at: datetime) -> Iterator[None]:
         set_now(previous)
 
 
-def community_date(moment: datetime, tz_name: str) -> date:
-    """The calendar day a moment belongs to in the community's timezone (check-ins, daily caps)."""
-    return moment.astimezone(ZoneInfo(tz_name)).date()
+# The community's day: check-ins, daily caps, tasks, leaderboards and dashboards all cut days in COMMUNITY_TZ
+# (Asia/Shanghai by default), never in UTC.
+
+
+def community_zone() -> ZoneInfo:
+    return _zone(current_app.config["COMMUNITY_TZ"])
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def community_day(moment: datetime) -> date:
+    """The calendar day a moment belongs to in the community's time zone."""
+    return moment.astimezone(community_zone()).date()
+
+
+def day_start(day: date) -> datetime:
+    """The UTC instant a community day begins."""
+    return datetime.combine(day, time.min, tzinfo=community_zone()).astimezone(UTC)
+
+
+def community_day_bounds(moment: datetime) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of the community day that contains `moment` (23 or 25 hours long across DST)."""
+    day = community_day(moment)
+    return day_start(day), day_start(day + timedelta(days=1))

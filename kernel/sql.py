@@ -1,11 +1,15 @@
 """Small portable SQL helpers for the two supported databases."""
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import Table, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kernel.db import db
+from kernel.errors import Conflict, NotFound
+
+T = TypeVar("T")
 
 
 def insert_if_absent(table: Table, values: dict[str, Any]) -> bool:
@@ -15,3 +19,38 @@ def insert_if_absent(table: Table, values: dict[str, Any]) -> bool:
     # RETURNING says whether a row went in; rowcount is not reliable for this statement on every driver.
     statement = module.insert(table).values(**values).on_conflict_do_nothing().returning(*table.primary_key.columns)
     return db.session.execute(statement).first() is not None
+
+
+def move(
+    row: Any, to: str, *, sources: Iterable[str], column: str = "status", where: tuple = (), **values: Any
+) -> bool:
+    """Move a row from one of `sources` to `to` by a conditional UPDATE on its current state; True when this call
+    moved it. Two racing callers cannot both move it. The row is refreshed either way, so it shows the state that
+    won."""
+    model = type(row)
+    state = getattr(model, column)
+    statement = (
+        update(model).where(model.id == row.id, state.in_(tuple(sources)), *where).values({column: to, **values})
+    )
+    moved = db.session.execute(statement).rowcount == 1
+    db.session.refresh(row)
+    return moved
+
+
+def move_or_refuse(
+    row: Any, to: str, *, sources: Iterable[str], what: str, column: str = "status", **values: Any
+) -> None:
+    """`move`, or 409 `invalid_transition` naming the state the row is really in."""
+    if not move(row, to, sources=sources, column=column, **values):
+        current = getattr(row, column)
+        raise Conflict(
+            f"{what} that is {current} cannot become {to}", code="invalid_transition", details={column: current}
+        )
+
+
+def get_or_404(model: type[T], key: Any, name: str, *, visible: Callable[[T], bool] | None = None) -> T:
+    """The row with this primary key, or 404 `<name>_not_found`; rows the caller may not see are not found either."""
+    row = db.session.get(model, key)
+    if row is None or (visible is not None and not visible(row)):
+        raise NotFound(f"no such {name.replace('_', ' ')}", code=f"{name}_not_found")
+    return row

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from c2b.ideas import Idea, get_idea
 from forum.posts import Post, get_post
 from forum.replies import Reply, get_reply
-from kernel.db import db
-from kernel.errors import NotFound, ValidationFailed
+from kernel.errors import ValidationFailed
+from kernel.sql import get_or_404
 
 TARGET_TYPES = ("post", "reply", "idea")
 
@@ -33,9 +33,7 @@ def load(kind: str, target_id: int) -> Target:
         return Target("post", post, post.board_id, post.author_id)
     if kind == "reply":
         reply = get_reply(target_id)
-        post = db.session.get(Post, reply.post_id)
-        if post is None:
-            raise NotFound("no such reply", code="reply_not_found")
+        post = get_or_404(Post, reply.post_id, "reply")
         return Target("reply", reply, post.board_id, reply.author_id)
     if kind == "idea":
         idea = get_idea(target_id)

@@ -12,7 +12,6 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,10 +19,10 @@ from forum.media import owned_media
 from forum.members import User
 from forum.notifications import notify
 from kernel import audit, clock, outbox
-from kernel.clock import community_date
+from kernel.clock import community_day
 from kernel.db import UTCDateTime, db
-from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from kernel.sql import insert_if_absent
+from kernel.errors import Conflict, Forbidden, ValidationFailed
+from kernel.sql import get_or_404, insert_if_absent, move
 from moderation import queue
 from operations import events, segments, tags
 
@@ -102,9 +101,7 @@ def create(actor: User, **fields) -> Campaign:
 
 
 def get(campaign_id: int) -> Campaign:
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise NotFound("no such campaign", code="campaign_not_found")
+    campaign = get_or_404(Campaign, campaign_id, "campaign")
     return campaign
 
 
@@ -252,7 +249,7 @@ def check_in(member: User, campaign_id: int, note: str, now: datetime) -> Applic
     application = _officer(member, campaign)
     if campaign.status != "running" or now >= campaign.started_at + timedelta(days=campaign.checkin_days):
         raise Conflict("the check-in period is over", code="checkin_period_over")
-    day = community_date(now, current_app.config["COMMUNITY_TZ"])
+    day = community_day(now)
     if not insert_if_absent(
         CampaignCheckin.__table__,
         {"campaign_id": campaign.id, "user_id": member.id, "day": day, "note": note.strip()[:500], "created_at": now},
@@ -302,19 +299,11 @@ def submit_share(member: User, campaign_id: int, url: str, screenshot_id: int, n
 
 def review_share(actor: User, share_id: int, approve: bool, reason: str) -> Share:
     actor.ensure_role("operator", doing="run experience-officer campaigns")
-    share = db.session.get(Share, share_id)
-    if share is None:
-        raise NotFound("no such share", code="share_not_found")
+    share = get_or_404(Share, share_id, "share")
     if not approve and not reason.strip():
         raise ValidationFailed("say why", details={"reason": ["required to reject"]})
-    moved = db.session.execute(
-        update(Share)
-        .where(Share.id == share.id, Share.status == "pending")
-        .values(status="approved" if approve else "rejected", review_reason=reason.strip())
-    ).rowcount
-    if moved != 1:
+    if not move(share, "approved" if approve else "rejected", sources=("pending",), review_reason=reason.strip()):
         raise Conflict("this share was already reviewed", code="already_reviewed")
-    db.session.refresh(share)
     queue.resolve("share", share.id, actor, "approved" if approve else "rejected", reason.strip())
     if approve:
         outbox.emit(

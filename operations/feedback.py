@@ -5,15 +5,16 @@ Every step is kept as history the submitter can read; the reply notifies them.
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, select, update
+from sqlalchemy import ForeignKey, Index, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from forum.members import User
 from forum.notifications import notify
 from kernel import clock
 from kernel.db import UTCDateTime, db
-from kernel.errors import Conflict, Forbidden, NotFound
+from kernel.errors import Forbidden
 from kernel.pagination import Page, keyset_page
+from kernel.sql import get_or_404, move_or_refuse
 
 STATUSES = ("submitted", "forwarded", "answered", "closed")
 
@@ -72,10 +73,10 @@ def submit(member: User, product: str, body: str) -> Feedback:
 
 
 def visible(viewer: User, feedback_id: int) -> Feedback:
-    feedback = db.session.get(Feedback, feedback_id)
-    if feedback is None or not (feedback.user_id == viewer.id or viewer.has_role("operator", "product")):
-        raise NotFound("no such feedback", code="feedback_not_found")
-    return feedback
+    staff = viewer.has_role("operator", "product")
+    return get_or_404(
+        Feedback, feedback_id, "feedback", visible=lambda feedback: staff or feedback.user_id == viewer.id
+    )
 
 
 def listing(viewer: User, status: str | None, limit: int, cursor: str | None) -> Page:
@@ -90,14 +91,7 @@ def listing(viewer: User, status: str | None, limit: int, cursor: str | None) ->
 
 
 def _move(feedback: Feedback, sources: tuple[str, ...], to: str, **values) -> None:
-    moved = db.session.execute(
-        update(Feedback)
-        .where(Feedback.id == feedback.id, Feedback.status.in_(sources))
-        .values(status=to, updated_at=clock.now(), **values)
-    ).rowcount
-    if moved != 1:
-        raise Conflict(f"{feedback.status} feedback cannot become {to}", code="invalid_transition")
-    db.session.refresh(feedback)
+    move_or_refuse(feedback, to, sources=sources, what="feedback", updated_at=clock.now(), **values)
 
 
 def forward(actor: User, feedback_id: int, note: str) -> Feedback:

@@ -2,14 +2,13 @@
 
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import func, select
 
 from c2b.ideas import Idea
 from c2b.presale import Order
 from economy.ledger import Account, Entry, LedgerTransaction
 from forum import events as forum_events
-from kernel.clock import community_date
+from kernel.clock import community_day
 from kernel.db import db
 from kernel.outbox import Event
 
@@ -22,9 +21,8 @@ def _by_day(rows, days: list[str]) -> list[dict]:
 
 
 def overview(now: datetime, days: int) -> dict:
-    tz = current_app.config["COMMUNITY_TZ"]
     since = now - timedelta(days=days)
-    day_list = [str(community_date(now - timedelta(days=offset), tz)) for offset in range(days - 1, -1, -1)]
+    day_list = [str(community_day(now - timedelta(days=offset))) for offset in range(days - 1, -1, -1)]
     # Days are bucketed in UTC by the database; close enough for a dashboard, exact for the window's totals.
     day = func.date(Event.created_at)
     active = db.session.execute(
