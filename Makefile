@@ -28,6 +28,7 @@ run: seed
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 
 # The suite runs twice: embedded (SQLite + in-process store), then PostgreSQL + Redis.
 test: lint test-sqlite test-postgres

@@ -3,9 +3,10 @@
 import re
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
 
 from api import domain  # noqa: F401  models and reactions
 from api.cli import register_cli
@@ -28,7 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
     app.config.update(load_config(Path(app.instance_path)))
     app.config.update(config or {})
-    app.json.ensure_ascii = False  # Chinese stays readable in responses
+    cast(DefaultJSONProvider, app.json).ensure_ascii = False  # Chinese stays readable in responses
     app.wsgi_app = TrustedProxies(app.wsgi_app, parse_networks(app.config["TRUSTED_PROXIES"]))  # type: ignore[method-assign]
 
     _init_database(app)
@@ -72,7 +73,7 @@ def _init_database(app: Flask) -> None:
         with app.app_context():
 
             @event.listens_for(db.engine, "connect")
-            def _sqlite_pragmas(dbapi_connection, _record):
+            def _sqlite_pragmas(dbapi_connection, _record) -> None:
                 cursor = dbapi_connection.cursor()
                 cursor.execute("PRAGMA foreign_keys=ON")
                 cursor.execute("PRAGMA journal_mode=WAL")
@@ -82,12 +83,12 @@ def _init_database(app: Flask) -> None:
 
 def _register_request_hooks(app: Flask) -> None:
     @app.before_request
-    def assign_request_id():
+    def assign_request_id() -> None:
         given = request.headers.get("X-Request-ID", "")
         g.request_id = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
 
     @app.before_request
-    def require_json_body():
+    def require_json_body() -> Response | None:
         # Bodies must be JSON unless the view says it takes uploads; anything else is refused before parsing.
         if request.routing_exception is not None:
             return None  # 404/405 come first, whatever the body
@@ -113,7 +114,7 @@ def _register_request_hooks(app: Flask) -> None:
     app.before_request(guard_request)
 
     @app.after_request
-    def stamp(response):
+    def stamp(response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response

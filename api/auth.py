@@ -6,9 +6,11 @@ flush or outage can bring an ended session back, and every worker agrees at once
 Roles ride in the claims for clients, but every staff check reads the member's current role from the database.
 """
 
+from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, Response, current_app
 from flask_jwt_extended import (
     create_access_token,
     create_refresh_token,
@@ -24,7 +26,7 @@ from forum.members import User, ensure_can_sign_in
 from kernel.db import db
 from kernel.errors import Forbidden
 
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def issue_tokens(user: User) -> dict:
@@ -72,7 +74,7 @@ def init_jwt(app: Flask) -> None:
     def load_user(_header, payload) -> User | None:
         return db.session.get(User, int(payload["sub"]))
 
-    def unauthenticated(code: str, message: str):
+    def unauthenticated(code: str, message: str) -> Response:
         return error_response(401, code, message, headers={"WWW-Authenticate": "Bearer"})
 
     jwt.unauthorized_loader(lambda reason: unauthenticated("unauthenticated", "sign in first"))
@@ -88,15 +90,15 @@ def current_member() -> User:
     return current_user
 
 
-def auth_required(blp, *roles: str, refresh: bool = False, optional: bool = False):
+def auth_required(blp, *roles: str, refresh: bool = False, optional: bool = False) -> Callable:
     """Require a valid token (and, when roles are given, one of them, read from the database).
 
     Also documents the bearer requirement and the 401/403 answers in OpenAPI.
     """
 
-    def decorate(func):
+    def decorate(func) -> Callable[..., Any]:
         @wraps(func)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args, **kwargs) -> Any:
             verify_jwt_in_request(refresh=refresh, optional=optional)
             user = current_user if get_jwt() else None
             if user is not None:

@@ -21,7 +21,9 @@ class Blueprint(flask_smorest.Blueprint):
         serialise = super().response(*args, **kwargs)
         return lambda view: serialise(transactional(view))
 
-    def add_url_rule(self, rule: str, endpoint: str | None = None, view_func: Any = None, *args: Any, **kwargs: Any):
+    def add_url_rule(
+        self, rule: str, endpoint: str | None = None, view_func: Any = None, *args: Any, **kwargs: Any
+    ) -> None:
         if view_func is not None and not getattr(view_func, "is_transactional", False):
             raise TypeError(f"{rule}: every view declares its answer with @blp.response (its unit of work)")
         return super().add_url_rule(rule, endpoint, view_func, *args, **kwargs)

@@ -109,8 +109,7 @@ def _seed_forum(people: dict[str, User]) -> int:
         post = posts.create_post(people[author], board_id=board_ids[slug], title=title, body=body, tags=tags)
         created += 1
         if slug == "showcase":
-            replies.create_reply(people["xiaohong"], post.id, "太好看了！窗户的做法求教程 🙏")
-            first = db.session.scalar(select(replies.Reply).where(replies.Reply.post_id == post.id))
+            first = replies.create_reply(people["xiaohong"], post.id, "太好看了！窗户的做法求教程 🙏")
             replies.create_reply(people["moderator"], post.id, "同问，已加精候选。", quote_reply_id=first.id)
             for fan in ("xiaohong", "moderator", "operator"):
                 reactions.like_post(people[fan], post.id)

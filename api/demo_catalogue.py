@@ -16,7 +16,7 @@ from c2b.polls import SamplePoll
 from c2b.presale import Campaign
 from economy import badges
 from economy.badges import Badge
-from forum.media import store_upload
+from forum.media import Media, store_upload
 from forum.members import User
 from kernel import clock
 from kernel.db import db
@@ -78,7 +78,7 @@ DEMO_IDEAS = [
 ]
 
 
-def _demo_image(owner: User, color: tuple[int, int, int]):
+def _demo_image(owner: User, color: tuple[int, int, int]) -> Media:
     buffer = io.BytesIO()
     Image.new("RGB", (640, 480), color).save(buffer, "PNG")
     storage = current_app.extensions["media_storage"]
@@ -100,7 +100,7 @@ def seed_badges(people: dict[str, User]) -> None:
                 rule_threshold=threshold,
                 reward_points=10 if tier == "bronze" else 50,
             )
-    early = db.session.scalar(select(Badge).where(Badge.slug == "early-fan"))
+    early = db.session.execute(select(Badge).where(Badge.slug == "early-fan")).scalar_one()
     for name in ("alice", "xiaoming", "xiaohong"):
         if not any(a.badge_id == early.id for a in badges.earned(people[name].id)):
             badges.award_manually(people["operator"], early.id, people[name].id, "社区内测期间加入")
@@ -133,7 +133,7 @@ def seed_ideas(people: dict[str, User]) -> None:
 @transactional
 def seed_presale(people: dict[str, User]) -> None:
     product = people["product"]
-    idea = db.session.scalar(select(Idea).where(Idea.title == DEMO_IDEAS[0][0]))
+    idea = db.session.execute(select(Idea).where(Idea.title == DEMO_IDEAS[0][0])).scalar_one()
     now = clock.now()
     poll = db.session.scalar(select(SamplePoll).where(SamplePoll.idea_id == idea.id))
     if poll is None:

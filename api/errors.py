@@ -1,16 +1,14 @@
 """The error envelope: {"error": {"code", "message", "details"}} for every failure, documented in OpenAPI."""
 
 import logging
-import time
+from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any
 
 import marshmallow as ma
-from flask import Flask, g, jsonify
-from flask_limiter import RateLimitExceeded
-from flask_smorest import Api
+from flask import Flask, Response, g, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from kernel.errors import DomainError, RateLimited
 from kernel.store import StoreUnavailable
@@ -43,7 +41,7 @@ class ErrorEnvelope(ma.Schema):
     error = ma.fields.Nested(ErrorDetail, required=True)
 
 
-def error_response(status: int, code: str, message: str, details: dict | None = None, headers=None):
+def error_response(status: int, code: str, message: str, details: dict | None = None, headers=None) -> Response:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     response = jsonify(body)
     response.status_code = status
@@ -52,7 +50,7 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
     return response
 
 
-def _flatten_validation(messages) -> dict:
+def flatten_validation(messages) -> dict:
     """webargs nests messages by location ({"json": {...}, "query": {...}}); clients want fields."""
     if not isinstance(messages, dict):
         return {"_schema": messages}
@@ -65,48 +63,7 @@ def _flatten_validation(messages) -> dict:
     return flat
 
 
-class CommunityApi(Api):
-    ERROR_SCHEMA = ErrorEnvelope
-
-    def handle_http_exception(self, error: HTTPException):
-        status = error.code or 500
-        if status == 500:
-            return _internal_error(getattr(error, "original_exception", None) or error)
-        data = getattr(error, "data", None) or {}
-        headers = dict(data.get("headers") or {})
-        if isinstance(error, MethodNotAllowed) and error.valid_methods:
-            headers["Allow"] = ", ".join(sorted(error.valid_methods))  # RFC 9110 requires it on 405
-        if status == 422:
-            details = _flatten_validation(data.get("messages") or data.get("errors") or {})
-            return error_response(422, "validation_failed", "the request did not validate", details, headers)
-        if isinstance(error, RateLimitExceeded):
-            retry_after = _retry_after(error)
-            headers["Retry-After"] = str(retry_after)
-            return error_response(
-                429,
-                "rate_limited",
-                "too many requests, slow down",
-                {"limit": str(error.limit.limit), "retry_after": retry_after},
-                headers,
-            )
-        if status == 400 and "messages" in data:  # webargs' only 400: the body is not parseable JSON
-            return error_response(400, "malformed_json", "the request body is not valid JSON", None, headers)
-        message = data.get("message") or error.description or HTTPStatus(status).phrase
-        code = CODES.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_"))
-        return error_response(status, code, str(message), None, headers)
-
-
-def _retry_after(error: RateLimitExceeded) -> int:
-    try:
-        from api.extensions import limiter
-
-        reset_at, _ = limiter.limiter.get_window_stats(error.limit.limit, *error.limit.request_args)[:2]
-        return max(1, int(reset_at - time.time()) + 1)
-    except Exception:  # the window could not be read (storage fell over): a conservative guess
-        return int(error.limit.limit.get_expiry())
-
-
-def _internal_error(exc: BaseException):
+def internal_error(exc: BaseException) -> Response:
     request_id = getattr(g, "request_id", "-")
     log.error("unhandled error (request %s)", request_id, exc_info=exc)
     return error_response(500, "internal_error", "something went wrong on our side", {"request_id": request_id})
@@ -114,31 +71,31 @@ def _internal_error(exc: BaseException):
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
-    def domain_error(error: DomainError):
+    def domain_error(error: DomainError) -> Response:
         headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
         return error_response(error.status, error.code, error.message, error.details, headers)
 
     @app.errorhandler(StoreUnavailable)
-    def store_down(error: StoreUnavailable):
+    def store_down(error: StoreUnavailable) -> Response:
         # Only reached where a feature cannot degrade further; most callers fall back on their own.
         return error_response(503, "store_unavailable", "a dependency is unavailable, try again shortly")
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
     @app.errorhandler(DBAPIError)
-    def database_down(error: Exception):
+    def database_down(error: Exception) -> Response:
         # A lost connection or an unreachable server is a dependency outage (503), not our bug (500).
         if isinstance(error, DBAPIError) and not _is_outage(error):
-            return _internal_error(error)
+            return internal_error(error)
         log.warning("database unavailable (request %s): %s", getattr(g, "request_id", "-"), error)
         return error_response(
             503, "service_unavailable", "the database is unavailable, try again shortly", None, {"Retry-After": "5"}
         )
 
     @app.errorhandler(Exception)
-    def unexpected(error: Exception):
-        # HTTPExceptions have their own, more specific handler (CommunityApi.handle_http_exception).
-        return _internal_error(error)
+    def unexpected(error: Exception) -> Response:
+        # HTTPExceptions have their own, more specific handler (api.extensions.CommunityApi).
+        return internal_error(error)
 
 
 def _is_outage(error: DBAPIError) -> bool:
@@ -147,10 +104,10 @@ def _is_outage(error: DBAPIError) -> bool:
     return type(error.orig).__name__ in ("InterfaceError", "OperationalError")
 
 
-def documented_errors(blp, *statuses: int):
+def documented_errors(blp, *statuses: int) -> Callable:
     """Declare the error statuses an operation can answer with, all using the envelope schema."""
 
-    def decorate(func):
+    def decorate(func) -> Callable[..., Any]:
         for status in statuses:
             func = blp.alt_response(status, schema=ErrorEnvelope, description=HTTPStatus(status).phrase)(func)
         return func

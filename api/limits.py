@@ -1,16 +1,18 @@
 """Per-action member limits wrapped around views: checked before, counted only when the action succeeded."""
 
+from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from api.auth import current_member
 from api.errors import documented_errors
 from moderation import limits
 
 
-def action_limited(blp, action: str):
-    def decorate(func):
+def action_limited(blp, action: str) -> Callable:
+    def decorate(func) -> Callable[..., Any]:
         @wraps(func)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args, **kwargs) -> Any:
             member = current_member()
             limits.check(action, member)
             result = func(*args, **kwargs)

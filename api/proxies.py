@@ -7,6 +7,10 @@ is not a trusted proxy is the client. With no TRUSTED_PROXIES (the default) the 
 
 import ipaddress
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -24,7 +28,7 @@ class TrustedProxies:
         ip = _ip(address)
         return ip is not None and any(ip in net for net in self.networks)
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
         peer = environ.get("REMOTE_ADDR", "")
         if self.networks and self._trusted(peer):
             hops = [h.strip() for h in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]

@@ -8,7 +8,8 @@ MAX_JSON_BYTES), so a huge list is refused before anything walks it. Query strin
 
 import json
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import marshmallow as ma
 from flask import g, request
@@ -28,7 +29,7 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-def _no_constant(name: str):
+def _no_constant(name: str) -> NoReturn:
     raise BadRequest(f"{name} is not a JSON number", code="malformed_json")
 
 
@@ -48,7 +49,7 @@ def _check(value: Any, depth: int, path: str) -> None:
             _check(item, depth + 1, f"{path}[{index}]")
 
 
-def _bad_text(path: str):
+def _bad_text(path: str) -> NoReturn:
     raise BadRequest(
         "text may not contain NUL characters or unpaired surrogates",
         code="invalid_characters",
@@ -94,8 +95,8 @@ def _strict_field(field: ma.fields.Field) -> None:
         _strict_field(field.inner)
 
 
-def _only_booleans(field: ma.fields.Boolean):
-    def deserialize(value, attr, data, **kwargs):
+def _only_booleans(field: ma.fields.Boolean) -> Callable:
+    def deserialize(value, attr, data, **kwargs) -> Any:
         if not isinstance(value, bool):  # 0, 1, "yes": not booleans in a JSON body
             raise field.make_error("invalid", input=value)
         return value
@@ -112,7 +113,7 @@ class GuardedParser(FlaskParser):
     """webargs reads the body that guard_request has already parsed and vetted, with JSON's own types: query
     strings carry numbers and booleans as text, JSON bodies do not, so body schemas accept only real ones."""
 
-    def use_args(self, argmap, req=None, *, location=None, **kwargs):
+    def use_args(self, argmap, req=None, *, location=None, **kwargs) -> Callable:
         if location == "json":
             if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
                 argmap = argmap()  # one instance per route, made strict once
@@ -120,7 +121,7 @@ class GuardedParser(FlaskParser):
                 _strict_schema(argmap)
         return super().use_args(argmap, req, location=location, **kwargs)
 
-    def _raw_load_json(self, req):
+    def _raw_load_json(self, req) -> Any:
         if not is_json_request(req):
             return core.missing
         return g.json_body if "json_body" in g else core.missing

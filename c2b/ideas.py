@@ -13,6 +13,7 @@ import math
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import (
@@ -27,7 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column, relationship
 
 from c2b import events
 from forum.hot import EPOCH
@@ -36,11 +37,11 @@ from forum.members import User
 from forum.notifications import notify
 from forum.permissions import ensure_can_contribute
 from kernel import audit, clock, outbox
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.outbox import Event
 from kernel.pagination import Page, keyset_page
-from kernel.sql import get_or_404, insert_if_absent, move, move_or_refuse
+from kernel.sql import get_or_404, insert_if_absent, move, move_or_refuse, rows_changed
 
 STATUSES = (
     "pending_review",
@@ -56,7 +57,7 @@ STATUSES = (
 CATEGORIES = ("building_sets", "figures", "accessories", "apparel", "digital", "other")
 
 
-class Idea(db.Model):
+class Idea(Model):
     __tablename__ = "ideas"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -91,7 +92,7 @@ class Idea(db.Model):
     )
 
 
-class IdeaImage(db.Model):
+class IdeaImage(Model):
     __tablename__ = "idea_images"
 
     idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), primary_key=True)
@@ -99,7 +100,7 @@ class IdeaImage(db.Model):
     position: Mapped[int] = mapped_column(Integer)
 
 
-class IdeaSupport(db.Model):
+class IdeaSupport(Model):
     __tablename__ = "idea_supports"
 
     idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), primary_key=True)
@@ -113,7 +114,7 @@ class IdeaSupport(db.Model):
     __table_args__ = (Index("ix_idea_supports_idea_time", "idea_id", "created_at"),)
 
 
-class IdeaUpdate(db.Model):
+class IdeaUpdate(Model):
     __tablename__ = "idea_updates"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -123,7 +124,7 @@ class IdeaUpdate(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class IdeaComment(db.Model):
+class IdeaComment(Model):
     __tablename__ = "idea_comments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -283,9 +284,7 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
     visible_idea(idea_id, member)
     # Hold the idea row from here to commit: the status seen is the status when the support lands, so nobody
     # supports an idea that another supporter has just qualified (and the counters move one at a time).
-    idea = db.session.scalar(
-        select(Idea).where(Idea.id == idea_id).with_for_update(of=Idea).execution_options(populate_existing=True)
-    )
+    idea = db.session.get_one(Idea, idea_id, with_for_update=True, populate_existing=True)
     if member.id == idea.creator_id:
         raise Forbidden("you cannot support your own idea", code="own_content")
     if effective_status(idea, now) != "supporting":
@@ -299,7 +298,7 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
         days=cfg["IDEA_VERIFIED_MIN_AGE_DAYS"]
     )
     inserted = insert_if_absent(
-        IdeaSupport.__table__,
+        IdeaSupport,
         {
             "idea_id": idea.id,
             "user_id": member.id,
@@ -335,7 +334,7 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
             .values(would_buy=would_buy, price_cents=price_cents)
         )
     db.session.flush()
-    return db.session.get(IdeaSupport, (idea.id, member.id), populate_existing=True)
+    return db.session.get_one(IdeaSupport, (idea.id, member.id), populate_existing=True)
 
 
 def withdraw(member: User, idea_id: int) -> bool:
@@ -346,9 +345,7 @@ def withdraw(member: User, idea_id: int) -> bool:
     row = db.session.get(IdeaSupport, (idea.id, member.id))
     if row is None:
         return False
-    removed = db.session.execute(
-        delete(IdeaSupport).where(IdeaSupport.idea_id == idea.id, IdeaSupport.user_id == member.id)
-    ).rowcount
+    removed = rows_changed(delete(IdeaSupport).where(IdeaSupport.idea_id == idea.id, IdeaSupport.user_id == member.id))
     if removed:
         # Milestones already reached stay reached: they were earned when they happened.
         db.session.execute(
@@ -452,11 +449,12 @@ def list_ideas(*, status: str | None, sort: str, limit: int, cursor: str | None,
         query = query.where(Idea.status == "supporting", (Idea.deadline_at.is_(None)) | (Idea.deadline_at > now))
     elif status:
         query = query.where(Idea.status == status)
-    keys = {
+    orders: dict[str, list[InstrumentedAttribute[Any]]] = {
         "supporters": [Idea.verified_supporter_count, Idea.id],
         "trending": [Idea.trend_score, Idea.id],
         "newest": [Idea.id],
-    }[sort]
+    }
+    keys = orders[sort]
     return keyset_page(query, keys, limit, cursor)
 
 
@@ -567,13 +565,12 @@ def top_ideas(limit: int, now: datetime) -> list[dict]:
 @outbox.subscribe(events.IDEA_UPDATE_POSTED, events.IDEA_STATUS_CHANGED, name="forum.notify_idea_followers")
 def _on_idea_news(event: Event) -> None:
     """Supporters hear about the creator's updates and every status change; the creator about status changes."""
-    if event.type == "idea_update_posted":
+    _, idea_id = event.subject
+    if event.type == events.IDEA_UPDATE_POSTED.name:
         message = f"你支持的创意有新进展：{event.payload.get('title', '')}"
-        recipients = supporter_ids(event.subject_id)
+        recipients = supporter_ids(idea_id)
     else:
         message = f"创意状态更新：{event.payload['status']}"
-        recipients = [*supporter_ids(event.subject_id), event.payload["creator_id"]]
+        recipients = [*supporter_ids(idea_id), event.payload["creator_id"]]
     for user_id in dict.fromkeys(recipients):
-        notify(
-            user_id, "idea", event=event, actor_id=event.actor_id, subject=("idea", event.subject_id), message=message
-        )
+        notify(user_id, "idea", event=event, actor_id=event.actor_id, subject=event.subject, message=message)

@@ -20,14 +20,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from c2b.presale import Campaign, Order, RefundRequest, move_order, request_refund
 from kernel import clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import BadRequest, DependencyDown, Unauthenticated, ValidationFailed
 from kernel.unit_of_work import transaction
 
 KINDS = ("payment.succeeded", "payment.failed", "refund.succeeded", "refund.failed")
 
 
-class PaymentNotification(db.Model):
+class PaymentNotification(Model):
     __tablename__ = "payment_notifications"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -113,7 +113,8 @@ def handle(data: dict) -> PaymentNotification:
     except IntegrityError:
         # The same event raced in on another connection and won; its outcome is the answer.
         db.session.rollback()
-        return db.session.scalar(select(PaymentNotification).where(PaymentNotification.event_id == data["event_id"]))
+        winner = select(PaymentNotification).where(PaymentNotification.event_id == data["event_id"])
+        return db.session.execute(winner).scalar_one()
     return note
 
 
@@ -202,8 +203,8 @@ def send_refunds(client: PaymentProviderClient, limit: int = 100) -> tuple[int, 
     ).all()
     for refund_id in refund_ids:
         with transaction():  # each refund's outcome is written as soon as the provider answers
-            refund = db.session.get(RefundRequest, refund_id)
-            order = db.session.get(Order, refund.order_id)
+            refund = db.session.get_one(RefundRequest, refund_id)
+            order = db.session.get_one(Order, refund.order_id)
             try:
                 ref = client.request_refund(refund, order)
             except DependencyDown:

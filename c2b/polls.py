@@ -9,12 +9,12 @@ from c2b.ideas import get_idea
 from forum.media import owned_media
 from forum.members import User
 from kernel import audit, clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
 from kernel.sql import get_or_404, insert_if_absent
 
 
-class SamplePoll(db.Model):
+class SamplePoll(Model):
     __tablename__ = "sample_polls"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,7 +33,7 @@ class SamplePoll(db.Model):
         return now < self.closes_at
 
 
-class PollOption(db.Model):
+class PollOption(Model):
     __tablename__ = "poll_options"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,7 +45,7 @@ class PollOption(db.Model):
     vote_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class PollVote(db.Model):
+class PollVote(Model):
     __tablename__ = "poll_votes"
 
     poll_id: Mapped[int] = mapped_column(ForeignKey("sample_polls.id", ondelete="CASCADE"), primary_key=True)
@@ -118,7 +118,7 @@ def vote(member: User, poll_id: int, option_id: int, now: datetime) -> PollVote:
     if option_id not in {o.id for o in poll.options}:
         raise ValidationFailed("not an option of this poll", details={"option_id": ["unknown option"]})
     inserted = insert_if_absent(
-        PollVote.__table__, {"poll_id": poll.id, "user_id": member.id, "option_id": option_id, "created_at": now}
+        PollVote, {"poll_id": poll.id, "user_id": member.id, "option_id": option_id, "created_at": now}
     )
     if not inserted:
         raise Conflict("you already voted in this poll", code="already_voted")
@@ -126,7 +126,7 @@ def vote(member: User, poll_id: int, option_id: int, now: datetime) -> PollVote:
         update(PollOption).where(PollOption.id == option_id).values(vote_count=PollOption.vote_count + 1)
     )
     db.session.execute(update(SamplePoll).where(SamplePoll.id == poll.id).values(vote_count=SamplePoll.vote_count + 1))
-    return db.session.get(PollVote, (poll.id, member.id))
+    return db.session.get_one(PollVote, (poll.id, member.id))
 
 
 def my_vote(member: User | None, poll_id: int) -> int | None:

@@ -20,17 +20,17 @@ from c2b.polls import PollVote, get_poll
 from forum.members import User
 from forum.notifications import notify
 from kernel import audit, clock, outbox
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, NotFound, ValidationFailed
 from kernel.pagination import Page, keyset_page
-from kernel.sql import get_or_404, move, move_or_refuse
+from kernel.sql import get_or_404, move, move_or_refuse, rows_changed
 from kernel.unit_of_work import transaction
 
 ORDER_STATES = ("pending_payment", "paid", "confirmed", "cancelled", "expired", "refund_pending", "refunded")
 LIVE_ORDER_STATES = ("pending_payment", "paid", "confirmed")
 
 
-class Campaign(db.Model):
+class Campaign(Model):
     __tablename__ = "presale_campaigns"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,7 +66,7 @@ class Campaign(db.Model):
         return "open" if now < self.closes_at else "closed"
 
 
-class CampaignOption(db.Model):
+class CampaignOption(Model):
     __tablename__ = "presale_options"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -75,7 +75,7 @@ class CampaignOption(db.Model):
     name: Mapped[str] = mapped_column(String(80))
 
 
-class Order(db.Model):
+class Order(Model):
     __tablename__ = "presale_orders"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -105,7 +105,7 @@ class Order(db.Model):
     )
 
 
-class RefundRequest(db.Model):
+class RefundRequest(Model):
     """Money owed back to a member: requested → sent (to the provider) → refunded | failed."""
 
     __tablename__ = "refund_requests"
@@ -251,11 +251,11 @@ def place_order(
     prior = _order_by_key(member.id, key)
     if prior is not None:
         return prior, False
-    held = db.session.scalar(
+    held = db.session.execute(
         select(func.coalesce(func.sum(Order.quantity), 0)).where(
             Order.campaign_id == campaign.id, Order.user_id == member.id, Order.status.in_(LIVE_ORDER_STATES)
         )
-    )
+    ).scalar_one()
     if held + quantity > campaign.per_member_limit:
         raise Conflict(
             "over the per-member limit",
@@ -265,7 +265,7 @@ def place_order(
     reserve = update(Campaign).where(Campaign.id == campaign.id)
     if campaign.stock_cap is not None:
         reserve = reserve.where(Campaign.reserved_quantity + quantity <= campaign.stock_cap)
-    if db.session.execute(reserve.values(reserved_quantity=Campaign.reserved_quantity + quantity)).rowcount != 1:
+    if rows_changed(reserve.values(reserved_quantity=Campaign.reserved_quantity + quantity)) != 1:
         raise Conflict("sold out", code="sold_out")
     per_unit = campaign.deposit_cents or campaign.unit_price_cents
     order = Order(
@@ -336,7 +336,7 @@ def request_refund(order: Order, reason: str) -> RefundRequest:
 def cancel_order(member: User, order_id: int, now: datetime) -> Order:
     """Members cancel while the pre-sale is open: unpaid orders just end, paid ones are refunded."""
     order = own_order(member, order_id)
-    campaign = db.session.get(Campaign, order.campaign_id)
+    campaign = db.session.get_one(Campaign, order.campaign_id)
     if campaign.status(now) not in ("open", "scheduled"):
         raise Conflict("orders can be cancelled only while the pre-sale is open", code="presale_not_open")
     if move_order(order, ("pending_payment",), "cancelled"):

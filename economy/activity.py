@@ -10,12 +10,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from economy.earning import ONCE_PER_TARGET
 from kernel.clock import community_day
-from kernel.db import db
+from kernel.db import Model, db
 from kernel.outbox import Event
 from kernel.sql import insert_if_absent
 
 
-class ActivityCounter(db.Model):
+class ActivityCounter(Model):
     __tablename__ = "activity_counters"
 
     user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -34,9 +34,7 @@ def bump(user_id: int, metric: str, moment: datetime, amount: int = 1) -> dict[s
     """Add to the member's counters for every period; returns the new counts by period kind."""
     counts = {}
     for kind, period in period_keys(moment).items():
-        insert_if_absent(
-            ActivityCounter.__table__, {"user_id": user_id, "metric": metric, "period": period, "count": 0}
-        )
+        insert_if_absent(ActivityCounter, {"user_id": user_id, "metric": metric, "period": period, "count": 0})
         db.session.execute(
             update(ActivityCounter)
             .where(
@@ -44,11 +42,7 @@ def bump(user_id: int, metric: str, moment: datetime, amount: int = 1) -> dict[s
             )
             .values(count=ActivityCounter.count + amount)
         )
-        counts[kind] = db.session.scalar(
-            select(ActivityCounter.count).where(
-                ActivityCounter.user_id == user_id, ActivityCounter.metric == metric, ActivityCounter.period == period
-            )
-        )
+        counts[kind] = db.session.get_one(ActivityCounter, (user_id, metric, period), populate_existing=True).count
     return counts
 
 

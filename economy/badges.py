@@ -8,7 +8,7 @@ and only one award (and one reward) exists. Repeatable badges get one sequence p
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, func, select
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -19,7 +19,7 @@ from economy.earning import CONTRIBUTIONS, refresh_level
 from economy.ledger import Source
 from forum.members import User, get_user
 from kernel import audit, clock, outbox
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, ValidationFailed
 from kernel.outbox import Event
 from kernel.sql import get_or_404
@@ -32,7 +32,7 @@ METRICS = (*COUNTED_METRICS, "checkin_streak", "level")
 SHOWCASE_SIZE = 3
 
 
-class Badge(db.Model):
+class Badge(Model):
     __tablename__ = "badges"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -50,8 +50,15 @@ class Badge(db.Model):
     reward_contribution: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    @property
+    def rule(self) -> tuple[str, int] | None:
+        """(metric, threshold) for a badge awarded by rule; None for one given only by staff."""
+        if self.rule_metric is None or self.rule_threshold is None:
+            return None
+        return self.rule_metric, self.rule_threshold
 
-class BadgeAward(db.Model):
+
+class BadgeAward(Model):
     __tablename__ = "badge_awards"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -72,7 +79,7 @@ class BadgeAward(db.Model):
     )
 
 
-class ShowcaseSlot(db.Model):
+class ShowcaseSlot(Model):
     __tablename__ = "badge_showcase"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
@@ -154,24 +161,28 @@ def catalogue(include_disabled: bool = False) -> list[tuple[Badge, float]]:
 
 def metric_value(user_id: int, metric: str) -> int:
     if metric == "checkin_streak":
-        return db.session.scalar(select(func.coalesce(func.max(CheckIn.streak), 0)).where(CheckIn.user_id == user_id))
+        best = select(func.coalesce(func.max(CheckIn.streak), 0)).where(CheckIn.user_id == user_id)
+        return db.session.execute(best).scalar_one()
     if metric == "level":
         return db.session.scalar(select(User.level).where(User.id == user_id)) or 0
     return activity.count(user_id, metric, "all")
 
 
 def _held(badge: Badge, user_id: int) -> int:
-    return db.session.scalar(
+    return db.session.execute(
         select(func.count(BadgeAward.id)).where(BadgeAward.badge_id == badge.id, BadgeAward.user_id == user_id)
-    )
+    ).scalar_one()
 
 
 def due_sequences(badge: Badge, user_id: int) -> list[int]:
     """Which award sequences the member has earned by rule but does not have yet."""
-    value = metric_value(user_id, badge.rule_metric)
-    if value < badge.rule_threshold:
+    if badge.rule is None:
         return []
-    earned = value // badge.rule_threshold if badge.repeatable else 1
+    metric, threshold = badge.rule
+    value = metric_value(user_id, metric)
+    if value < threshold:
+        return []
+    earned = value // threshold if badge.repeatable else 1
     have = set(
         db.session.scalars(
             select(BadgeAward.sequence).where(BadgeAward.badge_id == badge.id, BadgeAward.user_id == user_id)
@@ -235,7 +246,7 @@ def backfill() -> int:
     ).all()
     for badge_id in badge_ids:
         with transaction():  # one badge per transaction
-            badge = db.session.get(Badge, badge_id)
+            badge = db.session.get_one(Badge, badge_id)
             for user_id in db.session.scalars(select(User.id)).all():
                 for sequence in due_sequences(badge, user_id):
                     count += _award(badge, user_id, sequence, by=None, reason="backfill") is not None
@@ -249,12 +260,12 @@ def _on_activity(event: Event) -> None:
 
 @outbox.subscribe(events.CHECKED_IN, name="economy.badges.streak")
 def _on_checkin(event: Event) -> None:
-    evaluate(event.actor_id, "checkin_streak")
+    evaluate(event.subject[1], "checkin_streak")
 
 
 @outbox.subscribe(events.LEVEL_REACHED, name="economy.badges.level")
 def _on_level(event: Event) -> None:
-    evaluate(event.actor_id, "level")
+    evaluate(event.subject[1], "level")
 
 
 def metrics_with_rules() -> set[str]:
@@ -294,9 +305,7 @@ def revoke(actor: User, award_id: int, reason: str) -> BadgeAward:
     if award.revoked_at is None:
         award.revoked_at, award.revoke_reason = clock.now(), reason.strip()
         db.session.execute(
-            ShowcaseSlot.__table__.delete().where(
-                ShowcaseSlot.user_id == award.user_id, ShowcaseSlot.badge_id == award.badge_id
-            )
+            delete(ShowcaseSlot).where(ShowcaseSlot.user_id == award.user_id, ShowcaseSlot.badge_id == award.badge_id)
         )
         audit.record(
             actor, "badge.revoke", "user", award.user_id, reason.strip(), badge=award.badge.slug, award_id=award.id
@@ -322,11 +331,12 @@ def progress(user_id: int) -> list[dict]:
     held = {a.badge_id for a in earned(user_id)}
     rows = []
     for badge in db.session.scalars(select(Badge).where(Badge.enabled.is_(True), Badge.rule_metric.is_not(None))):
-        if badge.id in held and not badge.repeatable:
+        if badge.rule is None or (badge.id in held and not badge.repeatable):
             continue
-        value = metric_value(user_id, badge.rule_metric)
-        target = badge.rule_threshold * ((value // badge.rule_threshold + 1) if badge.repeatable else 1)
-        rows.append({"badge": badge, "metric": badge.rule_metric, "current": value, "target": target})
+        metric, threshold = badge.rule
+        value = metric_value(user_id, metric)
+        target = threshold * ((value // threshold + 1) if badge.repeatable else 1)
+        rows.append({"badge": badge, "metric": metric, "current": value, "target": target})
     return rows
 
 
@@ -337,7 +347,7 @@ def set_showcase(user: User, badge_ids: list[int]) -> list[Badge]:
     missing = [b for b in badge_ids if b not in held]
     if missing:
         raise ValidationFailed("you can only show badges you hold", details={"badge_ids": missing})
-    db.session.execute(ShowcaseSlot.__table__.delete().where(ShowcaseSlot.user_id == user.id))
+    db.session.execute(delete(ShowcaseSlot).where(ShowcaseSlot.user_id == user.id))
     for position, badge_id in enumerate(badge_ids):
         db.session.add(ShowcaseSlot(user_id=user.id, position=position, badge_id=badge_id))
     db.session.flush()

@@ -11,12 +11,12 @@ from economy.earning import apply_rule, get_rule
 from forum.members import User
 from kernel import outbox
 from kernel.clock import community_day
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict
 from kernel.sql import insert_if_absent
 
 
-class CheckIn(db.Model):
+class CheckIn(Model):
     __tablename__ = "checkins"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
@@ -40,7 +40,7 @@ def check_in(user: User, now: datetime) -> CheckIn:
     bonus = streak_bonus(streak)
     points = (rule.points + bonus) if rule.enabled else 0
     inserted = insert_if_absent(
-        CheckIn.__table__, {"user_id": user.id, "day": today, "streak": streak, "points": points, "created_at": now}
+        CheckIn, {"user_id": user.id, "day": today, "streak": streak, "points": points, "created_at": now}
     )
     if not inserted:
         raise Conflict("already checked in today", code="already_checked_in", details={"day": today.isoformat()})
@@ -60,7 +60,7 @@ def check_in(user: User, now: datetime) -> CheckIn:
         payload={"day": today.isoformat(), "streak": streak},
         at=now,
     )
-    return db.session.get(CheckIn, (user.id, today))
+    return db.session.get_one(CheckIn, (user.id, today))
 
 
 def status(user: User, now: datetime) -> dict:
@@ -69,6 +69,6 @@ def status(user: User, now: datetime) -> dict:
     alive = latest is not None and latest.day >= today - timedelta(days=1)
     return {
         "checked_in_today": latest is not None and latest.day == today,
-        "streak": latest.streak if alive else 0,
+        "streak": latest.streak if latest is not None and alive else 0,
         "day": today.isoformat(),
     }

@@ -92,7 +92,7 @@ def give_back(subject_type: str, subject_id: int, event_id: int) -> int:
     returned = 0
     for earning in _earnings(subject_type, subject_id):
         clawback = _outstanding_clawback(earning)
-        if clawback is None:
+        if clawback is None or earning.beneficiary_id is None:
             continue
         pool = ledger.system_account("clawback")
         account_id = db.session.scalar(select(Account.id).where(Account.user_id == earning.beneficiary_id))
@@ -119,9 +119,9 @@ def give_back(subject_type: str, subject_id: int, event_id: int) -> int:
 @outbox.subscribe(forum_events.POST_REMOVED, forum_events.REPLY_REMOVED, name="economy.clawback")
 def on_removed(event: Event) -> None:
     # Only the removed content's own earnings: other members' replies under a removed post keep theirs.
-    claw_back(event.subject_type, event.subject_id, event.id)
+    claw_back(*event.subject, event.id)
 
 
 @outbox.subscribe(forum_events.POST_RESTORED, forum_events.REPLY_RESTORED, name="economy.give_back")
 def on_restored(event: Event) -> None:
-    give_back(event.subject_type, event.subject_id, event.id)
+    give_back(*event.subject, event.id)

@@ -18,7 +18,7 @@ from forum import events as forum_events
 from forum.members import User
 from kernel import audit, clock, outbox
 from kernel.clock import community_day_bounds
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.events import named
 from kernel.outbox import Event
 from kernel.sql import get_or_404
@@ -55,7 +55,7 @@ def award_key(event: Event) -> str:
     return f"rule:{event.type}:event:{event.id}"
 
 
-class EarningRule(db.Model):
+class EarningRule(Model):
     __tablename__ = "earning_rules"
 
     event_type: Mapped[str] = mapped_column(String(48), primary_key=True)
@@ -76,7 +76,7 @@ def awards_count(user_id: int, reason_code: str, since: datetime | None = None, 
     )
     if since is not None:
         query = query.where(LedgerTransaction.created_at >= since, LedgerTransaction.created_at < until)
-    return db.session.scalar(query)
+    return db.session.execute(query).scalar_one()
 
 
 def get_rule(event_type: str) -> EarningRule:
@@ -122,9 +122,9 @@ def apply_rule(
 
 
 def refresh_level(user_id: int) -> None:
-    account = db.session.scalar(
+    account = db.session.execute(
         select(Account).where(Account.user_id == user_id).execution_options(populate_existing=True)
-    )
+    ).scalar_one()
     sync_level(user_id, account.contribution)
 
 
@@ -134,7 +134,7 @@ def award_for_event(event: Event) -> None:
     user_id = beneficiary(event)
     if rule is None or not user_id or db.session.get(User, user_id) is None:
         return
-    subject = (event.subject_type, event.subject_id) if event.subject_type else None
+    subject = event.subject if event.subject_type else None
     apply_rule(rule, user_id, award_key(event), subject=subject, at=event.created_at)
 
 

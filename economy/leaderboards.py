@@ -72,7 +72,7 @@ def _from_ledger(period: str, moment: datetime, limit: int) -> list[tuple[int, i
     start = period_start(period, moment)
     if start is not None:
         query = query.where(Entry.created_at >= start)
-    return [(int(u), int(s)) for u, s in db.session.execute(query)]
+    return [(int(user_id or 0), int(score)) for user_id, score in db.session.execute(query)]
 
 
 def _ensure_built(moment: datetime) -> None:

@@ -29,8 +29,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kernel import clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict
+from kernel.sql import rows_changed
 
 SYSTEM_ACCOUNTS = ("issuance", "mall", "lottery", "clawback")
 MEASURES = ("points", "contribution")
@@ -58,7 +59,7 @@ CREDIT_SOURCES = frozenset(
 )
 
 
-class Account(db.Model):
+class Account(Model):
     __tablename__ = "accounts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -74,7 +75,7 @@ class Account(db.Model):
     )
 
 
-class LedgerTransaction(db.Model):
+class LedgerTransaction(Model):
     __tablename__ = "ledger_transactions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -99,7 +100,7 @@ class LedgerTransaction(db.Model):
     )
 
 
-class Entry(db.Model):
+class Entry(Model):
     """One leg of a transaction. Immutable: corrections are new transactions."""
 
     __tablename__ = "ledger_entries"
@@ -151,7 +152,7 @@ def member_account(user_id: int, *, lock: bool = False) -> Account:
             db.session.add(Account(user_id=user_id, balance=0, contribution=0, created_at=clock.now()))
     except IntegrityError:
         pass  # created by a concurrent request
-    return db.session.scalar(query)
+    return db.session.execute(query).scalar_one()
 
 
 def existing(idempotency_key: str) -> LedgerTransaction | None:
@@ -199,7 +200,8 @@ def post(
             db.session.add(transaction)
     except IntegrityError:
         # A twin with the same key committed first (we waited on its lock): answer with it.
-        return existing(idempotency_key), False
+        twin = select(LedgerTransaction).where(LedgerTransaction.idempotency_key == idempotency_key)
+        return db.session.execute(twin).scalar_one(), False
     # Lock order by account id so two transactions over the same accounts cannot deadlock.
     for leg in sorted(legs, key=lambda item: (item.account_id, item.measure)):
         _apply(leg, leg.account_id in member_ids)
@@ -235,7 +237,7 @@ def _apply(leg: Leg, is_member: bool) -> None:
     statement = update(Account).where(Account.id == leg.account_id)
     if is_member and leg.amount < 0:
         statement = statement.where(column + leg.amount >= 0)  # never below zero, checked atomically
-    moved = db.session.execute(statement.values({column.key: column + leg.amount})).rowcount
+    moved = rows_changed(statement.values({column.key: column + leg.amount}))
     if moved != 1:
         raise InsufficientPoints("not enough points", details={"needed": -leg.amount})
 

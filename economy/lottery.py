@@ -17,14 +17,14 @@ from economy import ledger
 from economy.ledger import Source
 from forum.members import User
 from kernel import audit, clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, ValidationFailed
-from kernel.sql import get_or_404, insert_if_absent
+from kernel.sql import get_or_404, insert_if_absent, rows_changed
 
 SCALE = 2**64
 
 
-class Lottery(db.Model):
+class Lottery(Model):
     __tablename__ = "lotteries"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,7 +45,7 @@ class Lottery(db.Model):
         return now >= self.ends_at
 
 
-class Prize(db.Model):
+class Prize(Model):
     __tablename__ = "lottery_prizes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -55,7 +55,7 @@ class Prize(db.Model):
     stock: Mapped[int] = mapped_column(Integer)
 
 
-class Draw(db.Model):
+class Draw(Model):
     __tablename__ = "lottery_draws"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -153,21 +153,16 @@ def draw(user: User, lottery_id: int, nonce: str, now: datetime) -> tuple[Draw, 
     )
     random_hex = random_for(lottery.seed, lottery.id, user.id, nonce)
     if not created:  # a twin request with the same key paid first; its draw is the answer
-        return db.session.scalar(
-            select(Draw).where(Draw.lottery_id == lottery.id, Draw.user_id == user.id, Draw.nonce == nonce)
-        ), False
+        return _draw(lottery.id, user.id, nonce), False
     prize = pick(lottery.prizes, lottery.miss_weight, random_hex)
     # Stock is taken with a conditional UPDATE; a prize that ran out becomes "no prize", never an oversell.
     if (
         prize is not None
-        and db.session.execute(
-            update(Prize).where(Prize.id == prize.id, Prize.stock > 0).values(stock=Prize.stock - 1)
-        ).rowcount
-        != 1
+        and rows_changed(update(Prize).where(Prize.id == prize.id, Prize.stock > 0).values(stock=Prize.stock - 1)) != 1
     ):
         prize = None
     insert_if_absent(
-        Draw.__table__,
+        Draw,
         {
             "lottery_id": lottery.id,
             "user_id": user.id,
@@ -179,7 +174,9 @@ def draw(user: User, lottery_id: int, nonce: str, now: datetime) -> tuple[Draw, 
         },
     )
     db.session.execute(update(Lottery).where(Lottery.id == lottery.id).values(draw_count=Lottery.draw_count + 1))
-    result = db.session.scalar(
-        select(Draw).where(Draw.lottery_id == lottery.id, Draw.user_id == user.id, Draw.nonce == nonce)
-    )
-    return result, created
+    return _draw(lottery.id, user.id, nonce), created
+
+
+def _draw(lottery_id: int, user_id: int, nonce: str) -> Draw:
+    query = select(Draw).where(Draw.lottery_id == lottery_id, Draw.user_id == user_id, Draw.nonce == nonce)
+    return db.session.execute(query).scalar_one()

@@ -15,15 +15,15 @@ from economy import ledger
 from economy.ledger import Source
 from forum.members import User
 from kernel import audit, clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
 from kernel.pagination import Page, keyset_page
-from kernel.sql import get_or_404, move
+from kernel.sql import get_or_404, move, rows_changed
 
 FULFILMENT = ("requested", "fulfilled", "cancelled")
 
 
-class RewardItem(db.Model):
+class RewardItem(Model):
     __tablename__ = "reward_items"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -39,7 +39,7 @@ class RewardItem(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class Redemption(db.Model):
+class Redemption(Model):
     __tablename__ = "redemptions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -123,11 +123,11 @@ def redeem(user: User, item_id: int, quantity: int, key: str, now: datetime) -> 
             "your level is too low for this reward", code="level_too_low", details={"min_level": item.min_level}
         )
     if item.per_member_limit is not None:
-        taken = db.session.scalar(
+        taken = db.session.execute(
             select(func.coalesce(func.sum(Redemption.quantity), 0)).where(
                 Redemption.user_id == user.id, Redemption.item_id == item.id, Redemption.status != "cancelled"
             )
-        )
+        ).scalar_one()
         if taken + quantity > item.per_member_limit:
             raise Conflict(
                 "you have reached this reward's limit",
@@ -135,11 +135,11 @@ def redeem(user: User, item_id: int, quantity: int, key: str, now: datetime) -> 
                 details={"limit": item.per_member_limit, "already": taken},
             )
     if item.stock is not None:
-        took = db.session.execute(
+        took = rows_changed(
             update(RewardItem)
             .where(RewardItem.id == item.id, RewardItem.stock >= quantity)
             .values(stock=RewardItem.stock - quantity)
-        ).rowcount
+        )
         if took != 1:
             raise Conflict("out of stock", code="out_of_stock")
     cost = item.price_points * quantity

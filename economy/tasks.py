@@ -11,13 +11,13 @@ from economy.earning import CONTRIBUTIONS, beneficiary, refresh_level
 from economy.ledger import Source
 from forum.members import User
 from kernel import outbox
-from kernel.db import db
+from kernel.db import Model, db
 from kernel.outbox import Event
 
 PERIODS = ("daily", "weekly", "once")
 
 
-class Task(db.Model):
+class Task(Model):
     __tablename__ = "tasks"
 
     code: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -12,11 +12,12 @@ from sqlalchemy import ForeignKey, String, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kernel import clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Unauthenticated
+from kernel.sql import rows_changed
 
 
-class AuthSession(db.Model):
+class AuthSession(Model):
     __tablename__ = "auth_sessions"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -41,7 +42,7 @@ def open_session(user_id: int, refresh_jti: str) -> AuthSession:
 
 def rotate(family: str, presented_jti: str, next_jti: str) -> AuthSession:
     """Swap the family's refresh token; raise if the presented one is not the current one."""
-    result = db.session.execute(
+    rotated = rows_changed(
         update(AuthSession)
         .where(
             AuthSession.id == family,
@@ -50,8 +51,8 @@ def rotate(family: str, presented_jti: str, next_jti: str) -> AuthSession:
         )
         .values(current_jti=next_jti, rotated_at=clock.now())
     )
-    if result.rowcount == 1:
-        return db.session.get(AuthSession, family)
+    if rotated == 1:
+        return db.session.get_one(AuthSession, family)
     session = db.session.get(AuthSession, family)
     if session is None or session.revoked_at is not None:
         raise Unauthenticated("this session has ended, sign in again", code="token_revoked")
@@ -64,12 +65,14 @@ def rotate(family: str, presented_jti: str, next_jti: str) -> AuthSession:
 
 
 def revoke(family: str, reason: str) -> bool:
-    result = db.session.execute(
-        update(AuthSession)
-        .where(AuthSession.id == family, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=clock.now(), revoked_reason=reason)
+    return (
+        rows_changed(
+            update(AuthSession)
+            .where(AuthSession.id == family, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=clock.now(), revoked_reason=reason)
+        )
+        == 1
     )
-    return result.rowcount == 1
 
 
 def revoke_all(user_id: int, reason: str, keep: str | None = None) -> int:
@@ -77,7 +80,7 @@ def revoke_all(user_id: int, reason: str, keep: str | None = None) -> int:
     query = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
     if keep is not None:
         query = query.where(AuthSession.id != keep)
-    return db.session.execute(query.values(revoked_at=clock.now(), revoked_reason=reason)).rowcount
+    return rows_changed(query.values(revoked_at=clock.now(), revoked_reason=reason))
 
 
 def is_revoked(family: str) -> bool:

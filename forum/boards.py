@@ -9,14 +9,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from forum.members import User, get_user
 from kernel import audit, clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, ValidationFailed
 from kernel.sql import get_or_404
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 
 
-class Board(db.Model):
+class Board(Model):
     __tablename__ = "boards"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -29,7 +29,7 @@ class Board(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class BoardModerator(db.Model):
+class BoardModerator(Model):
     __tablename__ = "board_moderators"
 
     board_id: Mapped[int] = mapped_column(ForeignKey("boards.id", ondelete="CASCADE"), primary_key=True)

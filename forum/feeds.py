@@ -1,6 +1,9 @@
 """Post lists: global and per board, sorted hot | latest | featured, filtered by tag or keyword."""
 
+from typing import Any
+
 from sqlalchemy import or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from forum.posts import Post, PostTag, find_tag
 from kernel.pagination import Page, keyset_page
@@ -23,7 +26,7 @@ def list_posts(
     cursor: str | None = None,
 ) -> Page:
     query = select(Post).where(Post.status == "published")
-    keys = []
+    keys: list[InstrumentedAttribute[Any]] = []
     if board_id is not None:
         # Pinned posts lead a board's list, whatever the sort.
         query = query.where(Post.board_id == board_id)

@@ -5,6 +5,7 @@ import io
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import ForeignKey, Integer, String, select
@@ -13,12 +14,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from forum.members import User
 from forum.storage import MediaStorage
 from kernel import clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import TooLarge, UnsupportedMedia, ValidationFailed
 from kernel.sql import get_or_404
 
 # Pillow format → (mime type, file extension, save options). Anything else is refused.
-FORMATS = {
+FORMATS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "JPEG": ("image/jpeg", "jpg", {"quality": 85, "optimize": True}),
     "PNG": ("image/png", "png", {"optimize": True}),
     "WEBP": ("image/webp", "webp", {"quality": 85}),
@@ -28,7 +29,7 @@ THUMBNAIL_EDGE = 320
 MAX_GIF_FRAMES = 300
 
 
-class Media(db.Model):
+class Media(Model):
     __tablename__ = "media"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -83,7 +84,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
 def process_image(data: bytes, max_pixels: int) -> ProcessedImage:
     """Decode, auto-orient and re-encode so no EXIF/GPS or trailing payload survives."""
     image = _open(data, max_pixels)
-    fmt = image.format
+    fmt = image.format or ""  # _open accepts only the formats in FORMATS
     mime, extension, options = FORMATS[fmt]
     try:
         out = io.BytesIO()
@@ -116,7 +117,7 @@ def process_image(data: bytes, max_pixels: int) -> ProcessedImage:
 
 def _frames(image: Image.Image) -> list[Image.Image]:
     frames = []
-    for index in range(image.n_frames):
+    for index in range(getattr(image, "n_frames", 1)):
         image.seek(index)
         frames.append(image.convert("RGBA"))
     return frames

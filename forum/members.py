@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from forum import auth_sessions, sign_in_guard
 from forum.names import canonical, clean_display_name, clean_username, lookalike_skeletons, skeleton
 from kernel import clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
 from kernel.sql import get_or_404
 
@@ -22,7 +22,7 @@ ROLES = ("member", "moderator", "operator", "product", "admin")
 STAFF_ROLES = ("moderator", "operator", "product", "admin")
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -64,7 +64,7 @@ class User(db.Model):
         return self.muted_until is not None and self.muted_until > moment
 
 
-class WeChatIdentity(db.Model):
+class WeChatIdentity(Model):
     """The mini-program identity. session_key is kept server-side only (needed to decrypt WeChat data)."""
 
     __tablename__ = "wechat_identities"

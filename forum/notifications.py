@@ -8,15 +8,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from forum import events
 from forum.members import User
 from kernel import clock, outbox
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.outbox import Event
 from kernel.pagination import Page, keyset_page
-from kernel.sql import insert_if_absent
+from kernel.sql import insert_if_absent, rows_changed
 
 KINDS = ("reply", "quote", "mention", "like", "applause", "moderation", "idea", "system")
 
 
-class Notification(db.Model):
+class Notification(Model):
     __tablename__ = "notifications"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,7 +54,7 @@ def notify(
     if actor_id is not None and actor_id == user_id:
         return False  # nobody is told about their own actions
     return insert_if_absent(
-        Notification.__table__,
+        Notification,
         {
             "user_id": user_id,
             "kind": kind,
@@ -77,9 +77,9 @@ def inbox(user: User, limit: int, cursor: str | None, unread_only: bool = False)
 
 
 def unread_count(user: User) -> int:
-    return db.session.scalar(
+    return db.session.execute(
         select(func.count()).where(Notification.user_id == user.id, Notification.read_at.is_(None))
-    )
+    ).scalar_one()
 
 
 def mark_read(user: User, ids: list[int] | None) -> int:
@@ -87,7 +87,7 @@ def mark_read(user: User, ids: list[int] | None) -> int:
     statement = update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
     if ids is not None:
         statement = statement.where(Notification.id.in_(ids))
-    return db.session.execute(statement.values(read_at=clock.now())).rowcount
+    return rows_changed(statement.values(read_at=clock.now()))
 
 
 # Reactions to forum events. Each recipient gets at most one notification per event, the most specific kind.
@@ -101,8 +101,8 @@ def _on_post_published(event: Event) -> None:
             "mention",
             event=event,
             actor_id=event.actor_id,
-            subject=("post", event.subject_id),
-            post_id=event.subject_id,
+            subject=event.subject,
+            post_id=event.subject[1],
         )
 
 
@@ -112,7 +112,7 @@ def _on_reply(event: Event) -> None:
     common = {
         "event": event,
         "actor_id": event.actor_id,
-        "subject": ("reply", event.subject_id),
+        "subject": event.subject,
         "post_id": payload["post_id"],
     }
     told: set[int] = set()
@@ -133,7 +133,7 @@ def _on_like(event: Event) -> None:
         "like",
         event=event,
         actor_id=event.actor_id,
-        subject=(event.subject_type, event.subject_id),
+        subject=event.subject,
         post_id=event.payload.get("post_id"),
     )
 
@@ -145,6 +145,6 @@ def _on_applause(event: Event) -> None:
         "applause",
         event=event,
         actor_id=event.actor_id,
-        subject=(event.subject_type, event.subject_id),
+        subject=event.subject,
         post_id=event.payload.get("post_id"),
     )

@@ -11,7 +11,7 @@ def ensure_can_contribute(user: User, now: datetime) -> None:
     """The one check point before any member writes content: banned and muted members are stopped here."""
     if user.banned_at is not None:
         raise Forbidden("this account is banned", code="account_banned")
-    if user.muted_at(now):
+    if user.muted_until is not None and user.muted_at(now):
         raise Forbidden("you are muted", code="member_muted", details={"muted_until": user.muted_until.isoformat()})
 
 

@@ -17,7 +17,7 @@ from forum.members import User
 from forum.permissions import ensure_author, ensure_author_or_moderator, ensure_can_contribute
 from forum.text import mentioned_usernames
 from kernel import clock, outbox
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.sql import get_or_404, move
 
@@ -27,7 +27,7 @@ MAX_IMAGES = 9
 TAG_RE = re.compile(r"^[\w·\-+#. ]{1,20}$")
 
 
-class Post(db.Model):
+class Post(Model):
     __tablename__ = "posts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -68,7 +68,7 @@ class Post(db.Model):
     )
 
 
-class Tag(db.Model):
+class Tag(Model):
     __tablename__ = "tags"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -76,14 +76,14 @@ class Tag(db.Model):
     name_key: Mapped[str] = mapped_column(String(40), unique=True)
 
 
-class PostTag(db.Model):
+class PostTag(Model):
     __tablename__ = "post_tags"
 
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
-class PostImage(db.Model):
+class PostImage(Model):
     __tablename__ = "post_images"
 
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
@@ -178,7 +178,7 @@ def bump_counters(post_id: int, **deltas: int) -> Post:
     if any(delta > 0 for name, delta in deltas.items() if name in ("reply_count", "like_count")):
         values["last_activity_at"] = clock.now()
     db.session.execute(update(Post).where(Post.id == post_id).values(**values))
-    post = db.session.get(Post, post_id, populate_existing=True)
+    post = db.session.get_one(Post, post_id, populate_existing=True)
     refresh_hot_score(post)
     db.session.flush()
     return post

@@ -16,14 +16,14 @@ from forum.members import User
 from forum.posts import Post, bump_counters, visible_post
 from forum.replies import Reply, visible_reply
 from kernel import clock, outbox
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden
 from kernel.events import EventType
 from kernel.pagination import Page, keyset_page
-from kernel.sql import insert_if_absent
+from kernel.sql import insert_if_absent, rows_changed
 
 
-class PostLike(db.Model):
+class PostLike(Model):
     __tablename__ = "post_likes"
 
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
@@ -31,7 +31,7 @@ class PostLike(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class ReplyLike(db.Model):
+class ReplyLike(Model):
     __tablename__ = "reply_likes"
 
     reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id", ondelete="CASCADE"), primary_key=True)
@@ -39,7 +39,7 @@ class ReplyLike(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class ReplyApplause(db.Model):
+class ReplyApplause(Model):
     """拍一拍: one per member per reply, never on your own; a quality signal, not a vote to undo."""
 
     __tablename__ = "reply_applause"
@@ -49,7 +49,7 @@ class ReplyApplause(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class Favorite(db.Model):
+class Favorite(Model):
     __tablename__ = "favorites"
 
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
@@ -88,7 +88,7 @@ def _live_reply(user: User, reply_id: int) -> Reply:
 def like_post(user: User, post_id: int) -> ReactionState:
     post = _live_post(user, post_id)
     _not_yourself(user, post.author_id, "like")
-    inserted = insert_if_absent(PostLike.__table__, {"post_id": post.id, "user_id": user.id, "created_at": clock.now()})
+    inserted = insert_if_absent(PostLike, {"post_id": post.id, "user_id": user.id, "created_at": clock.now()})
     if inserted:
         post = bump_counters(post.id, like_count=1)
         outbox.emit(
@@ -102,9 +102,7 @@ def like_post(user: User, post_id: int) -> ReactionState:
 
 def unlike_post(user: User, post_id: int) -> ReactionState:
     post = visible_post(post_id, user)
-    removed = db.session.execute(
-        delete(PostLike).where(PostLike.post_id == post.id, PostLike.user_id == user.id)
-    ).rowcount
+    removed = rows_changed(delete(PostLike).where(PostLike.post_id == post.id, PostLike.user_id == user.id))
     if removed:
         post = bump_counters(post.id, like_count=-1)
         outbox.emit(
@@ -125,7 +123,9 @@ def _bump_reply(reply_id: int, column: str, delta: int) -> int:
     ).scalar_one()
 
 
-def _react_to_reply(user: User, reply_id: int, table, counter: str, event_type: EventType, verb: str) -> ReactionState:
+def _react_to_reply(
+    user: User, reply_id: int, table: type[Model], counter: str, event_type: EventType, verb: str
+) -> ReactionState:
     """Add a one-per-member reaction row; the counter and the event follow only a real insert."""
     reply = _live_reply(user, reply_id)
     _not_yourself(user, reply.author_id, verb)
@@ -134,7 +134,7 @@ def _react_to_reply(user: User, reply_id: int, table, counter: str, event_type: 
         count = _bump_reply(reply.id, counter, 1)
         _emit_for_reply(event_type, user, reply)
     else:
-        count = db.session.scalar(select(getattr(Reply, counter)).where(Reply.id == reply.id))
+        count = db.session.execute(select(getattr(Reply, counter)).where(Reply.id == reply.id)).scalar_one()
     return ReactionState(True, count, inserted)
 
 
@@ -148,31 +148,27 @@ def _emit_for_reply(event_type: EventType, user: User, reply: Reply) -> None:
 
 
 def like_reply(user: User, reply_id: int) -> ReactionState:
-    return _react_to_reply(user, reply_id, ReplyLike.__table__, "like_count", events.LIKE_RECEIVED, "like")
+    return _react_to_reply(user, reply_id, ReplyLike, "like_count", events.LIKE_RECEIVED, "like")
 
 
 def applaud_reply(user: User, reply_id: int) -> ReactionState:
-    return _react_to_reply(
-        user, reply_id, ReplyApplause.__table__, "applause_count", events.APPLAUSE_RECEIVED, "applaud"
-    )
+    return _react_to_reply(user, reply_id, ReplyApplause, "applause_count", events.APPLAUSE_RECEIVED, "applaud")
 
 
 def unlike_reply(user: User, reply_id: int) -> ReactionState:
     reply, _ = visible_reply(reply_id, user)
-    removed = db.session.execute(
-        delete(ReplyLike).where(ReplyLike.reply_id == reply.id, ReplyLike.user_id == user.id)
-    ).rowcount
+    removed = rows_changed(delete(ReplyLike).where(ReplyLike.reply_id == reply.id, ReplyLike.user_id == user.id))
     if removed:
         count = _bump_reply(reply.id, "like_count", -1)
         _emit_for_reply(events.LIKE_WITHDRAWN, user, reply)
     else:
-        count = db.session.scalar(select(Reply.like_count).where(Reply.id == reply.id))
+        count = db.session.execute(select(Reply.like_count).where(Reply.id == reply.id)).scalar_one()
     return ReactionState(False, count, bool(removed))
 
 
 def favorite_post(user: User, post_id: int) -> ReactionState:
     post = _live_post(user, post_id)
-    inserted = insert_if_absent(Favorite.__table__, {"post_id": post.id, "user_id": user.id, "created_at": clock.now()})
+    inserted = insert_if_absent(Favorite, {"post_id": post.id, "user_id": user.id, "created_at": clock.now()})
     if inserted:
         post = bump_counters(post.id, favorite_count=1)
     return ReactionState(True, post.favorite_count, inserted)
@@ -180,9 +176,7 @@ def favorite_post(user: User, post_id: int) -> ReactionState:
 
 def unfavorite_post(user: User, post_id: int) -> ReactionState:
     post = visible_post(post_id, user)
-    removed = db.session.execute(
-        delete(Favorite).where(Favorite.post_id == post.id, Favorite.user_id == user.id)
-    ).rowcount
+    removed = rows_changed(delete(Favorite).where(Favorite.post_id == post.id, Favorite.user_id == user.id))
     if removed:
         post = bump_counters(post.id, favorite_count=-1)
     return ReactionState(False, post.favorite_count, bool(removed))

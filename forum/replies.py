@@ -12,13 +12,13 @@ from forum.members import User
 from forum.permissions import ensure_author, ensure_author_or_moderator, ensure_can_contribute
 from forum.posts import Post, bump_counters, mentioned_users, visible_post
 from kernel import clock, outbox
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, NotFound, ValidationFailed
 from kernel.pagination import Page, keyset_page
-from kernel.sql import get_or_404
+from kernel.sql import get_or_404, rows_changed
 
 
-class Reply(db.Model):
+class Reply(Model):
     __tablename__ = "replies"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -152,16 +152,11 @@ def set_reply_status(reply: Reply, status: str, *, actor_id: int | None, reason:
     if old == status:
         return False
     first_publication = status == "published" and reply.published_at is None
-    moved = (
-        db.session.execute(
-            update(Reply).where(Reply.id == reply.id, Reply.status == old).values(status=status)
-        ).rowcount
-        == 1
-    )
+    moved = rows_changed(update(Reply).where(Reply.id == reply.id, Reply.status == old).values(status=status)) == 1
     if not moved:
         return False
     reply.status = status
-    post = db.session.get(Post, reply.post_id)
+    post = db.session.get_one(Post, reply.post_id)
     if first_publication:
         publish_reply(reply, post)
         return True

@@ -15,13 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kernel import clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import ValidationFailed
 
 KEY_LIFETIME = timedelta(hours=24)
 
 
-class IdempotencyKey(db.Model):
+class IdempotencyKey(Model):
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("user_id", "scope", "key", name="uq_idempotency_keys_user_scope_key"),)
 

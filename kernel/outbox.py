@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, select
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kernel import clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.events import EventType
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 PENDING_KEY = "outbox_pending_event_ids"
 
 
-class Event(db.Model):
+class Event(Model):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -42,8 +42,15 @@ class Event(db.Model):
         Index("ix_events_subject", "subject_type", "subject_id"),
     )
 
+    @property
+    def subject(self) -> tuple[str, int]:
+        """What the event is about, for the handlers of events that always have a subject."""
+        if self.subject_type is None or self.subject_id is None:
+            raise LookupError(f"event {self.id} ({self.type}) has no subject")
+        return self.subject_type, self.subject_id
 
-class EventHandling(db.Model):
+
+class EventHandling(Model):
     """Proof that one handler has applied one event; its primary key is the idempotency key."""
 
     __tablename__ = "event_handlings"
@@ -141,9 +148,7 @@ def process_event(event_id: int) -> bool:
         complete = _apply(event_id, sub) and complete
     if complete:
         db.session.execute(
-            Event.__table__.update()
-            .where(Event.id == event_id, Event.processed_at.is_(None))
-            .values(processed_at=clock.now())
+            update(Event).where(Event.id == event_id, Event.processed_at.is_(None)).values(processed_at=clock.now())
         )
         db.session.commit()
     return complete
@@ -157,8 +162,7 @@ def _apply(event_id: int, sub: Subscription) -> bool:
         db.session.rollback()  # another run already applied this handler: nothing to do
         return True
     try:
-        event = db.session.get(Event, event_id)
-        sub.handler(event)
+        sub.handler(db.session.get_one(Event, event_id))
         db.session.commit()
         return True
     except IntegrityError:

@@ -2,6 +2,7 @@
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -58,7 +59,7 @@ def decode_cursor(cursor: str, width: int) -> list[Any]:
 
 def keyset_page(
     query: Select,
-    keys: list[InstrumentedAttribute],
+    keys: Sequence[InstrumentedAttribute[Any]],
     limit: int,
     cursor: str | None,
     *,

@@ -1,24 +1,29 @@
 """Small portable SQL helpers for the two supported databases."""
 
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import CursorResult, Executable, inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from kernel.db import db
+from kernel.db import Base, db
 from kernel.errors import Conflict, NotFound
 
 T = TypeVar("T")
 
 
-def insert_if_absent(table: Table, values: dict[str, Any]) -> bool:
+def insert_if_absent(model: type[Base], values: dict[str, Any]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when a row was inserted. Safe under concurrent twins."""
     dialect = db.session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     # RETURNING says whether a row went in; rowcount is not reliable for this statement on every driver.
-    statement = module.insert(table).values(**values).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    statement = module.insert(model).values(**values).on_conflict_do_nothing().returning(*inspect(model).primary_key)
     return db.session.execute(statement).first() is not None
+
+
+def rows_changed(statement: Executable) -> int:
+    """Run an UPDATE or DELETE in the unit of work; how many rows it changed."""
+    return cast(CursorResult, db.session.execute(statement)).rowcount
 
 
 def move(
@@ -32,7 +37,7 @@ def move(
     statement = (
         update(model).where(model.id == row.id, state.in_(tuple(sources)), *where).values({column: to, **values})
     )
-    moved = db.session.execute(statement).rowcount == 1
+    moved = rows_changed(statement) == 1
     db.session.refresh(row)
     return moved
 

@@ -11,8 +11,7 @@ from c2b import ideas
 from forum.boards import Board, can_moderate, get_board
 from forum.members import User
 from forum.notifications import notify
-from forum.posts import Post, refresh_hot_score, set_post_status
-from forum.replies import set_reply_status
+from forum.posts import Post, refresh_hot_score
 from kernel import audit, clock, outbox
 from kernel.db import db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
@@ -103,22 +102,21 @@ def _change_visibility(actor: User, target: Target, action: str, reason: str) ->
         raise Conflict("nothing to approve", code="not_pending")
     if action == "reject" and target.status != "pending_review" and queue.open_item(target.kind, target.id) is None:
         raise Conflict("nothing to reject", code="not_pending")
-    change = set_post_status if target.kind == "post" else set_reply_status
-    change(target.obj, status, actor_id=actor.id, reason=reason)
+    target.set_visibility(status, actor_id=actor.id, reason=reason)
     reports.settle(target, upheld=upheld)
     queue.resolve(target.kind, target.id, actor, "rejected" if upheld else "approved", reason)
 
 
 def _review_idea(actor: User, target: Target, action: str, reason: str) -> None:
     if action == "approve":
-        ideas.publish(target.obj)
+        ideas.publish(target.as_(ideas.Idea))
     else:
-        ideas.reject(target.obj, reason)
+        ideas.reject(target.as_(ideas.Idea), reason)
     queue.resolve("idea", target.id, actor, "approved" if action == "approve" else "rejected", reason)
 
 
 def _toggle(actor: User, target: Target, action: str) -> None:
-    post: Post = target.obj
+    post = target.as_(Post)
     if action in ("lock", "unlock"):
         post.locked = action == "lock"
     elif action in ("pin", "unpin"):
@@ -150,7 +148,7 @@ def _move(actor: User, target: Target, board_id: int | None) -> dict:
     destination = get_board(board_id)
     if not can_moderate(actor, destination.id):
         raise Forbidden("you do not moderate the destination board", code="not_board_moderator")
-    post: Post = target.obj
+    post = target.as_(Post)
     source = post.board_id
     if source == destination.id:
         return {"from_board_id": source, "to_board_id": source}

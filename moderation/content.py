@@ -1,14 +1,16 @@
 """Looking up reportable / moderatable content (posts and replies) uniformly."""
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from c2b.ideas import Idea, get_idea
-from forum.posts import Post, get_post
-from forum.replies import Reply, get_reply
+from forum.posts import Post, get_post, set_post_status
+from forum.replies import Reply, get_reply, set_reply_status
 from kernel.errors import ValidationFailed
 from kernel.sql import get_or_404
 
 TARGET_TYPES = ("post", "reply", "idea")
+T = TypeVar("T")
 
 
 @dataclass
@@ -21,6 +23,18 @@ class Target:
     @property
     def id(self) -> int:
         return self.obj.id
+
+    def as_(self, kind: type[T]) -> T:
+        """The content as the type its kind promises (an action on posts only receives posts)."""
+        if not isinstance(self.obj, kind):
+            raise TypeError(f"a {self.kind} is not a {kind.__name__}")
+        return self.obj
+
+    def set_visibility(self, status: str, *, actor_id: int | None, reason: str) -> bool:
+        """Publish, hide or remove a post or reply; False when it already was."""
+        if isinstance(self.obj, Post):
+            return set_post_status(self.obj, status, actor_id=actor_id, reason=reason)
+        return set_reply_status(self.as_(Reply), status, actor_id=actor_id, reason=reason)
 
     @property
     def status(self) -> str:

@@ -102,7 +102,7 @@ def submit_reply(author: User, post_id: int, body: str, quote_reply_id: int | No
         author, post_id, screened["body"].text, quote_reply_id, status="pending_review" if held else "published"
     )
     if held:
-        post = db.session.get(Post, reply.post_id)
+        post = db.session.get_one(Post, reply.post_id)
         queue.enqueue("reply", reply.id, reason="filter", author_id=author.id, board_id=post.board_id, terms=held)
     return reply
 
@@ -112,7 +112,7 @@ def edit_reply(editor: User, reply_id: int, body: str) -> Reply:
     reply = replies.update_reply(editor, reply_id, screened["body"].text)
     held = _review_terms(screened)
     if held:
-        post = db.session.get(Post, reply.post_id)
+        post = db.session.get_one(Post, reply.post_id)
         queue.enqueue("reply", reply.id, reason="filter", author_id=editor.id, board_id=post.board_id, terms=held)
     return reply
 

@@ -9,13 +9,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from forum.boards import BoardModerator
 from forum.members import User
 from kernel import clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.pagination import Page, keyset_page
 
 REASONS = ("filter", "new_member", "reports", "idea", "share")
 
 
-class ReviewItem(db.Model):
+class ReviewItem(Model):
     __tablename__ = "review_items"
 
     id: Mapped[int] = mapped_column(primary_key=True)

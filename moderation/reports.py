@@ -11,20 +11,18 @@ from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, cas
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from forum.members import User
-from forum.posts import set_post_status
-from forum.replies import set_reply_status
 from kernel import audit, clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict
 from kernel.pagination import Page, keyset_page
-from kernel.sql import insert_if_absent
+from kernel.sql import insert_if_absent, rows_changed
 from moderation import queue
 from moderation.content import Target, load
 
 REASONS = ("spam", "abuse", "porn", "illegal", "misinformation", "infringement", "other")
 
 
-class Report(db.Model):
+class Report(Model):
     __tablename__ = "reports"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,7 +59,7 @@ def file_report(reporter: User, target_type: str, target_id: int, reason: str, d
     if target.author_id == reporter.id:
         raise Conflict("you cannot report your own content", code="own_content")
     created = insert_if_absent(
-        Report.__table__,
+        Report,
         {
             "reporter_id": reporter.id,
             "target_type": target.kind,
@@ -75,29 +73,28 @@ def file_report(reporter: User, target_type: str, target_id: int, reason: str, d
     )
     if not created:
         raise Conflict("you already reported this", code="already_reported")
-    report = db.session.scalar(
+    report = db.session.execute(
         select(Report).where(
             Report.reporter_id == reporter.id, Report.target_type == target.kind, Report.target_id == target.id
         )
-    )
+    ).scalar_one()
     _maybe_auto_hide(target)
     return report
 
 
 def _maybe_auto_hide(target: Target) -> None:
     cfg = current_app.config
-    trusted = db.session.scalar(
+    trusted = db.session.execute(
         select(func.count(func.distinct(Report.reporter_id))).where(
             Report.target_type == target.kind,
             Report.target_id == target.id,
             Report.status == "open",
             Report.reporter_level >= cfg["REPORT_TRUSTED_LEVEL"],
         )
-    )
+    ).scalar_one()
     if trusted < cfg["REPORT_AUTO_HIDE_THRESHOLD"]:
         return
-    change = set_post_status if target.kind == "post" else set_reply_status
-    if change(target.obj, "hidden", actor_id=None, reason="auto-hidden after reports"):
+    if target.set_visibility("hidden", actor_id=None, reason="auto-hidden after reports"):
         queue.enqueue(
             target.kind,
             target.id,
@@ -111,11 +108,11 @@ def _maybe_auto_hide(target: Target) -> None:
 
 def settle(target: Target, upheld: bool) -> int:
     """Close the open reports on a target once a moderator has decided."""
-    return db.session.execute(
+    return rows_changed(
         update(Report)
         .where(Report.target_type == target.kind, Report.target_id == target.id, Report.status == "open")
         .values(status="upheld" if upheld else "dismissed", resolved_at=clock.now())
-    ).rowcount
+    )
 
 
 def list_reports(*, status: str | None, reporter_id: int | None, limit: int, cursor: str | None) -> Page:

@@ -8,14 +8,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from forum import auth_sessions
 from forum.members import User, get_user
 from kernel import audit, clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
 
 KINDS = ("mute", "unmute", "ban", "unban")
 RANK = {"member": 0, "product": 1, "operator": 1, "moderator": 2, "admin": 3}
 
 
-class Sanction(db.Model):
+class Sanction(Model):
     __tablename__ = "sanctions"
 
     id: Mapped[int] = mapped_column(primary_key=True)

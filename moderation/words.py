@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from forum.members import User
 from kernel import audit, clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import ValidationFailed
 from moderation.automaton import Automaton
 
@@ -24,7 +24,7 @@ MASK = "＊"
 _SKIPPED = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"}
 
 
-class SensitiveWord(db.Model):
+class SensitiveWord(Model):
     __tablename__ = "sensitive_words"
 
     id: Mapped[int] = mapped_column(primary_key=True)

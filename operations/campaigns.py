@@ -20,16 +20,16 @@ from forum.members import User
 from forum.notifications import notify
 from kernel import audit, clock, outbox
 from kernel.clock import community_day
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
-from kernel.sql import get_or_404, insert_if_absent, move
+from kernel.sql import get_or_404, insert_if_absent, move, rows_changed
 from moderation import queue
 from operations import events, segments, tags
 
 URL_RE = re.compile(r"^https?://[^\s]{4,500}$")
 
 
-class Campaign(db.Model):
+class Campaign(Model):
     __tablename__ = "officer_campaigns"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -48,7 +48,7 @@ class Campaign(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class Application(db.Model):
+class Application(Model):
     __tablename__ = "officer_applications"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,7 +63,7 @@ class Application(db.Model):
     __table_args__ = (UniqueConstraint("campaign_id", "user_id", name="uq_officer_applications_once"),)
 
 
-class CampaignCheckin(db.Model):
+class CampaignCheckin(Model):
     __tablename__ = "officer_checkins"
 
     campaign_id: Mapped[int] = mapped_column(ForeignKey("officer_campaigns.id", ondelete="CASCADE"), primary_key=True)
@@ -73,7 +73,7 @@ class CampaignCheckin(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class Share(db.Model):
+class Share(Model):
     __tablename__ = "officer_shares"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -155,7 +155,7 @@ def apply(member: User, campaign_id: int, answers: dict[str, Any], now: datetime
         raise Forbidden("this campaign is for an invited group", code="not_in_audience")
     cleaned = _check_answers(campaign, answers)
     created = insert_if_absent(
-        Application.__table__,
+        Application,
         {
             "campaign_id": campaign.id,
             "user_id": member.id,
@@ -167,9 +167,9 @@ def apply(member: User, campaign_id: int, answers: dict[str, Any], now: datetime
     )
     if not created:
         raise Conflict("you already applied", code="already_applied")
-    return db.session.scalar(
+    return db.session.execute(
         select(Application).where(Application.campaign_id == campaign.id, Application.user_id == member.id)
-    )
+    ).scalar_one()
 
 
 def draw(applicant_ids: list[int], places: int, seed: str) -> list[int]:
@@ -182,11 +182,11 @@ def draw(applicant_ids: list[int], places: int, seed: str) -> list[int]:
 def select_officers(actor: User, campaign_id: int, picks: list[int], now: datetime) -> Campaign:
     actor.ensure_role("operator", doing="run experience-officer campaigns")
     campaign = get(campaign_id)
-    moved = db.session.execute(
+    moved = rows_changed(
         update(Campaign)
         .where(Campaign.id == campaign.id, Campaign.status == "recruiting")
         .values(status="running", started_at=now)
-    ).rowcount
+    )
     if moved != 1:
         raise Conflict("selection has already happened", code="already_selected")
     applicants = list(db.session.scalars(select(Application.user_id).where(Application.campaign_id == campaign.id)))
@@ -247,11 +247,12 @@ def _officer(member: User, campaign: Campaign) -> Application:
 def check_in(member: User, campaign_id: int, note: str, now: datetime) -> Application:
     campaign = get(campaign_id)
     application = _officer(member, campaign)
-    if campaign.status != "running" or now >= campaign.started_at + timedelta(days=campaign.checkin_days):
+    started = campaign.started_at
+    if campaign.status != "running" or started is None or now >= started + timedelta(days=campaign.checkin_days):
         raise Conflict("the check-in period is over", code="checkin_period_over")
     day = community_day(now)
     if not insert_if_absent(
-        CampaignCheckin.__table__,
+        CampaignCheckin,
         {"campaign_id": campaign.id, "user_id": member.id, "day": day, "note": note.strip()[:500], "created_at": now},
     ):
         raise Conflict("already checked in today", code="already_checked_in")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from forum.members import User
 from forum.notifications import notify
 from kernel import clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Forbidden
 from kernel.pagination import Page, keyset_page
 from kernel.sql import get_or_404, move_or_refuse
@@ -19,7 +19,7 @@ from kernel.sql import get_or_404, move_or_refuse
 STATUSES = ("submitted", "forwarded", "answered", "closed")
 
 
-class Feedback(db.Model):
+class Feedback(Model):
     __tablename__ = "feedback"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -36,7 +36,7 @@ class Feedback(db.Model):
     __table_args__ = (Index("ix_feedback_status", "status", "id"), Index("ix_feedback_user", "user_id", "id"))
 
 
-class FeedbackStep(db.Model):
+class FeedbackStep(Model):
     __tablename__ = "feedback_steps"
 
     id: Mapped[int] = mapped_column(primary_key=True)

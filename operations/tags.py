@@ -13,9 +13,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from forum.members import User, get_user
 from kernel import clock
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Forbidden, ValidationFailed
-from kernel.sql import insert_if_absent
+from kernel.sql import insert_if_absent, rows_changed
 from moderation import words
 
 KINDS = ("self", "friend", "operator")
@@ -23,7 +23,7 @@ TAG_RE = re.compile(r"^[\w·\-+# ]{1,20}$")
 CURIOUS = "好奇新品"  # the operator tag given to experience-officer applicants not selected
 
 
-class MemberTag(db.Model):
+class MemberTag(Model):
     __tablename__ = "member_tags"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -67,7 +67,7 @@ def set_tags(actor: User, user_id: int, tags: list[str], kind: str) -> None:
     now = clock.now()
     for key, name in cleaned.items():
         insert_if_absent(
-            MemberTag.__table__,
+            MemberTag,
             {"user_id": target.id, "tag": name, "tag_key": key, "kind": kind, "added_by": actor.id, "created_at": now},
         )
 
@@ -75,7 +75,7 @@ def set_tags(actor: User, user_id: int, tags: list[str], kind: str) -> None:
 def add_operator_tag(user_id: int, tag: str, by: int | None = None) -> None:
     name, key = clean(tag)
     insert_if_absent(
-        MemberTag.__table__,
+        MemberTag,
         {
             "user_id": user_id,
             "tag": name,
@@ -90,11 +90,11 @@ def add_operator_tag(user_id: int, tag: str, by: int | None = None) -> None:
 def remove_tag(member: User, tag: str) -> int:
     """The tagged member removes a tag from themselves (self or friend tags)."""
     _, key = clean(tag)
-    return db.session.execute(
+    return rows_changed(
         delete(MemberTag).where(
             MemberTag.user_id == member.id, MemberTag.tag_key == key, MemberTag.kind.in_(("self", "friend"))
         )
-    ).rowcount
+    )
 
 
 def tags_of(user_id: int, viewer: User | None) -> list[dict]:

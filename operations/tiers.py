@@ -10,7 +10,7 @@ from c2b import events as c2b_events
 from economy import events as economy_events
 from forum import events as forum_events
 from forum.members import User
-from kernel.db import UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db
 from kernel.outbox import Event
 from operations import events
 
@@ -29,7 +29,7 @@ ACTIVE_EVENTS = tuple(
 )
 
 
-class MemberTier(db.Model):
+class MemberTier(Model):
     __tablename__ = "member_tiers"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)

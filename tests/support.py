@@ -1,11 +1,9 @@
-"""Helpers shared by tests: members with tokens, headers, and a fake WeChat server."""
+"""Helpers shared by tests: members with tokens, headers, forum content and signed payment notifications."""
 
 import itertools
 import json
 import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from dataclasses import dataclass
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -59,53 +57,6 @@ class Members:
             db.session.commit()
 
 
-@dataclass
-class FakeWeChat:
-    """A stand-in for api.weixin.qq.com on 127.0.0.1: answers jscode2session from a table of codes."""
-
-    answers: dict[str, tuple[int, object]] = field(default_factory=dict)
-    requests: list[dict] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "FakeWeChat":
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                url = urlparse(self.path)
-                query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                fake.requests.append({"path": url.path, **query})
-                if url.path != "/sns/jscode2session":
-                    status, body = 404, {"errcode": 404}
-                elif query.get("appid") != "wx-test-app" or query.get("secret") != "wx-test-secret":
-                    status, body = 200, {"errcode": 40013, "errmsg": "invalid appid"}
-                else:
-                    status, body = fake.answers.get(query.get("js_code", ""), (200, {"errcode": 40029}))
-                payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-
-
 class Forum:
     """Boards and posts through the public API."""
 
@@ -143,53 +94,6 @@ class Forum:
         )
         assert response.status_code == 201, response.get_json()
         return response.get_json()
-
-
-@dataclass
-class FakePaymentProvider:
-    """The payment provider's refund API on 127.0.0.1: checks our signature, records refunds, answers an id."""
-
-    secret: str
-    refunds: list[dict] = field(default_factory=list)
-    fail: bool = False
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "FakePaymentProvider":
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                from c2b.payments import sign
-
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                header = self.headers.get("X-Payment-Signature", "")
-                timestamp = int(dict(p.split("=", 1) for p in header.split(","))["t"])
-                ok = self.path == "/refunds" and sign(fake.secret, timestamp, body) == header and not fake.fail
-                if ok:
-                    fake.refunds.append(json.loads(body))
-                payload = json.dumps({"refund_id": f"rf-{len(fake.refunds)}"} if ok else {"error": "no"}).encode()
-                self.send_response(200 if ok else 500)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
 
 
 def notify_payment(

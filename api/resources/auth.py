@@ -52,7 +52,7 @@ def _signed_in(user, created: bool) -> dict:
 @blp.arguments(RegisterIn)
 @blp.response(201, SignedIn)
 @documented_errors(blp, 409, 429)
-def register(body):
+def register(body) -> dict:
     """Create an account with a username and password."""
     user = publishing.register(body["username"], body["password"], body.get("display_name"))
     return _signed_in(user, created=True)
@@ -63,7 +63,7 @@ def register(body):
 @blp.arguments(LoginIn)
 @blp.response(200, SignedIn)
 @documented_errors(blp, 401, 403, 429)
-def login(body):
+def login(body) -> dict:
     """Sign in with a username and password (rate-limited per client address)."""
     user = members.authenticate(body["username"], body["password"])
     return _signed_in(user, created=False)
@@ -74,7 +74,7 @@ def login(body):
 @blp.arguments(WeChatIn)
 @blp.response(200, SignedIn)
 @documented_errors(blp, 401, 403, 429, 503)
-def wechat(body):
+def wechat(body) -> dict:
     """Sign in from the mini-program: exchanges the wx.login() code with WeChat (code2Session)."""
     cfg = current_app.config
     client = WeChatClient(cfg["WECHAT_API_BASE"], cfg["WECHAT_APPID"], cfg["WECHAT_SECRET"], cfg["WECHAT_TIMEOUT"])
@@ -86,7 +86,7 @@ def wechat(body):
 @blp.route("/refresh", methods=["POST"])
 @auth_required(blp, refresh=True)
 @blp.response(200, TokenPair)
-def refresh():
+def refresh() -> dict:
     """Exchange a refresh token (in the Authorization header) for a new pair; each refresh token works once."""
     tokens = rotate_refresh(current_member())
     return tokens
@@ -95,6 +95,6 @@ def refresh():
 @blp.route("/logout", methods=["POST"])
 @auth_required(blp)
 @blp.response(204)
-def logout():
+def logout() -> None:
     """End this sign-in session: its access and refresh tokens stop working."""
     revoke_current_family("logout")

@@ -8,6 +8,7 @@ from api.errors import documented_errors
 from api.fields import BoundedList
 from api.ids import MAX_ID
 from economy import badges
+from economy.badges import Badge, BadgeAward
 from forum.members import get_user
 
 blp = Blueprint("badges", __name__, url_prefix="/api/v1", description="Badges (勋章)")
@@ -116,7 +117,7 @@ class ShowcaseOut(ma.Schema):
 
 @blp.route("/badges", methods=["GET"])
 @blp.response(200, Catalogue)
-def catalogue():
+def catalogue() -> dict:
     """Every enabled badge with its rule and rarity (share of members holding it)."""
     return {"items": [{**BadgeOut().dump(b), "rarity": rarity} for b, rarity in badges.catalogue()]}
 
@@ -126,7 +127,7 @@ def catalogue():
 @blp.arguments(BadgeIn)
 @blp.response(201, BadgeOut)
 @documented_errors(blp, 409)
-def create_badge(body):
+def create_badge(body) -> Badge:
     """Add a badge to the catalogue (operators; audited). Use `flask badges backfill` to award it retroactively."""
     badge = badges.create_badge(current_member(), **body)
     return badge
@@ -137,7 +138,7 @@ def create_badge(body):
 @blp.arguments(BadgePatch)
 @blp.response(200, BadgeOut)
 @documented_errors(blp, 404)
-def update_badge(body, badge_id: int):
+def update_badge(body, badge_id: int) -> Badge:
     """Change a badge or its rule (operators; audited)."""
     badge = badges.update_badge(current_member(), badge_id, **body)
     return badge
@@ -148,7 +149,7 @@ def update_badge(body, badge_id: int):
 @blp.arguments(AwardIn)
 @blp.response(201, AwardOut)
 @documented_errors(blp, 404, 409)
-def award(body, badge_id: int):
+def award(body, badge_id: int) -> BadgeAward:
     """Award a badge by hand with a reason (staff; audited)."""
     result = badges.award_manually(current_member(), badge_id, body["user_id"], body["reason"])
     return result
@@ -159,7 +160,7 @@ def award(body, badge_id: int):
 @blp.arguments(RevokeIn)
 @blp.response(200, AwardOut)
 @documented_errors(blp, 404)
-def revoke(body, award_id: int):
+def revoke(body, award_id: int) -> BadgeAward:
     """Revoke an award with a reason (staff; audited); it leaves the member's showcase."""
     result = badges.revoke(current_member(), award_id, body["reason"])
     return result
@@ -169,7 +170,7 @@ def revoke(body, award_id: int):
 @auth_required(blp, optional=True)
 @blp.response(200, MemberBadges)
 @documented_errors(blp, 404)
-def member_badges(user_id: int):
+def member_badges(user_id: int) -> dict:
     """A member's badges and showcase; for yourself, also progress toward the ones you lack."""
     get_user(user_id)
     viewer = current_viewer()
@@ -184,7 +185,7 @@ def member_badges(user_id: int):
 @auth_required(blp)
 @blp.arguments(ShowcaseIn)
 @blp.response(200, ShowcaseOut)
-def set_showcase(body):
+def set_showcase(body) -> dict:
     """Pin up to three of your badges to your profile and next to your posts."""
     items = badges.set_showcase(current_member(), body["badge_ids"])
     return {"items": items}

@@ -1,6 +1,7 @@
 """Boards (版块), their moderators, and each board's post list."""
 
 import marshmallow as ma
+from flask import Response
 
 from api.auth import auth_required, current_member, current_viewer
 from api.blueprint import Blueprint
@@ -63,7 +64,7 @@ def _with_moderators(items: list[boards.Board]) -> list[dict]:
 
 @blp.route("", methods=["GET"])
 @blp.response(200, BoardList)
-def list_boards():
+def list_boards() -> dict:
     """All boards in display order, with their moderators."""
     return {"items": _with_moderators(boards.list_boards())}
 
@@ -73,7 +74,7 @@ def list_boards():
 @blp.arguments(BoardIn)
 @blp.response(201, BoardOut)
 @documented_errors(blp, 409)
-def create_board(body):
+def create_board(body) -> dict:
     """Create a board (admins)."""
     board = boards.create_board(current_member(), **body)
     return _with_moderators([board])[0]
@@ -82,7 +83,7 @@ def create_board(body):
 @blp.route("/<int:board_id>", methods=["GET"])
 @blp.response(200, BoardOut)
 @documented_errors(blp, 404)
-def get_board(board_id: int):
+def get_board(board_id: int) -> dict:
     """One board with its moderators."""
     return _with_moderators([boards.get_board(board_id)])[0]
 
@@ -92,7 +93,7 @@ def get_board(board_id: int):
 @blp.arguments(BoardPatch)
 @blp.response(200, BoardOut)
 @documented_errors(blp, 404, 409)
-def update_board(body, board_id: int):
+def update_board(body, board_id: int) -> dict:
     """Rename, reorder, describe or restrict a board (admins)."""
     board = boards.update_board(current_member(), board_id, **body)
     return _with_moderators([board])[0]
@@ -102,7 +103,7 @@ def update_board(body, board_id: int):
 @auth_required(blp, "admin")
 @blp.response(200, BoardOut)
 @documented_errors(blp, 404)
-def assign_moderator(board_id: int, user_id: int):
+def assign_moderator(board_id: int, user_id: int) -> dict:
     """Make a member a moderator (版主) of this board (admins); repeating it changes nothing."""
     boards.assign_moderator(current_member(), board_id, user_id)
     return _with_moderators([boards.get_board(board_id)])[0]
@@ -112,7 +113,7 @@ def assign_moderator(board_id: int, user_id: int):
 @auth_required(blp, "admin")
 @blp.response(200, BoardOut)
 @documented_errors(blp, 404)
-def remove_moderator(board_id: int, user_id: int):
+def remove_moderator(board_id: int, user_id: int) -> dict:
     """Withdraw a board moderator (admins)."""
     boards.remove_moderator(current_member(), board_id, user_id)
     return _with_moderators([boards.get_board(board_id)])[0]
@@ -123,7 +124,7 @@ def remove_moderator(board_id: int, user_id: int):
 @blp.arguments(BoardPostArgs, location="query")
 @blp.response(200, page_of(PostSummary))
 @documented_errors(blp, 400, 404)
-def board_posts(args, board_id: int):
+def board_posts(args, board_id: int) -> Response:
     """A board's posts: pinned first, then hot | latest | featured; optional tag and keyword filters."""
     boards.get_board(board_id)
     return post_page(current_viewer(), board_id=board_id, **args)

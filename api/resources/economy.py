@@ -11,6 +11,7 @@ from api.idempotency import IdempotencyHeader, key_or_new
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import MemberSummary
 from economy import checkin, earning, grants, leaderboards, ledger, levels, tasks
+from economy.earning import EarningRule
 from economy.ledger import Entry, LedgerTransaction
 from forum.members import User
 from kernel import clock
@@ -158,7 +159,7 @@ def _balance(user_id: int) -> int:
 @blp.route("/me/points", methods=["GET"])
 @auth_required(blp)
 @blp.response(200, PointsOut)
-def my_points():
+def my_points() -> dict:
     """Spendable balance, contribution score, level with its privileges, and progress to the next level."""
     member = current_member()
     account = db.session.scalar(select(ledger.Account).where(ledger.Account.user_id == member.id))
@@ -179,7 +180,7 @@ def my_points():
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_of(LedgerLine))
 @documented_errors(blp, 400)
-def my_ledger(args):
+def my_ledger(args) -> dict:
     """Every movement of your points and contribution, newest first."""
     member = current_member()
     account_id = db.session.scalar(select(ledger.Account.id).where(ledger.Account.user_id == member.id))
@@ -205,7 +206,7 @@ def my_ledger(args):
 @auth_required(blp)
 @blp.response(201, CheckinOut)
 @documented_errors(blp, 409)
-def check_in():
+def check_in() -> dict:
     """签到 once per community day (Asia/Shanghai by default); a bonus on every 7th consecutive day."""
     member = current_member()
     record = checkin.check_in(member, clock.now())
@@ -220,14 +221,14 @@ def check_in():
 @blp.route("/me/tasks", methods=["GET"])
 @auth_required(blp)
 @blp.response(200, TaskList)
-def my_tasks():
+def my_tasks() -> dict:
     """Daily, weekly and one-time tasks with your progress ("reply 3 times today 1/3")."""
     return {"items": tasks.progress(current_member(), clock.now())}
 
 
 @blp.route("/economy/levels", methods=["GET"])
 @blp.response(200, LevelTable)
-def level_table():
+def level_table() -> dict:
     """The level table: contribution thresholds and what each level unlocks."""
     return {"items": [_level_dict(level) for level in levels.LEVELS]}
 
@@ -237,7 +238,7 @@ def level_table():
 @blp.arguments(LeaderboardArgs, location="query")
 @blp.response(200, LeaderboardOut)
 @documented_errors(blp, 404)
-def leaderboard(args, period: str):
+def leaderboard(args, period: str) -> dict:
     """Contribution leaderboard for week, month or all; includes your own rank when signed in."""
     if period not in leaderboards.PERIODS:
         from kernel.errors import NotFound
@@ -262,7 +263,7 @@ def leaderboard(args, period: str):
 @blp.route("/economy/rules", methods=["GET"])
 @auth_required(blp, "operator")
 @blp.response(200, RuleList)
-def list_rules():
+def list_rules() -> dict:
     """Earning rules: which contribution pays what, with daily and lifetime caps (operators)."""
     return {"items": earning.list_rules()}
 
@@ -272,7 +273,7 @@ def list_rules():
 @blp.arguments(RulePatch)
 @blp.response(200, RuleOut)
 @documented_errors(blp, 404)
-def update_rule(body, event_type: str):
+def update_rule(body, event_type: str) -> EarningRule:
     """Change an earning rule (operators; audited). Rules only ever pay for contribution events."""
     rule = earning.update_rule(current_member(), event_type, **body)
     return rule
@@ -284,7 +285,7 @@ def update_rule(body, event_type: str):
 @blp.arguments(GrantIn)
 @blp.response(201, GrantOut)
 @documented_errors(blp, 404, 409)
-def grant_points(headers, body, user_id: int):
+def grant_points(headers, body, user_id: int) -> dict:
     """Grant (or, negative, deduct) points by hand with a reason (operators/admins; audited; never for money)."""
     transaction, _ = grants.grant(current_member(), user_id, body["points"], body["reason"], key_or_new(headers))
     return {"transaction_id": transaction.id, "points": body["points"], "balance": _balance(user_id)}

@@ -43,7 +43,7 @@ def _store_ok() -> bool:
 @blp.route("/health", methods=["GET"])
 @blp.response(200, Health)
 @blp.alt_response(503, schema=Health, description="the database is unreachable")
-def health():
+def health() -> tuple[dict, int]:
     """Database and store status: 200 while the database answers (the store may be degraded), else 503."""
     database, store = _database_ok(), _store_ok()
     body = {

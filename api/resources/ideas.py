@@ -3,6 +3,7 @@
 import re
 
 import marshmallow as ma
+from flask import Response
 
 from api.auth import auth_required, current_member, current_viewer
 from api.blueprint import Blueprint
@@ -14,7 +15,7 @@ from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import CSV_BODY, MemberSummary, csv_response
 from c2b import ideas
-from c2b.ideas import IdeaSupport
+from c2b.ideas import IdeaComment, IdeaSupport, IdeaUpdate
 from kernel import clock
 from kernel.db import db
 from kernel.spreadsheet import spreadsheet_csv
@@ -212,7 +213,7 @@ def _present(idea, viewer) -> dict:
 @blp.arguments(IdeaListArgs, location="query")
 @blp.response(200, page_of(IdeaOut))
 @documented_errors(blp, 400)
-def list_ideas(args):
+def list_ideas(args) -> dict:
     """Public ideas by verified supporters, trending or newest; filter by status."""
     viewer = current_viewer()
     page = ideas.list_ideas(
@@ -226,7 +227,7 @@ def list_ideas(args):
 @action_limited(blp, "idea")
 @blp.arguments(IdeaIn)
 @blp.response(201, IdeaOut)
-def submit_idea(body):
+def submit_idea(body) -> dict:
     """Submit an idea (title, description, category, 1-9 of your images); public after moderator review."""
     member = current_member()
     idea = publishing.submit_idea(member, **body)
@@ -237,7 +238,7 @@ def submit_idea(body):
 @auth_required(blp, optional=True)
 @blp.response(200, IdeaOut)
 @documented_errors(blp, 404)
-def get_idea(idea_id: int):
+def get_idea(idea_id: int) -> dict:
     """One idea with milestones, deadline and, when signed in, your support."""
     viewer = current_viewer()
     return _present(ideas.visible_idea(idea_id, viewer), viewer)
@@ -248,7 +249,7 @@ def get_idea(idea_id: int):
 @blp.arguments(IdeaPatch)
 @blp.response(200, IdeaOut)
 @documented_errors(blp, 404, 409)
-def edit_idea(body, idea_id: int):
+def edit_idea(body, idea_id: int) -> dict:
     """Edit your idea while in review or after a guideline rejection (which resubmits it)."""
     member = current_member()
     idea = publishing.edit_idea(member, idea_id, **body)
@@ -261,7 +262,7 @@ def edit_idea(body, idea_id: int):
 @blp.arguments(SupportIn)
 @blp.response(200, IdeaOut)
 @documented_errors(blp, 404, 409)
-def support(body, idea_id: int):
+def support(body, idea_id: int) -> dict:
     """Support an idea (once; PUT again to change your survey answers). Not your own; only while supporting."""
     member = current_member()
     ideas.support(member, idea_id, **body)
@@ -272,7 +273,7 @@ def support(body, idea_id: int):
 @auth_required(blp)
 @blp.response(200, IdeaOut)
 @documented_errors(blp, 404, 409)
-def withdraw(idea_id: int):
+def withdraw(idea_id: int) -> dict:
     """Withdraw your support while the idea is collecting it (idempotent)."""
     member = current_member()
     ideas.withdraw(member, idea_id)
@@ -283,7 +284,7 @@ def withdraw(idea_id: int):
 @auth_required(blp, optional=True)
 @blp.response(200, UpdateList)
 @documented_errors(blp, 404)
-def list_updates(idea_id: int):
+def list_updates(idea_id: int) -> dict:
     """The creator's updates, newest first."""
     return {"items": ideas.updates_of(idea_id, current_viewer())}
 
@@ -293,7 +294,7 @@ def list_updates(idea_id: int):
 @blp.arguments(UpdateIn)
 @blp.response(201, UpdateOut)
 @documented_errors(blp, 404, 409)
-def post_update(body, idea_id: int):
+def post_update(body, idea_id: int) -> IdeaUpdate:
     """Post an update on your idea; every supporter is notified."""
     row = ideas.add_update(current_member(), idea_id, body["title"], body["body"])
     return row
@@ -304,7 +305,7 @@ def post_update(body, idea_id: int):
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_of(CommentOut))
 @documented_errors(blp, 400, 404)
-def list_comments(args, idea_id: int):
+def list_comments(args, idea_id: int) -> dict:
     """Comments, oldest first."""
     return page_body(ideas.comments_of(idea_id, current_viewer(), args["limit"], args["cursor"]))
 
@@ -315,7 +316,7 @@ def list_comments(args, idea_id: int):
 @blp.arguments(CommentIn)
 @blp.response(201, CommentOut)
 @documented_errors(blp, 404, 409)
-def post_comment(body, idea_id: int):
+def post_comment(body, idea_id: int) -> IdeaComment:
     """Comment on a public idea."""
     comment = ideas.add_comment(current_member(), idea_id, body["body"])
     return comment
@@ -326,7 +327,7 @@ def post_comment(body, idea_id: int):
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_of(IdeaOut))
 @documented_errors(blp, 400)
-def review_queue(args):
+def review_queue(args) -> dict:
     """Qualified ideas and ideas in review, most supported first (product team)."""
     member = current_member()
     return page_body(ideas.review_queue(args["limit"], args["cursor"]), lambda idea: _present(idea, member))
@@ -337,7 +338,7 @@ def review_queue(args):
 @blp.arguments(DecisionIn)
 @blp.response(200, IdeaOut)
 @documented_errors(blp, 404, 409)
-def decide(body, idea_id: int):
+def decide(body, idea_id: int) -> dict:
     """start_review (qualified → in_review), approve / not_approve (with public feedback), or archive."""
     member = current_member()
     idea = ideas.decide(member, idea_id, body["decision"], body["feedback"])
@@ -349,7 +350,7 @@ def decide(body, idea_id: int):
 @blp.arguments(DemandArgs, location="query")
 @blp.response(200, DemandOut)
 @documented_errors(blp, 404)
-def demand(args, idea_id: int):
+def demand(args, idea_id: int) -> dict:
     """Demand report: supporters (verified, at a level), would-buy units, price distribution, velocity."""
     return ideas.demand(idea_id, args["min_level"], clock.now())
 
@@ -361,7 +362,7 @@ def demand(args, idea_id: int):
 @blp.alt_response(
     200, schema=CSV_BODY, content_type="text/csv", description="with ?format=csv: UTF-8 with BOM, opens in Excel"
 )
-def top(args):
+def top(args) -> Response | dict:
     """The most supported ideas with their demand summaries, as JSON or CSV."""
     rows = ideas.top_ideas(args["limit"], clock.now())
     if args["format"] == "json":

@@ -1,7 +1,7 @@
 """Image uploads and serving."""
 
 import marshmallow as ma
-from flask import current_app, send_file
+from flask import Response, current_app, send_file
 from flask_smorest.fields import Upload
 
 from api.auth import auth_required, current_member
@@ -10,6 +10,7 @@ from api.errors import documented_errors
 from api.extensions import limiter
 from api.forum_schemas import ImageOut, image_out
 from forum import media
+from forum.storage import MediaStorage
 from kernel.errors import ValidationFailed
 
 blp = Blueprint("media", __name__, url_prefix="/api/v1/media", description="Image uploads")
@@ -23,7 +24,7 @@ class MediaArgs(ma.Schema):
     size = ma.fields.String(load_default="full", validate=ma.validate.OneOf(("full", "thumb")))
 
 
-def _storage():
+def _storage() -> MediaStorage:
     return current_app.extensions["media_storage"]
 
 
@@ -38,7 +39,7 @@ def _upload_limit() -> str:
 @blp.arguments(UploadIn, location="files")
 @blp.response(201, ImageOut)
 @documented_errors(blp, 413, 415, 429)
-def upload(files):
+def upload(files) -> dict:
     """Upload an image: re-encoded without EXIF/GPS, auto-oriented, thumbnailed. Attach it to a post by id."""
     data = files["file"].read()
     if not data:
@@ -51,7 +52,7 @@ def upload(files):
 @blp.arguments(MediaArgs, location="query")
 @blp.response(200, content_type="image/*", description="the image bytes")
 @documented_errors(blp, 404)
-def serve(args, media_id: int):
+def serve(args, media_id: int) -> Response:
     """The image (or its JPEG thumbnail with ?size=thumb). Served with nosniff and a locked-down CSP."""
     item = media.get_media(media_id)
     thumb = args["size"] == "thumb"

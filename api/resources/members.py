@@ -7,6 +7,7 @@ from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.schemas import PrivateProfile, PublicProfile
 from forum import members
+from forum.members import User
 from moderation import publishing, staff
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="Members and profiles")
@@ -26,7 +27,7 @@ class PasswordChange(ma.Schema):
 @blp.route("/me", methods=["GET"])
 @auth_required(blp)
 @blp.response(200, PrivateProfile)
-def me():
+def me() -> User:
     """The signed-in member's own profile, private fields included."""
     return current_member()
 
@@ -36,7 +37,7 @@ def me():
 @blp.arguments(ProfilePatch, required=False)
 @blp.response(200, PrivateProfile)
 @documented_errors(blp, 409)
-def update_me(body):
+def update_me(body) -> User:
     """Change display name, bio or region (names with listed words are refused; bios are masked)."""
     user = publishing.update_profile(current_member(), **body)
     return user
@@ -53,7 +54,7 @@ class PasswordChanged(ma.Schema):
 @blp.arguments(PasswordChange)
 @blp.response(200, PasswordChanged)
 @documented_errors(blp, 403, 422)
-def change_password(body):
+def change_password(body) -> dict:
     """Set a new password (WeChat members may set a first one); every other sign-in session ends, this one stays."""
     ended = members.change_password(
         current_member(), body["current_password"], body["new_password"], keep_session=current_family()
@@ -64,7 +65,7 @@ def change_password(body):
 @blp.route("/users/<int:user_id>", methods=["GET"])
 @blp.response(200, PublicProfile)
 @documented_errors(blp, 404)
-def public_profile(user_id: int):
+def public_profile(user_id: int) -> User:
     """A member's public profile (no private fields)."""
     return members.get_user(user_id)
 
@@ -78,7 +79,7 @@ class RoleIn(ma.Schema):
 @blp.arguments(RoleIn)
 @blp.response(200, PublicProfile)
 @documented_errors(blp, 404, 409)
-def set_role(body, user_id: int):
+def set_role(body, user_id: int) -> User:
     """Assign a member's role (admins only; checked against the database, not the token)."""
     user = staff.set_role(current_member(), user_id, body["role"])
     return user

@@ -19,6 +19,8 @@ from kernel import audit
 from kernel.db import db
 from kernel.errors import Forbidden
 from moderation import actions, queue, reports, sanctions, words
+from moderation.reports import Report
+from moderation.sanctions import Sanction
 
 blp = Blueprint("moderation", __name__, url_prefix="/api/v1", description="Moderation")
 
@@ -175,7 +177,7 @@ def _subject(item: queue.ReviewItem) -> dict:
 @blp.arguments(ReportIn)
 @blp.response(201, ReportOut)
 @documented_errors(blp, 404, 409)
-def file_report(body):
+def file_report(body) -> Report:
     """举报 a post or reply. Enough reports from trusted members hide it until a moderator decides."""
     report = reports.file_report(current_member(), **body)
     return report
@@ -186,7 +188,7 @@ def file_report(body):
 @blp.arguments(ReportListArgs, location="query")
 @blp.response(200, page_of(StaffReportOut))
 @documented_errors(blp, 400)
-def list_reports(args):
+def list_reports(args) -> dict:
     """Reports with each reporter's record (filed / upheld / dismissed), so report abuse is visible."""
     page = reports.list_reports(
         status=args.get("status"), reporter_id=args.get("reporter_id"), limit=args["limit"], cursor=args["cursor"]
@@ -206,7 +208,7 @@ def list_reports(args):
 @blp.arguments(QueueArgs, location="query")
 @blp.response(200, page_of(QueueItemOut))
 @documented_errors(blp, 400)
-def review_queue(args):
+def review_queue(args) -> dict:
     """Content waiting for a decision; board moderators see their boards only."""
     viewer = current_member()
     _require_queue_access(viewer)
@@ -229,7 +231,7 @@ def review_queue(args):
 @blp.arguments(ActionIn)
 @blp.response(200, ActionOut)
 @documented_errors(blp, 404, 409)
-def moderation_action(body):
+def moderation_action(body) -> dict:
     """approve, reject, hide, restore, delete, lock, unlock, pin, unpin, feature (加精), unfeature, move.
 
     Board moderators act in their boards only; replies take approve/reject/hide/restore/delete. Audited.
@@ -256,7 +258,7 @@ def moderation_action(body):
 @blp.arguments(SanctionIn)
 @blp.response(201, SanctionOut)
 @documented_errors(blp, 404, 409)
-def sanction(body, user_id: int):
+def sanction(body, user_id: int) -> Sanction:
     """Mute (禁言, moderators) for some hours, ban (admins, ends all sessions), or lift either. Audited."""
     record = sanctions.apply(current_member(), user_id, body["kind"], body["reason"], body.get("hours"))
     return record
@@ -266,7 +268,7 @@ def sanction(body, user_id: int):
 @auth_required(blp, "moderator")
 @blp.response(200, SanctionList)
 @documented_errors(blp, 404)
-def sanction_history(user_id: int):
+def sanction_history(user_id: int) -> dict:
     """A member's sanctions, newest first."""
     return {"items": sanctions.history(user_id)}
 
@@ -274,7 +276,7 @@ def sanction_history(user_id: int):
 @blp.route("/moderation/words", methods=["GET"])
 @auth_required(blp, "operator")
 @blp.response(200, WordList)
-def get_words():
+def get_words() -> dict:
     """The sensitive-word list (operators)."""
     return {"items": words.list_words()}
 
@@ -283,7 +285,7 @@ def get_words():
 @auth_required(blp, "operator")
 @blp.arguments(WordList)
 @blp.response(200, WordList)
-def put_words(body):
+def put_words(body) -> dict:
     """Replace the sensitive-word list: each word blocks (422), holds for review, or is masked with ＊."""
     member = current_member()
     result = words.replace_words(member, [(e["word"], e["action"]) for e in body["items"]])
@@ -295,7 +297,7 @@ def put_words(body):
 @blp.arguments(AuditArgs, location="query")
 @blp.response(200, page_of(AuditOut))
 @documented_errors(blp, 400)
-def audit_log(args):
+def audit_log(args) -> dict:
     """Every staff action, newest first (admins). Entries are never changed or removed."""
     filters = {k: args.get(k) for k in ("actor_id", "action", "target_type", "target_id")}
     page = audit.search(**filters, limit=args["limit"], cursor=args["cursor"])

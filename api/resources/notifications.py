@@ -55,7 +55,7 @@ class MarkReadOut(ma.Schema):
 @blp.arguments(InboxArgs, location="query")
 @blp.response(200, NotificationPage)
 @documented_errors(blp, 400)
-def inbox(args):
+def inbox(args) -> dict:
     """Newest first, with the unread count."""
     member = current_member()
     page = notifications.inbox(member, args["limit"], args["cursor"], unread_only=args["unread"])
@@ -66,7 +66,7 @@ def inbox(args):
 @auth_required(blp)
 @blp.arguments(MarkReadIn, required=False)
 @blp.response(200, MarkReadOut)
-def mark_read(body):
+def mark_read(body) -> dict:
     """Mark some (ids) or all notifications read."""
     member = current_member()
     marked = notifications.mark_read(member, body["ids"])

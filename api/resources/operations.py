@@ -1,6 +1,7 @@
 """Operations: tiers, interest tags, segments, experience-officer campaigns, product feedback, dashboard stats."""
 
 import marshmallow as ma
+from flask import Response
 
 from api.auth import auth_required, current_member, current_viewer
 from api.blueprint import Blueprint
@@ -14,6 +15,8 @@ from kernel import clock
 from kernel.spreadsheet import spreadsheet_csv
 from operations import campaigns, feedback, segments, stats, tiers
 from operations import tags as member_tags
+from operations.campaigns import Application, Campaign, Share
+from operations.feedback import Feedback
 
 blp = Blueprint("operations", __name__, url_prefix="/api/v1", description="Community operations (KOC)")
 
@@ -234,7 +237,7 @@ class StatsOut(ma.Schema):
 @blp.arguments(TagsIn)
 @blp.response(200, TagList)
 @documented_errors(blp, 404)
-def put_tags(body, user_id: int):
+def put_tags(body, user_id: int) -> dict:
     """Replace the tags you give: your own (kind self), a friend's (friend), or as an operator (operator)."""
     member = current_member()
     kind = body["kind"] or ("self" if member.id == user_id else "friend")
@@ -246,7 +249,7 @@ def put_tags(body, user_id: int):
 @auth_required(blp, optional=True)
 @blp.response(200, TagList)
 @documented_errors(blp, 404)
-def get_tags(user_id: int):
+def get_tags(user_id: int) -> dict:
     """A member's interest tags with counts (operator tags only for operators)."""
     get_user(user_id)
     return {"items": member_tags.tags_of(user_id, current_viewer())}
@@ -256,7 +259,7 @@ def get_tags(user_id: int):
 @auth_required(blp)
 @blp.response(200, TagList)
 @documented_errors(blp, 422)
-def remove_tag(tag: str):
+def remove_tag(tag: str) -> dict:
     """Remove a tag from yourself, whoever gave it."""
     member = current_member()
     member_tags.remove_tag(member, tag)
@@ -267,7 +270,7 @@ def remove_tag(tag: str):
 @auth_required(blp, "operator")
 @blp.response(200, TierOut)
 @documented_errors(blp, 404)
-def get_tier(user_id: int):
+def get_tier(user_id: int) -> dict:
     """A member's activity tier (operators only)."""
     get_user(user_id)
     row = tiers.tier_of(user_id)
@@ -287,7 +290,7 @@ def get_tier(user_id: int):
     200, schema=CSV_BODY, content_type="text/csv", description="with ?format=csv: every match, UTF-8 with BOM"
 )
 @documented_errors(blp, 400)
-def segment(args):
+def segment(args) -> dict | Response:
     """Members matching every filter (tag, tier, level, badge, idea support, pre-sale order); CSV export."""
     filters = {k: args.get(k) for k in segments.FILTERS}
     if args["format"] == "csv":
@@ -301,7 +304,7 @@ def segment(args):
 
 @blp.route("/campaigns", methods=["GET"])
 @blp.response(200, OfficerCampaignList)
-def list_campaigns():
+def list_campaigns() -> dict:
     """Experience-officer campaigns, newest first."""
     return {"items": campaigns.list_all()}
 
@@ -310,7 +313,7 @@ def list_campaigns():
 @auth_required(blp, "operator")
 @blp.arguments(OfficerCampaignIn)
 @blp.response(201, OfficerCampaignOut)
-def create_campaign(body):
+def create_campaign(body) -> Campaign:
     """Open recruitment: application questions, audience segment (flash group), places, check-in days."""
     campaign = campaigns.create(current_member(), **body)
     return campaign
@@ -319,7 +322,7 @@ def create_campaign(body):
 @blp.route("/campaigns/<int:campaign_id>", methods=["GET"])
 @blp.response(200, OfficerCampaignOut)
 @documented_errors(blp, 404)
-def get_campaign(campaign_id: int):
+def get_campaign(campaign_id: int) -> Campaign:
     """One campaign, with its draw seed once selection has happened."""
     return campaigns.get(campaign_id)
 
@@ -328,7 +331,7 @@ def get_campaign(campaign_id: int):
 @auth_required(blp, "operator")
 @blp.response(200, InviteOut)
 @documented_errors(blp, 404)
-def invite(campaign_id: int):
+def invite(campaign_id: int) -> dict:
     """Notify every member of the campaign's audience segment."""
     count = campaigns.invite(current_member(), campaign_id)
     return {"invited": count}
@@ -339,7 +342,7 @@ def invite(campaign_id: int):
 @blp.arguments(OfficerApplyIn)
 @blp.response(201, ApplicationOut)
 @documented_errors(blp, 404, 409)
-def apply(body, campaign_id: int):
+def apply(body, campaign_id: int) -> Application:
     """Apply once, answering the campaign's questions; only members of the audience may apply."""
     application = campaigns.apply(current_member(), campaign_id, body["answers"], clock.now())
     return application
@@ -349,7 +352,7 @@ def apply(body, campaign_id: int):
 @auth_required(blp, "operator")
 @blp.response(200, ApplicationList)
 @documented_errors(blp, 404)
-def list_applications(campaign_id: int):
+def list_applications(campaign_id: int) -> dict:
     """All applications with their answers (operators)."""
     return {"items": campaigns.applications(current_member(), campaign_id)}
 
@@ -359,7 +362,7 @@ def list_applications(campaign_id: int):
 @blp.arguments(SelectIn)
 @blp.response(200, OfficerCampaignOut)
 @documented_errors(blp, 404, 409)
-def select(body, campaign_id: int):
+def select(body, campaign_id: int) -> Campaign:
     """Choose officers: your picks, then a seeded random draw for the remaining places (audited)."""
     campaign = campaigns.select_officers(current_member(), campaign_id, body["user_ids"], clock.now())
     return campaign
@@ -370,7 +373,7 @@ def select(body, campaign_id: int):
 @blp.arguments(OfficerCheckinIn)
 @blp.response(201, ApplicationOut)
 @documented_errors(blp, 404, 409)
-def checkin(body, campaign_id: int):
+def checkin(body, campaign_id: int) -> Application:
     """Selected officers check in once a day during the check-in period (points via the campaign_checkin rule)."""
     application = campaigns.check_in(current_member(), campaign_id, body["note"], clock.now())
     return application
@@ -381,7 +384,7 @@ def checkin(body, campaign_id: int):
 @blp.arguments(OfficerShareIn)
 @blp.response(201, OfficerShareOut)
 @documented_errors(blp, 404)
-def share(body, campaign_id: int):
+def share(body, campaign_id: int) -> Share:
     """Submit a share (link + screenshot upload) for review."""
     row = campaigns.submit_share(current_member(), campaign_id, body["url"], body["screenshot_id"], clock.now())
     return row
@@ -392,7 +395,7 @@ def share(body, campaign_id: int):
 @blp.arguments(OfficerShareArgs, location="query")
 @blp.response(200, OfficerShareList)
 @documented_errors(blp, 404)
-def list_shares(args, campaign_id: int):
+def list_shares(args, campaign_id: int) -> dict:
     """A campaign's shares, filterable by review status (operators)."""
     campaigns.get(campaign_id)
     return {"items": campaigns.shares_of(campaign_id, args.get("status"))}
@@ -403,7 +406,7 @@ def list_shares(args, campaign_id: int):
 @blp.arguments(ShareReviewIn)
 @blp.response(200, OfficerShareOut)
 @documented_errors(blp, 404, 409)
-def review_share(body, share_id: int):
+def review_share(body, share_id: int) -> Share:
     """Approve (pays the share_approved rule) or reject with a reason (operators; audited)."""
     row = campaigns.review_share(current_member(), share_id, body["decision"] == "approve", body["reason"])
     return row
@@ -416,7 +419,7 @@ def review_share(body, share_id: int):
 @auth_required(blp)
 @blp.arguments(FeedbackIn)
 @blp.response(201, FeedbackOut)
-def submit_feedback(body):
+def submit_feedback(body) -> Feedback:
     """Tell the product team something about a product."""
     row = feedback.submit(current_member(), body["product"], body["body"])
     return row
@@ -427,7 +430,7 @@ def submit_feedback(body):
 @blp.arguments(FeedbackArgs, location="query")
 @blp.response(200, page_of(FeedbackOut))
 @documented_errors(blp, 400)
-def list_feedback(args):
+def list_feedback(args) -> dict:
     """Your feedback (members); the whole inbox for operators; forwarded items for the product team."""
     return page_body(feedback.listing(current_member(), args.get("status"), args["limit"], args["cursor"]))
 
@@ -436,7 +439,7 @@ def list_feedback(args):
 @auth_required(blp)
 @blp.response(200, FeedbackOut)
 @documented_errors(blp, 404)
-def get_feedback(feedback_id: int):
+def get_feedback(feedback_id: int) -> Feedback:
     """One piece of feedback with its history."""
     return feedback.visible(current_member(), feedback_id)
 
@@ -446,7 +449,7 @@ def get_feedback(feedback_id: int):
 @blp.arguments(FeedbackNoteIn)
 @blp.response(200, FeedbackOut)
 @documented_errors(blp, 404, 409)
-def forward_feedback(body, feedback_id: int):
+def forward_feedback(body, feedback_id: int) -> Feedback:
     """Forward to the product team (operators)."""
     row = feedback.forward(current_member(), feedback_id, body["note"])
     return row
@@ -457,7 +460,7 @@ def forward_feedback(body, feedback_id: int):
 @blp.arguments(FeedbackReplyIn)
 @blp.response(200, FeedbackOut)
 @documented_errors(blp, 404, 409)
-def reply_feedback(body, feedback_id: int):
+def reply_feedback(body, feedback_id: int) -> Feedback:
     """Answer forwarded feedback (product team); the member is notified."""
     row = feedback.reply(current_member(), feedback_id, body["reply"])
     return row
@@ -467,7 +470,7 @@ def reply_feedback(body, feedback_id: int):
 @auth_required(blp)
 @blp.response(200, FeedbackOut)
 @documented_errors(blp, 404, 409)
-def close_feedback(feedback_id: int):
+def close_feedback(feedback_id: int) -> Feedback:
     """Close feedback (its submitter or an operator)."""
     row = feedback.close(current_member(), feedback_id)
     return row
@@ -477,6 +480,6 @@ def close_feedback(feedback_id: int):
 @auth_required(blp, "operator")
 @blp.arguments(StatsArgs, location="query")
 @blp.response(200, StatsOut)
-def ops_stats(args):
+def ops_stats(args) -> dict:
     """Daily active members, posts and replies per day, points issued vs spent, idea funnel, pre-sale conversion."""
     return stats.overview(clock.now(), args["days"])

@@ -69,7 +69,7 @@ class FavoriteOut(ma.Schema):
     favorite_count = ma.fields.Integer(required=True)
 
 
-def post_page(viewer, **filters):
+def post_page(viewer, **filters) -> Response:
     """A feed page. Pages are cached briefly in the store (FEED_CACHE_SECONDS) without per-viewer fields, which
     are added afterwards, so the hottest reads skip the database; keyword searches are never cached."""
     ttl = current_app.config["FEED_CACHE_SECONDS"]
@@ -121,7 +121,7 @@ def _detail(post, viewer, views: int = 0) -> dict:
 @blp.arguments(PostListArgs, location="query")
 @blp.response(200, page_of(PostSummary))
 @documented_errors(blp, 400)
-def list_posts(args):
+def list_posts(args) -> Response:
     """All boards' posts: hot | latest | featured, with tag and keyword (substring, Chinese included) filters."""
     return post_page(current_viewer(), **args)
 
@@ -132,7 +132,7 @@ def list_posts(args):
 @blp.arguments(PostIn)
 @blp.response(201, PostDetail)
 @documented_errors(blp, 404)
-def create_post(body):
+def create_post(body) -> dict:
     """Publish a post in a board (up to 5 tags and 9 of your uploaded images).
 
     Screened by the word filter: blocked words → 422 naming them, masked words → ＊, review words (and a new
@@ -147,7 +147,7 @@ def create_post(body):
 @auth_required(blp, optional=True)
 @blp.response(200, PostDetail)
 @documented_errors(blp, 404)
-def get_post(post_id: int):
+def get_post(post_id: int) -> dict:
     """One post with its rendered body; counts a view."""
     viewer = current_viewer()
     post = posts.visible_post(post_id, viewer)
@@ -160,7 +160,7 @@ def get_post(post_id: int):
 @blp.arguments(PostPatch)
 @blp.response(200, PostDetail)
 @documented_errors(blp, 404, 409)
-def update_post(body, post_id: int):
+def update_post(body, post_id: int) -> dict:
     """Edit your own post (not once it is locked or removed by moderation); screened like a new post."""
     member = current_member()
     post = publishing.edit_post(member, post_id, **body)
@@ -172,7 +172,7 @@ def update_post(body, post_id: int):
 @blp.arguments(RemovalArgs, location="query")
 @blp.response(204)
 @documented_errors(blp, 404)
-def delete_post(args, post_id: int):
+def delete_post(args, post_id: int) -> None:
     """Delete a post (its author, or a moderator of its board). Soft: floors and history remain."""
     posts.delete_post(current_member(), post_id, args["reason"])
 
@@ -182,7 +182,7 @@ def delete_post(args, post_id: int):
 @action_limited(blp, "like")
 @blp.response(200, LikeOut)
 @documented_errors(blp, 404, 409)
-def like_post(post_id: int):
+def like_post(post_id: int) -> dict:
     """Like a post; repeating it changes nothing. Not your own."""
     state = reactions.like_post(current_member(), post_id)
     return {"liked": state.active, "like_count": state.count}
@@ -192,7 +192,7 @@ def like_post(post_id: int):
 @auth_required(blp)
 @blp.response(200, LikeOut)
 @documented_errors(blp, 404)
-def unlike_post(post_id: int):
+def unlike_post(post_id: int) -> dict:
     """Withdraw a like; repeating it changes nothing."""
     state = reactions.unlike_post(current_member(), post_id)
     return {"liked": state.active, "like_count": state.count}
@@ -202,7 +202,7 @@ def unlike_post(post_id: int):
 @auth_required(blp)
 @blp.response(200, FavoriteOut)
 @documented_errors(blp, 404, 409)
-def favorite_post(post_id: int):
+def favorite_post(post_id: int) -> dict:
     """Add a post to your favourites (idempotent)."""
     state = reactions.favorite_post(current_member(), post_id)
     return {"favorited": state.active, "favorite_count": state.count}
@@ -212,7 +212,7 @@ def favorite_post(post_id: int):
 @auth_required(blp)
 @blp.response(200, FavoriteOut)
 @documented_errors(blp, 404)
-def unfavorite_post(post_id: int):
+def unfavorite_post(post_id: int) -> dict:
     """Remove a post from your favourites (idempotent)."""
     state = reactions.unfavorite_post(current_member(), post_id)
     return {"favorited": state.active, "favorite_count": state.count}
@@ -223,7 +223,7 @@ def unfavorite_post(post_id: int):
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_of(PostSummary))
 @documented_errors(blp, 400)
-def my_favorites(args):
+def my_favorites(args) -> dict:
     """Your favourite posts, most recently added first."""
     member = current_member()
     return present_page(member, reactions.list_favorites(member, args["limit"], args["cursor"]))
@@ -234,7 +234,7 @@ def my_favorites(args):
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_of(PostSummary))
 @documented_errors(blp, 400, 404)
-def user_posts(args, user_id: int):
+def user_posts(args, user_id: int) -> Response:
     """A member's published posts, newest first."""
     get_user(user_id)
     return post_page(current_viewer(), author_id=user_id, sort="latest", **args)

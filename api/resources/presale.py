@@ -1,7 +1,7 @@
 """Sample polls, pre-sale campaigns, orders, payment notifications, settlement and the factory manifest."""
 
 import marshmallow as ma
-from flask import current_app, request
+from flask import Response, current_app, request
 
 from api.auth import auth_required, current_member, current_viewer
 from api.blueprint import Blueprint
@@ -13,6 +13,7 @@ from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import CSV_BODY, csv_response
 from c2b import manifest, payments, polls, presale
+from c2b.presale import Order
 from forum.media import Media
 from kernel import clock
 from kernel.db import db
@@ -222,7 +223,7 @@ def _campaign_out(campaign) -> dict:
 @blp.route("/polls", methods=["GET"])
 @auth_required(blp, optional=True)
 @blp.response(200, PollList)
-def list_polls():
+def list_polls() -> dict:
     """Sample polls, newest first, with live results."""
     viewer = current_viewer()
     return {"items": [_poll_out(p, viewer) for p in polls.list_polls()]}
@@ -233,7 +234,7 @@ def list_polls():
 @blp.arguments(PollIn)
 @blp.response(201, PollOut)
 @documented_errors(blp, 404)
-def create_poll(body):
+def create_poll(body) -> dict:
     """Publish 2-8 candidate samples (product team), optionally for an idea; images are your uploads."""
     member = current_member()
     poll = polls.create_poll(member, **body)
@@ -244,7 +245,7 @@ def create_poll(body):
 @auth_required(blp, optional=True)
 @blp.response(200, PollOut)
 @documented_errors(blp, 404)
-def get_poll(poll_id: int):
+def get_poll(poll_id: int) -> dict:
     """One poll with live results and your vote."""
     return _poll_out(polls.get_poll(poll_id), current_viewer())
 
@@ -254,7 +255,7 @@ def get_poll(poll_id: int):
 @blp.arguments(VoteIn)
 @blp.response(200, PollOut)
 @documented_errors(blp, 404, 409)
-def vote(body, poll_id: int):
+def vote(body, poll_id: int) -> dict:
     """Vote once per poll (members at the poll's minimum level or above)."""
     member = current_member()
     polls.vote(member, poll_id, body["option_id"], clock.now())
@@ -264,7 +265,7 @@ def vote(body, poll_id: int):
 @blp.route("/presales", methods=["GET"])
 @auth_required(blp, optional=True)
 @blp.response(200, CampaignList)
-def list_presales():
+def list_presales() -> dict:
     """Pre-sale campaigns (drafts only for the product team)."""
     return {"items": [_campaign_out(c) for c in presale.list_campaigns(current_viewer())]}
 
@@ -274,7 +275,7 @@ def list_presales():
 @blp.arguments(CampaignIn)
 @blp.response(201, CampaignOut)
 @documented_errors(blp, 404, 409)
-def create_presale(body):
+def create_presale(body) -> dict:
     """Draft a pre-sale: price (and deposit) in cents, MOQ, stock cap, per-member limit, window, early access."""
     member = current_member()
     campaign = presale.create_campaign(member, **body)
@@ -285,7 +286,7 @@ def create_presale(body):
 @auth_required(blp, optional=True)
 @blp.response(200, CampaignOut)
 @documented_errors(blp, 404)
-def get_presale(campaign_id: int):
+def get_presale(campaign_id: int) -> dict:
     """One pre-sale with its live reserved and paid quantities."""
     return _campaign_out(presale.get_campaign(campaign_id, current_viewer()))
 
@@ -295,7 +296,7 @@ def get_presale(campaign_id: int):
 @blp.arguments(StateIn)
 @blp.response(200, CampaignOut)
 @documented_errors(blp, 404, 409)
-def set_state(body, campaign_id: int):
+def set_state(body, campaign_id: int) -> dict:
     """published (from draft), in_production (after success), shipped (product team; audited)."""
     member = current_member()
     if body["state"] == "published":
@@ -311,7 +312,7 @@ def set_state(body, campaign_id: int):
 @blp.arguments(OrderIn)
 @blp.response(201, OrderOut)
 @documented_errors(blp, 404, 409)
-def place_order(headers, body, campaign_id: int):
+def place_order(headers, body, campaign_id: int) -> Order:
     """Reserve units (never past the stock cap) at today's price; pay within ORDER_PAYMENT_MINUTES."""
     order, _ = presale.place_order(
         current_member(),
@@ -330,7 +331,7 @@ def place_order(headers, body, campaign_id: int):
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_of(OrderOut))
 @documented_errors(blp, 400)
-def my_orders(args):
+def my_orders(args) -> dict:
     """Your orders, newest first."""
     return page_body(presale.my_orders(current_member(), args["limit"], args["cursor"]))
 
@@ -339,7 +340,7 @@ def my_orders(args):
 @auth_required(blp)
 @blp.response(200, OrderOut)
 @documented_errors(blp, 404)
-def get_order(order_id: int):
+def get_order(order_id: int) -> Order:
     """One of your orders."""
     return presale.own_order(current_member(), order_id)
 
@@ -348,7 +349,7 @@ def get_order(order_id: int):
 @auth_required(blp)
 @blp.response(200, OrderOut)
 @documented_errors(blp, 404, 409)
-def cancel_order(order_id: int):
+def cancel_order(order_id: int) -> Order:
     """Cancel while the pre-sale is open: unpaid orders end, paid ones become refund requests."""
     order = presale.cancel_order(current_member(), order_id, clock.now())
     return order
@@ -357,7 +358,7 @@ def cancel_order(order_id: int):
 @blp.route("/payments/notify", methods=["POST"])
 @blp.response(200, NotifyOut)
 @documented_errors(blp, 400, 401, 503)
-def payment_notify():
+def payment_notify() -> dict:
     """Signed notification from the payment provider (HMAC-SHA256, header X-Payment-Signature: t=…,v1=…).
 
     Body: {"event_id", "type": payment.succeeded|payment.failed|refund.succeeded|refund.failed, "order_id",
@@ -380,7 +381,7 @@ def payment_notify():
 @auth_required(blp, "product")
 @blp.response(200, CampaignOut)
 @documented_errors(blp, 404, 409)
-def close(campaign_id: int):
+def close(campaign_id: int) -> dict:
     """Settle a closed pre-sale (idempotent): paid ≥ MOQ → succeeded and confirmed, else failed and refunded."""
     member = current_member()
     campaign = presale.settle(campaign_id, clock.now(), actor=member)
@@ -393,7 +394,7 @@ def close(campaign_id: int):
 @blp.response(200, ManifestOut)
 @blp.alt_response(200, schema=CSV_BODY, content_type="text/csv", description="with ?format=csv: UTF-8 with BOM")
 @documented_errors(blp, 404, 409)
-def read_manifest(args, campaign_id: int):
+def read_manifest(args, campaign_id: int) -> dict | Response:
     """Factory manifest of a succeeded pre-sale: units by SKU and by region."""
     data = manifest.manifest(campaign_id, current_member())
     if args["format"] == "csv":

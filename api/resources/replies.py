@@ -44,7 +44,7 @@ def _present(reply, viewer) -> dict:
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_of(ReplyOut))
 @documented_errors(blp, 400, 404)
-def list_replies(args, post_id: int):
+def list_replies(args, post_id: int) -> dict:
     """Replies in floor order; removed floors appear as tombstones without author or body."""
     viewer = current_viewer()
     post = visible_post(post_id, viewer)
@@ -70,7 +70,7 @@ def list_replies(args, post_id: int):
 @blp.arguments(ReplyIn)
 @blp.response(201, ReplyOut)
 @documented_errors(blp, 404, 409)
-def create_reply(body, post_id: int):
+def create_reply(body, post_id: int) -> dict:
     """Reply on the next floor, optionally quoting another reply of the same post; @username mentions notify."""
     member = current_member()
     reply = publishing.submit_reply(member, post_id, body["body"], body["quote_reply_id"])
@@ -82,7 +82,7 @@ def create_reply(body, post_id: int):
 @blp.arguments(ReplyPatch)
 @blp.response(200, ReplyOut)
 @documented_errors(blp, 404, 409)
-def update_reply(body, reply_id: int):
+def update_reply(body, reply_id: int) -> dict:
     """Edit your own reply."""
     member = current_member()
     reply = publishing.edit_reply(member, reply_id, body["body"])
@@ -94,7 +94,7 @@ def update_reply(body, reply_id: int):
 @blp.arguments(RemovalArgs, location="query")
 @blp.response(204)
 @documented_errors(blp, 404)
-def delete_reply(args, reply_id: int):
+def delete_reply(args, reply_id: int) -> None:
     """Delete a reply (its author, or a moderator of the board); its floor number stays taken."""
     replies.delete_reply(current_member(), reply_id, args["reason"])
 
@@ -104,7 +104,7 @@ def delete_reply(args, reply_id: int):
 @action_limited(blp, "like")
 @blp.response(200, LikeOut)
 @documented_errors(blp, 404, 409)
-def like_reply(reply_id: int):
+def like_reply(reply_id: int) -> dict:
     """Like a reply (idempotent; not your own)."""
     state = reactions.like_reply(current_member(), reply_id)
     return {"liked": state.active, "like_count": state.count}
@@ -114,7 +114,7 @@ def like_reply(reply_id: int):
 @auth_required(blp)
 @blp.response(200, LikeOut)
 @documented_errors(blp, 404)
-def unlike_reply(reply_id: int):
+def unlike_reply(reply_id: int) -> dict:
     """Withdraw a like on a reply (idempotent)."""
     state = reactions.unlike_reply(current_member(), reply_id)
     return {"liked": state.active, "like_count": state.count}
@@ -125,7 +125,7 @@ def unlike_reply(reply_id: int):
 @action_limited(blp, "like")
 @blp.response(200, ApplauseOut)
 @documented_errors(blp, 404, 409)
-def applaud_reply(reply_id: int):
+def applaud_reply(reply_id: int) -> dict:
     """拍一拍: applaud a reply that moved you. Once per reply, never your own; it cannot be taken back."""
     state = reactions.applaud_reply(current_member(), reply_id)
     return {"applauded": state.active, "applause_count": state.count}

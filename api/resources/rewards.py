@@ -10,6 +10,8 @@ from api.idempotency import IdempotencyHeader, key_or_new
 from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
 from economy import lottery, mall
+from economy.lottery import Draw
+from economy.mall import Redemption, RewardItem
 from kernel import clock
 from kernel.db import db
 
@@ -132,7 +134,7 @@ def _lottery_out(item: lottery.Lottery) -> dict:
 
 @blp.route("/rewards", methods=["GET"])
 @blp.response(200, RewardList)
-def list_rewards():
+def list_rewards() -> dict:
     """Rewards on sale now or later, cheapest first."""
     return {"items": mall.list_items(clock.now())}
 
@@ -141,7 +143,7 @@ def list_rewards():
 @auth_required(blp, "operator")
 @blp.arguments(RewardIn)
 @blp.response(201, RewardOut)
-def create_reward(body):
+def create_reward(body) -> RewardItem:
     """Put a reward in the mall (operators; audited)."""
     item = mall.create_item(current_member(), **body)
     return item
@@ -152,7 +154,7 @@ def create_reward(body):
 @blp.arguments(RewardPatch)
 @blp.response(200, RewardOut)
 @documented_errors(blp, 404)
-def update_reward(body, item_id: int):
+def update_reward(body, item_id: int) -> RewardItem:
     """Change price, stock, limits, window or availability (operators; audited)."""
     item = mall.update_item(current_member(), item_id, **body)
     return item
@@ -164,7 +166,7 @@ def update_reward(body, item_id: int):
 @blp.arguments(RedeemIn)
 @blp.response(201, RedemptionOut)
 @documented_errors(blp, 404, 409)
-def redeem(headers, body, item_id: int):
+def redeem(headers, body, item_id: int) -> Redemption:
     """Spend points on a reward. With an Idempotency-Key a retry returns the first redemption, spending nothing."""
     redemption, _ = mall.redeem(current_member(), item_id, body["quantity"], key_or_new(headers), clock.now())
     return redemption
@@ -175,7 +177,7 @@ def redeem(headers, body, item_id: int):
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_of(RedemptionOut))
 @documented_errors(blp, 400)
-def my_redemptions(args):
+def my_redemptions(args) -> dict:
     """Your redemptions and their fulfilment status."""
     return page_body(mall.my_redemptions(current_member(), args["limit"], args["cursor"]))
 
@@ -185,7 +187,7 @@ def my_redemptions(args):
 @blp.arguments(FulfilmentIn)
 @blp.response(200, RedemptionOut)
 @documented_errors(blp, 404, 409)
-def fulfil(body, redemption_id: int):
+def fulfil(body, redemption_id: int) -> Redemption:
     """Mark a redemption fulfilled, or cancel it (points refunded, stock returned) — operators, audited."""
     redemption = mall.set_fulfilment(current_member(), redemption_id, body["status"], body["note"])
     return redemption
@@ -193,7 +195,7 @@ def fulfil(body, redemption_id: int):
 
 @blp.route("/lotteries", methods=["GET"])
 @blp.response(200, LotteryList)
-def list_lotteries():
+def list_lotteries() -> dict:
     """Lotteries with their published odds and seed commitments."""
     items = db.session.scalars(db.select(lottery.Lottery).order_by(lottery.Lottery.id.desc())).all()
     return {"items": [_lottery_out(item) for item in items]}
@@ -203,7 +205,7 @@ def list_lotteries():
 @auth_required(blp, "operator")
 @blp.arguments(LotteryIn)
 @blp.response(201, LotteryOut)
-def create_lottery(body):
+def create_lottery(body) -> dict:
     """Open a lottery (operators; audited). Prizes are goods or perks, never points."""
     item = lottery.create_lottery(current_member(), **body)
     return _lottery_out(item)
@@ -212,7 +214,7 @@ def create_lottery(body):
 @blp.route("/lotteries/<int:lottery_id>", methods=["GET"])
 @blp.response(200, LotteryOut)
 @documented_errors(blp, 404)
-def get_lottery(lottery_id: int):
+def get_lottery(lottery_id: int) -> dict:
     """One lottery; its seed appears once it has ended so every draw can be verified."""
     return _lottery_out(lottery.get_lottery(lottery_id))
 
@@ -222,7 +224,7 @@ def get_lottery(lottery_id: int):
 @blp.arguments(IdempotencyHeader, location="headers")
 @blp.response(201, DrawOut)
 @documented_errors(blp, 404, 409)
-def draw(headers, lottery_id: int):
+def draw(headers, lottery_id: int) -> Draw:
     """Pay the entry cost and draw. The Idempotency-Key is the draw's nonce: a retry returns the same draw."""
     result, _ = lottery.draw(current_member(), lottery_id, key_or_new(headers), clock.now())
     return result

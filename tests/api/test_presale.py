@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 from kernel import clock
 from kernel.db import db
 from tests.conftest import postgres_only
-from tests.support import FakePaymentProvider, notify_payment
+from tests.fakes import FakePaymentProvider
+from tests.support import notify_payment
 
 SECRET = "test-webhook-secret"
 
@@ -137,7 +138,7 @@ def test_successful_presale_from_orders_to_manifest(app, client, members, frozen
 
 
 def test_failed_presale_refunds_through_the_provider(app, client, members, frozen_clock, settings):
-    provider = FakePaymentProvider(SECRET).start()
+    provider = FakePaymentProvider(secret=SECRET).start()
     settings(PAYMENT_API_BASE=provider.base_url)
     try:
         product = members.create(role="product")
@@ -176,7 +177,7 @@ def test_failed_presale_refunds_through_the_provider(app, client, members, froze
 
 
 def test_refunds_that_the_provider_refuses_are_retried(app, client, members, frozen_clock, settings):
-    provider = FakePaymentProvider(SECRET, fail=True).start()
+    provider = FakePaymentProvider(secret=SECRET, fail=True).start()
     settings(PAYMENT_API_BASE=provider.base_url)
     try:
         product, buyer = members.create(role="product"), members.create()

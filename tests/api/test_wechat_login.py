@@ -1,6 +1,7 @@
 import pytest
 
-from tests.support import FakeWeChat, bearer
+from tests.fakes import FakeWeChat
+from tests.support import bearer
 
 
 @pytest.fixture()
