@@ -38,7 +38,7 @@ from forum.notifications import notify
 from forum.permissions import ensure_can_contribute
 from kernel import audit, clock, outbox
 from kernel.db import Model, UTCDateTime, db
-from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kernel.errors import Conflict, Forbidden, ValidationFailed
 from kernel.outbox import Event
 from kernel.pagination import Page, keyset_page
 from kernel.sql import get_or_404, insert_if_absent, move, move_or_refuse, rows_changed
@@ -182,8 +182,7 @@ def _set_images(idea: Idea, creator: User, image_ids: list[int]) -> None:
 
 
 def get_idea(idea_id: int) -> Idea:
-    idea = get_or_404(Idea, idea_id, "idea")
-    return idea
+    return get_or_404(Idea, idea_id, "idea")
 
 
 def can_see(idea: Idea, viewer: User | None) -> bool:
@@ -193,10 +192,7 @@ def can_see(idea: Idea, viewer: User | None) -> bool:
 
 
 def visible_idea(idea_id: int, viewer: User | None) -> Idea:
-    idea = get_idea(idea_id)
-    if not can_see(idea, viewer):
-        raise NotFound("no such idea", code="idea_not_found")
-    return idea
+    return get_or_404(Idea, idea_id, "idea", visible=lambda idea: can_see(idea, viewer))
 
 
 def submit(creator: User, *, title: str, description: str, category: str, image_ids: list[int]) -> Idea:

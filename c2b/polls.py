@@ -103,8 +103,7 @@ def create_poll(
 
 
 def get_poll(poll_id: int) -> SamplePoll:
-    poll = get_or_404(SamplePoll, poll_id, "poll")
-    return poll
+    return get_or_404(SamplePoll, poll_id, "poll")
 
 
 def vote(member: User, poll_id: int, option_id: int, now: datetime) -> PollVote:

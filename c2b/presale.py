@@ -290,8 +290,7 @@ def place_order(
 
 
 def get_order(order_id: int) -> Order:
-    order = get_or_404(Order, order_id, "order")
-    return order
+    return get_or_404(Order, order_id, "order")
 
 
 def own_order(member: User, order_id: int) -> Order:

@@ -22,7 +22,7 @@ from kernel import audit, clock, outbox
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, ValidationFailed
 from kernel.outbox import Event
-from kernel.sql import get_or_404
+from kernel.sql import get_or_404, unique_or_refuse
 from kernel.unit_of_work import transaction
 
 TIERS = ("bronze", "silver", "gold")
@@ -91,8 +91,7 @@ class ShowcaseSlot(Model):
 
 
 def get_badge(badge_id: int) -> Badge:
-    badge = get_or_404(Badge, badge_id, "badge")
-    return badge
+    return get_or_404(Badge, badge_id, "badge")
 
 
 def _check_rule(metric: str | None, threshold: int | None) -> None:
@@ -119,12 +118,8 @@ def create_badge(actor: User, **fields) -> Badge:
     )
     for name, value in fields.items():
         setattr(badge, name, value)
-    db.session.add(badge)
-    try:
-        db.session.flush()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise Conflict("a badge with this slug exists", code="slug_taken") from exc
+    with unique_or_refuse(Conflict("a badge with this slug exists", code="slug_taken")):
+        db.session.add(badge)
     audit.record(actor, "badge.create", "badge", badge.id, slug=badge.slug)
     return badge
 

@@ -80,8 +80,7 @@ def awards_count(user_id: int, reason_code: str, since: datetime | None = None, 
 
 
 def get_rule(event_type: str) -> EarningRule:
-    rule = get_or_404(EarningRule, event_type, "rule")
-    return rule
+    return get_or_404(EarningRule, event_type, "rule")
 
 
 def apply_rule(

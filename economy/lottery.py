@@ -110,8 +110,7 @@ def create_lottery(
 
 
 def get_lottery(lottery_id: int) -> Lottery:
-    lottery = get_or_404(Lottery, lottery_id, "lottery")
-    return lottery
+    return get_or_404(Lottery, lottery_id, "lottery")
 
 
 def random_for(seed: str, lottery_id: int, user_id: int, nonce: str) -> str:

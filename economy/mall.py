@@ -64,8 +64,7 @@ class Redemption(Model):
 
 
 def get_item(item_id: int) -> RewardItem:
-    item = get_or_404(RewardItem, item_id, "reward")
-    return item
+    return get_or_404(RewardItem, item_id, "reward")
 
 
 def list_items(now: datetime, include_hidden: bool = False) -> list[RewardItem]:

@@ -11,7 +11,7 @@ from forum.members import User, get_user
 from kernel import audit, clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, ValidationFailed
-from kernel.sql import get_or_404
+from kernel.sql import get_or_404, unique_or_refuse
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 
@@ -46,8 +46,7 @@ def _clean_slug(slug: str) -> str:
 
 
 def get_board(board_id: int) -> Board:
-    board = get_or_404(Board, board_id, "board")
-    return board
+    return get_or_404(Board, board_id, "board")
 
 
 def list_boards() -> list[Board]:
@@ -80,14 +79,14 @@ def create_board(
         post_count=0,
         created_at=clock.now(),
     )
-    db.session.add(board)
-    try:
-        db.session.flush()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise Conflict("a board with this slug exists", code="slug_taken") from exc
+    with unique_or_refuse(_slug_taken):
+        db.session.add(board)
     audit.record(actor, "board.create", "board", board.id, slug=board.slug)
     return board
+
+
+def _slug_taken(_exc: IntegrityError) -> Conflict:
+    return Conflict("a board with this slug exists", code="slug_taken")
 
 
 def update_board(actor: User, board_id: int, **changes) -> Board:
@@ -95,15 +94,11 @@ def update_board(actor: User, board_id: int, **changes) -> Board:
     board = get_board(board_id)
     if "slug" in changes:
         changes["slug"] = _clean_slug(changes["slug"])
-    for field in ("slug", "name", "description", "position", "staff_only"):
-        if field in changes:
-            value = changes[field]
-            setattr(board, field, value.strip() if isinstance(value, str) else value)
-    try:
-        db.session.flush()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise Conflict("a board with this slug exists", code="slug_taken") from exc
+    with unique_or_refuse(_slug_taken):
+        for field in ("slug", "name", "description", "position", "staff_only"):
+            if field in changes:
+                value = changes[field]
+                setattr(board, field, value.strip() if isinstance(value, str) else value)
     audit.record(actor, "board.update", "board", board.id, **changes)
     return board
 

@@ -151,8 +151,7 @@ def store_upload(owner: User, data: bytes, storage: MediaStorage, max_pixels: in
 
 
 def get_media(media_id: int) -> Media:
-    media = get_or_404(Media, media_id, "media")
-    return media
+    return get_or_404(Media, media_id, "media")
 
 
 def owned_media(owner: User, media_ids: list[int]) -> list[Media]:

@@ -16,7 +16,7 @@ from forum.names import canonical, clean_display_name, clean_username, lookalike
 from kernel import clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
-from kernel.sql import get_or_404
+from kernel.sql import get_or_404, unique_or_refuse
 
 ROLES = ("member", "moderator", "operator", "product", "admin")
 STAFF_ROLES = ("moderator", "operator", "product", "admin")
@@ -136,12 +136,8 @@ def register(username: str, password: str, display_name: str | None = None) -> U
         level=1,
         created_at=clock.now(),
     )
-    db.session.add(user)
-    try:
-        db.session.flush()
-    except IntegrityError as exc:  # lost a race with a concurrent sign-up
-        db.session.rollback()
-        raise _unique_violation(exc) from exc
+    with unique_or_refuse(_unique_violation):  # a concurrent sign-up took the name first
+        db.session.add(user)
     return user
 
 
@@ -179,8 +175,7 @@ def ensure_can_sign_in(user: User) -> None:
 
 
 def get_user(user_id: int) -> User:
-    user = get_or_404(User, user_id, "user")
-    return user
+    return get_or_404(User, user_id, "user")
 
 
 def update_profile(
@@ -190,16 +185,12 @@ def update_profile(
         shown = clean_display_name(display_name)
         if _name_taken(display_key=canonical(shown), exclude=user.id):
             raise Conflict("display name already taken", code="display_name_taken")
-        user.display_name, user.display_name_key = shown, canonical(shown)
+        with unique_or_refuse(_unique_violation):
+            user.display_name, user.display_name_key = shown, canonical(shown)
     if bio is not None:
         user.bio = bio.strip()
     if region is not None:
         user.region = region.strip()
-    try:
-        db.session.flush()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise _unique_violation(exc) from exc
     return user
 
 

@@ -128,23 +128,16 @@ def _on_reply(event: Event) -> None:
 
 @outbox.subscribe(events.LIKE_RECEIVED, name="forum.notify_like")
 def _on_like(event: Event) -> None:
-    notify(
-        event.payload["recipient_id"],
-        "like",
-        event=event,
-        actor_id=event.actor_id,
-        subject=event.subject,
-        post_id=event.payload.get("post_id"),
-    )
+    _tell_recipient(event, "like")
 
 
 @outbox.subscribe(events.APPLAUSE_RECEIVED, name="forum.notify_applause")
 def _on_applause(event: Event) -> None:
+    _tell_recipient(event, "applause")
+
+
+def _tell_recipient(event: Event, kind: str) -> None:
+    recipient = event.payload["recipient_id"]
     notify(
-        event.payload["recipient_id"],
-        "applause",
-        event=event,
-        actor_id=event.actor_id,
-        subject=event.subject,
-        post_id=event.payload.get("post_id"),
+        recipient, kind, event=event, actor_id=event.actor_id, subject=event.subject, post_id=event.payload["post_id"]
     )

@@ -18,7 +18,7 @@ from forum.permissions import ensure_author, ensure_author_or_moderator, ensure_
 from forum.text import mentioned_usernames
 from kernel import clock, outbox
 from kernel.db import Model, UTCDateTime, db
-from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kernel.errors import Conflict, Forbidden, ValidationFailed
 from kernel.sql import get_or_404, move
 
 STATUSES = ("published", "pending_review", "hidden", "deleted")
@@ -303,8 +303,7 @@ def _note_feed_changes(session: Session, _context, _instances) -> None:
 
 
 def get_post(post_id: int) -> Post:
-    post = get_or_404(Post, post_id, "post")
-    return post
+    return get_or_404(Post, post_id, "post")
 
 
 def can_see(post: Post, viewer: User | None) -> bool:
@@ -318,10 +317,7 @@ def can_see(post: Post, viewer: User | None) -> bool:
 
 
 def visible_post(post_id: int, viewer: User | None) -> Post:
-    post = get_post(post_id)
-    if not can_see(post, viewer):
-        raise NotFound("no such post", code="post_not_found")
-    return post
+    return get_or_404(Post, post_id, "post", visible=lambda post: can_see(post, viewer))
 
 
 def update_post(

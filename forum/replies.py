@@ -52,8 +52,7 @@ def _clean_body(body: str) -> str:
 
 
 def get_reply(reply_id: int) -> Reply:
-    reply = get_or_404(Reply, reply_id, "reply")
-    return reply
+    return get_or_404(Reply, reply_id, "reply")
 
 
 def visible_reply(reply_id: int, viewer: User | None) -> tuple[Reply, Post]:

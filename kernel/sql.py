@@ -1,13 +1,15 @@
 """Small portable SQL helpers for the two supported databases."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Executable, inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from kernel.db import Base, db
-from kernel.errors import Conflict, NotFound
+from kernel.errors import Conflict, DomainError, NotFound
 
 T = TypeVar("T")
 
@@ -19,6 +21,17 @@ def insert_if_absent(model: type[Base], values: dict[str, Any]) -> bool:
     # RETURNING says whether a row went in; rowcount is not reliable for this statement on every driver.
     statement = module.insert(model).values(**values).on_conflict_do_nothing().returning(*inspect(model).primary_key)
     return db.session.execute(statement).first() is not None
+
+
+@contextmanager
+def unique_or_refuse(refusal: DomainError | Callable[[IntegrityError], DomainError]) -> Iterator[None]:
+    """Rows added or changed inside are flushed in a savepoint: a unique key that is already taken (also by a
+    concurrent request) becomes the given refusal, and the rest of the unit of work is untouched."""
+    try:
+        with db.session.begin_nested():
+            yield
+    except IntegrityError as exc:
+        raise (refusal(exc) if callable(refusal) else refusal) from exc
 
 
 def rows_changed(statement: Executable) -> int:

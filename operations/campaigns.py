@@ -101,8 +101,7 @@ def create(actor: User, **fields) -> Campaign:
 
 
 def get(campaign_id: int) -> Campaign:
-    campaign = get_or_404(Campaign, campaign_id, "campaign")
-    return campaign
+    return get_or_404(Campaign, campaign_id, "campaign")
 
 
 def list_all() -> list[Campaign]:

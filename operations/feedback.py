@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from forum.members import User
 from forum.notifications import notify
-from kernel import clock
+from kernel import audit, clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Forbidden
 from kernel.pagination import Page, keyset_page
@@ -48,9 +48,12 @@ class FeedbackStep(Model):
 
 
 def _step(feedback: Feedback, actor: User, action: str, note: str = "") -> None:
+    """The feedback's own history; what staff do to it is also in the audit log."""
     db.session.add(
         FeedbackStep(feedback_id=feedback.id, actor_id=actor.id, action=action, note=note, created_at=clock.now())
     )
+    if actor.is_staff:
+        audit.record(actor, f"feedback.{action}", "feedback", feedback.id, note[:500])
 
 
 def submit(member: User, product: str, body: str) -> Feedback:

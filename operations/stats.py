@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from c2b import ideas
 from c2b.ideas import Idea
 from c2b.presale import Order
 from economy.ledger import Account, Entry, LedgerTransaction
@@ -81,20 +82,7 @@ def overview(now: datetime, days: int) -> dict:
             "outstanding_balance": outstanding,
             "clawbacks": clawed,
         },
-        "idea_funnel": {
-            status: funnel.get(status, 0)
-            for status in (
-                "pending_review",
-                "supporting",
-                "expired",
-                "qualified",
-                "in_review",
-                "approved",
-                "not_approved",
-                "rejected",
-                "archived",
-            )
-        },
+        "idea_funnel": {status: funnel.get(status, 0) for status in ideas.STATUSES},
         "presale": {
             "orders": placed,
             "paid_or_confirmed": paid,

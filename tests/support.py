@@ -3,6 +3,7 @@
 import itertools
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 PASSWORD = "correct horse battery"
@@ -198,3 +199,26 @@ class TcpProxy:
     def close(self) -> None:
         self.cut()
         self.listener.close()
+
+
+def run_concurrently(app, jobs: list[Callable], timeout: float = 120) -> list:
+    """Run each job (given its own test client) in its own thread, all released at once; their results.
+    Any exception in a job fails the test after every thread has finished."""
+    barrier = threading.Barrier(len(jobs))
+    results, errors = [], []
+
+    def run(job):
+        try:
+            client = app.test_client()
+            barrier.wait()
+            results.append(job(client))
+        except Exception as exc:  # surfaced after join
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert not errors, errors
+    return results

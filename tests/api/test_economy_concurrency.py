@@ -1,32 +1,10 @@
 """Many threads against PostgreSQL spending, redeeming and checking in; then the ledger invariants."""
 
-import threading
-
 from sqlalchemy import func, select
 
 from kernel.db import db
 from tests.conftest import postgres_only
-
-
-def _hammer(app, jobs):
-    barrier = threading.Barrier(len(jobs))
-    results, errors = [], []
-
-    def run(job):
-        try:
-            client = app.test_client()
-            barrier.wait()
-            results.append(job(client))
-        except Exception as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
-    return results
+from tests.support import run_concurrently
 
 
 def _invariants(app):
@@ -64,7 +42,7 @@ def test_fifty_threads_spend_one_balance_on_limited_stock(app, client, members, 
         for i in range(10)
     ]
     jobs += [lambda c, o=o: c.post(url, json={}, headers=o.headers) for o in others for _ in range(3)]
-    responses = _hammer(app, jobs)
+    responses = run_concurrently(app, jobs)
     assert {r.status_code for r in responses} <= {201, 409}
     with app.app_context():
         from economy.ledger import Account
@@ -87,7 +65,9 @@ def test_fifty_threads_spend_one_balance_on_limited_stock(app, client, members, 
 @postgres_only
 def test_a_check_in_double_tap_pays_once(app, client, members):
     member = members.create()
-    responses = _hammer(app, [lambda c: c.post("/api/v1/me/checkin", headers=member.headers) for _ in range(20)])
+    responses = run_concurrently(
+        app, [lambda c: c.post("/api/v1/me/checkin", headers=member.headers) for _ in range(20)]
+    )
     assert sorted(r.status_code for r in responses) == [201] + [409] * 19
     assert client.get("/api/v1/me/points", headers=member.headers).get_json()["balance"] == 5
     _invariants(app)
@@ -100,7 +80,7 @@ def test_concurrent_awards_respect_daily_caps(app, client, members, forum):
     author = members.create()
     post = forum.post(author, forum.board()["id"])
     fans = [members.create() for _ in range(16)]
-    _hammer(app, [lambda c, f=f: c.put(f"/api/v1/posts/{post['id']}/like", headers=f.headers) for f in fans])
+    run_concurrently(app, [lambda c, f=f: c.put(f"/api/v1/posts/{post['id']}/like", headers=f.headers) for f in fans])
     with app.app_context():
         from economy.ledger import LedgerTransaction
 
@@ -136,7 +116,7 @@ def test_concurrent_lottery_draws_never_oversell_prizes(app, client, members, fo
         for p in players
         for i in range(5)
     ]
-    responses = _hammer(app, jobs)
+    responses = run_concurrently(app, jobs)
     wins = [r.get_json()["prize"] for r in responses if r.status_code == 201 and r.get_json()["prize"]]
     assert len(wins) == 3
     with app.app_context():

@@ -1,31 +1,10 @@
 """Many threads against PostgreSQL, then the invariants: floors unique and dense, counts equal rows."""
 
-import threading
-
 from sqlalchemy import func, select
 
 from kernel.db import db
 from tests.conftest import postgres_only
-
-
-def _run_in_threads(app, jobs):
-    barrier = threading.Barrier(len(jobs))
-    errors = []
-
-    def runner(job):
-        try:
-            client = app.test_client()
-            barrier.wait()
-            job(client)
-        except Exception as exc:  # surfaced after join
-            errors.append(exc)
-
-    threads = [threading.Thread(target=runner, args=(job,)) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors
+from tests.support import run_concurrently
 
 
 @postgres_only
@@ -45,7 +24,7 @@ def test_concurrent_replies_get_unique_dense_floors(app, client, members, forum)
 
         return job
 
-    _run_in_threads(app, [reply_as(m) for m in repliers])
+    run_concurrently(app, [reply_as(m) for m in repliers])
     assert statuses == [201] * 24
     with app.app_context():
         from forum.posts import Post
@@ -69,9 +48,9 @@ def test_concurrent_likes_and_applause_keep_counts_exact(app, client, members, f
         for _ in range(2):
             jobs.append(lambda c, h=fan.headers: c.put(f"/api/v1/posts/{post['id']}/like", headers=h))
             jobs.append(lambda c, h=fan.headers: c.put(f"/api/v1/replies/{reply['id']}/applause", headers=h))
-    _run_in_threads(app, jobs)
+    run_concurrently(app, jobs)
     # Half the fans withdraw their like, twice each, concurrently.
-    _run_in_threads(
+    run_concurrently(
         app,
         [
             lambda c, h=fan.headers: c.delete(f"/api/v1/posts/{post['id']}/like", headers=h)
