@@ -280,7 +280,7 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
     visible_idea(idea_id, member)
     # Hold the idea row from here to commit: the status seen is the status when the support lands, so nobody
     # supports an idea that another supporter has just qualified (and the counters move one at a time).
-    idea = db.session.get_one(Idea, idea_id, with_for_update=True, populate_existing=True)
+    idea = db.session.get_one(Idea, idea_id, with_for_update={"of": Idea}, populate_existing=True)
     if member.id == idea.creator_id:
         raise Forbidden("you cannot support your own idea", code="own_content")
     if effective_status(idea, now) != "supporting":
