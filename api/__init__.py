@@ -18,6 +18,7 @@ from api.proxies import TrustedProxies, parse_networks
 from api.request_guard import guard_request
 from api.resources import BLUEPRINTS
 from forum.storage import LocalDiskStorage
+from jobs.celery import init_celery
 from kernel.db import db
 from kernel.store import make_store
 
@@ -51,6 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     _register_request_hooks(app)
     _register_blueprints(app)
+    init_celery(app)
     register_cli(app)
     return app
 

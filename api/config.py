@@ -58,7 +58,19 @@ def load_config(instance: Path) -> dict[str, Any]:
         "MAX_JSON_BYTES": int(env.get("MAX_JSON_BYTES", 256 * 1024)),
         "MEDIA_MAX_PIXELS": int(env.get("MEDIA_MAX_PIXELS", 40_000_000)),
         "UPLOAD_RATE_LIMIT": env.get("UPLOAD_RATE_LIMIT", "60 per hour"),
-        "EVENTS_INLINE": _flag("EVENTS_INLINE", True),
+        # Background work (Celery). With CELERY_BROKER_URL set, reactions leave the request for the workers
+        # unless EVENTS_INLINE says otherwise; without it, beat's jobs use REDIS_URL or a local SQLite broker.
+        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL")
+        or redis_url
+        or f"sqla+sqlite:///{instance / 'celery-broker.db'}",
+        "CELERY_RESULT_BACKEND": env.get("CELERY_RESULT_BACKEND", ""),
+        "CELERY_BEAT_SCHEDULE_FILE": env.get("CELERY_BEAT_SCHEDULE_FILE", str(instance / "celerybeat-schedule")),
+        "EVENTS_INLINE": _flag("EVENTS_INLINE", "CELERY_BROKER_URL" not in env),
+        "EVENT_MAX_RETRIES": int(env.get("EVENT_MAX_RETRIES", 5)),
+        "EVENT_RETRY_BASE_SECONDS": int(env.get("EVENT_RETRY_BASE_SECONDS", 2)),
+        "EVENT_RETRY_MAX_SECONDS": int(env.get("EVENT_RETRY_MAX_SECONDS", 600)),
+        # The sweep re-dispatches events still without reactions this long after they were written.
+        "EVENT_SWEEP_GRACE_SECONDS": int(env.get("EVENT_SWEEP_GRACE_SECONDS", 60)),
         # Feed pages are cached this long in the store (0 disables); per-viewer fields are never cached.
         "FEED_CACHE_SECONDS": int(env.get("FEED_CACHE_SECONDS", 10)),
         # Tokens

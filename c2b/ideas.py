@@ -36,7 +36,7 @@ from forum.media import Media, owned_media
 from forum.members import User
 from forum.notifications import notify
 from forum.permissions import ensure_can_contribute
-from kernel import audit, clock, outbox
+from kernel import audit, clock, fanout, outbox
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
 from kernel.outbox import Event
@@ -568,5 +568,11 @@ def _on_idea_news(event: Event) -> None:
     else:
         message = f"创意状态更新：{event.payload['status']}"
         recipients = [*supporter_ids(idea_id), event.payload["creator_id"]]
-    for user_id in dict.fromkeys(recipients):
-        notify(user_id, "idea", event=event, actor_id=event.actor_id, subject=event.subject, message=message)
+    fanout.spread("c2b.idea_news", {"event_id": event.id, "message": message}, list(dict.fromkeys(recipients)))
+
+
+@fanout.batch("c2b.idea_news")
+def _tell_idea_followers(context: dict[str, Any], member_ids: list[int]) -> None:
+    event = db.session.get_one(Event, context["event_id"])
+    for user_id in member_ids:
+        notify(user_id, "idea", event=event, actor_id=event.actor_id, subject=event.subject, message=context["message"])

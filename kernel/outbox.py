@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, select, update
+from flask import current_app
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kernel import clock
-from kernel.db import Model, UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db, is_postgres
 from kernel.events import EventType
 
 log = logging.getLogger(__name__)
@@ -114,19 +115,33 @@ def emit(
     return event
 
 
-def commit(*, process: bool | None = None) -> None:
-    """Commit the unit of work, then run the reactions to the events it wrote (inline mode)."""
+def commit() -> None:
+    """Commit the unit of work, then hand the events it wrote to their reactions: right away in this process
+    (EVENTS_INLINE, the embedded default) or to the application's dispatcher (Celery workers)."""
     db.session.commit()
-    pending = db.session.info.pop(PENDING_KEY, [])
-    from flask import current_app
+    dispatch(take_pending())
 
-    inline = current_app.config.get("EVENTS_INLINE", True) if process is None else process
-    if inline and pending:
-        process_events(pending)
+
+def take_pending() -> list[int]:
+    return db.session.info.pop(PENDING_KEY, [])
 
 
 def discard_pending() -> None:
     db.session.info.pop(PENDING_KEY, None)
+
+
+def inline() -> bool:
+    """True when reactions run in this process right after the commit (no worker to hand them to)."""
+    return current_app.config.get("EVENTS_INLINE", True) or "event_dispatcher" not in current_app.extensions
+
+
+def dispatch(event_ids: list[int]) -> None:
+    if not event_ids:
+        return
+    if inline():
+        process_events(event_ids)
+    else:
+        current_app.extensions["event_dispatcher"](event_ids)
 
 
 def process_events(event_ids: list[int]) -> None:
@@ -134,64 +149,138 @@ def process_events(event_ids: list[int]) -> None:
     queue = list(event_ids)
     while queue:
         process_event(queue.pop(0))
-        queue.extend(db.session.info.pop(PENDING_KEY, []))
+        queue.extend(take_pending())
 
 
-def process_event(event_id: int) -> bool:
-    """Apply every subscribed handler once. True when the event is fully processed."""
+@dataclass(frozen=True)
+class Outcome:
+    complete: bool
+    failures: dict[str, str]  # handler name → what went wrong
+
+
+def process_event(event_id: int) -> Outcome:
+    """Apply every subscribed handler once; the outcome says which handlers failed (they may be retried)."""
     event = db.session.get(Event, event_id)
     if event is None or event.processed_at is not None:
         db.session.rollback()
-        return event is not None
-    complete = True
+        return Outcome(complete=event is not None, failures={})
+    failures = {}
     for sub in subscriptions_for(event.type):
-        complete = _apply(event_id, sub) and complete
-    if complete:
+        error = _apply(event_id, sub)
+        if error is not None:
+            failures[sub.name] = error
+    if not failures:
         db.session.execute(
             update(Event).where(Event.id == event_id, Event.processed_at.is_(None)).values(processed_at=clock.now())
         )
         db.session.commit()
-    return complete
+    return Outcome(complete=not failures, failures=failures)
 
 
-def _apply(event_id: int, sub: Subscription) -> bool:
+def _apply(event_id: int, sub: Subscription) -> str | None:
+    """Run one handler once; None when it has run (now or before), else the error."""
     try:
         db.session.add(EventHandling(event_id=event_id, handler=sub.name, handled_at=clock.now()))
         db.session.flush()
     except IntegrityError:
         db.session.rollback()  # another run already applied this handler: nothing to do
-        return True
+        return None
     try:
         sub.handler(db.session.get_one(Event, event_id))
         db.session.commit()
-        return True
+        return None
     except IntegrityError:
         # A unique key in the handler's own effects says the outcome already exists (e.g. a one-time award
         # reached by a twin event): record the handling so the event is not retried forever.
         db.session.rollback()
         log.warning("handler %s found its effect already present for event %s", sub.name, event_id)
-        return _record_handled(event_id, sub.name)
-    except Exception:
+        _record_handled(event_id, sub.name)
+        return None
+    except Exception as exc:
         db.session.rollback()
+        discard_pending()
         log.exception("handler %s failed on event %s; it will be retried", sub.name, event_id)
-        return False
+        return f"{type(exc).__name__}: {exc}"[:2000]
 
 
-def _record_handled(event_id: int, handler: str) -> bool:
+def _record_handled(event_id: int, handler: str) -> None:
     try:
         db.session.add(EventHandling(event_id=event_id, handler=handler, handled_at=clock.now()))
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-    return True
 
 
 def process_backlog(limit: int = 1000) -> int:
-    """Retry events left unprocessed by a crash or a failing handler. Returns how many completed."""
-    ids = db.session.scalars(select(Event.id).where(Event.processed_at.is_(None)).order_by(Event.id).limit(limit)).all()
-    db.session.rollback()
+    """Run reactions for events left unprocessed (a crash, a lost message, a failing handler). Events whose
+    handlers failed for good are left to `retry_failed`. Returns how many completed."""
     done = 0
-    for event_id in ids:
-        done += process_event(event_id)
-        process_events(db.session.info.pop(PENDING_KEY, []))
+    for event_id in due(limit=limit):
+        done += process_event(event_id).complete
+        process_events(take_pending())
     return done
+
+
+# Events whose handlers kept failing: recorded after the last retry, visible to admins, retried by hand.
+
+
+class EventFailure(Model):
+    __tablename__ = "event_failures"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    handler: Mapped[str] = mapped_column(String(100), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(Text)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def record_failures(event_id: int, failures: dict[str, str], attempts: int) -> None:
+    db.session.execute(delete(EventFailure).where(EventFailure.event_id == event_id))
+    for handler, error in failures.items():
+        db.session.add(
+            EventFailure(event_id=event_id, handler=handler, attempts=attempts, error=error, failed_at=clock.now())
+        )
+    db.session.commit()
+
+
+def failures(limit: int = 100) -> list[EventFailure]:
+    return list(db.session.scalars(select(EventFailure).order_by(EventFailure.failed_at.desc()).limit(limit)))
+
+
+def retry_failed(event_id: int | None = None) -> list[int]:
+    """Forget recorded failures (of one event, or all) and hand those events to their reactions again."""
+    query = select(EventFailure.event_id).distinct()
+    if event_id is not None:
+        query = query.where(EventFailure.event_id == event_id)
+    event_ids = sorted(db.session.scalars(query))
+    if event_ids:
+        db.session.execute(delete(EventFailure).where(EventFailure.event_id.in_(event_ids)))
+        db.session.commit()
+        dispatch(event_ids)
+    return event_ids
+
+
+def due(*, older_than: datetime | None = None, limit: int = 1000) -> list[int]:
+    """Unprocessed events without a recorded failure, oldest first. On PostgreSQL the rows are locked with SKIP
+    LOCKED until the caller's transaction ends, so two sweeps running at once take different events."""
+    query = (
+        select(Event.id)
+        .where(Event.processed_at.is_(None), ~exists().where(EventFailure.event_id == Event.id))
+        .order_by(Event.id)
+        .limit(limit)
+    )
+    if older_than is not None:
+        query = query.where(Event.created_at <= older_than)
+    if is_postgres():
+        query = query.with_for_update(skip_locked=True)
+    return list(db.session.scalars(query))
+
+
+def backlog() -> dict[str, Any]:
+    """What operators watch: events waiting for reactions, the oldest one's age, and failed handlers."""
+    pending, oldest = db.session.execute(
+        select(func.count(Event.id), func.min(Event.created_at)).where(Event.processed_at.is_(None))
+    ).one()
+    failed = db.session.execute(select(func.count()).select_from(EventFailure)).scalar_one()
+    age = (clock.now() - oldest).total_seconds() if oldest else None
+    return {"pending_events": pending, "oldest_pending_seconds": age, "failed_handlers": failed}

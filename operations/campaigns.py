@@ -18,10 +18,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from forum.media import owned_media
 from forum.members import User
 from forum.notifications import notify
-from kernel import audit, clock, outbox
+from kernel import audit, clock, fanout, outbox
 from kernel.clock import community_day
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
+from kernel.outbox import Event
 from kernel.sql import get_or_404, insert_if_absent, move, rows_changed
 from moderation import queue
 from operations import events, segments, tags
@@ -112,13 +113,25 @@ def invite(actor: User, campaign_id: int) -> int:
     """Tell every member of the audience segment about the campaign (the flash group)."""
     actor.ensure_role("operator", doing="run experience-officer campaigns")
     campaign = get(campaign_id)
-    invited = 0
-    for member in segments.all_members(campaign.audience):
-        invited += notify(
-            member.id, "system", subject=("campaign", campaign.id), message=f"邀请你报名新品体验官：{campaign.title}"
-        )
+    invited = len(segments.all_members(campaign.audience))
+    outbox.emit(events.CAMPAIGN_INVITED, actor_id=actor.id, subject=("campaign", campaign.id), payload={})
     audit.record(actor, "campaign.invite", "campaign", campaign.id, invited=invited)
     return invited
+
+
+@outbox.subscribe(events.CAMPAIGN_INVITED, name="operations.campaign_invitations")
+def _send_invitations(event: Event) -> None:
+    campaign = get(event.subject[1])
+    audience = [member.id for member in segments.all_members(campaign.audience)]
+    fanout.spread("operations.campaign_invitations", {"event_id": event.id}, audience)
+
+
+@fanout.batch("operations.campaign_invitations")
+def _invite_batch(context: dict[str, Any], member_ids: list[int]) -> None:
+    event = db.session.get_one(Event, context["event_id"])
+    campaign = get(event.subject[1])
+    for user_id in member_ids:
+        notify(user_id, "system", event=event, subject=event.subject, message=f"邀请你报名新品体验官：{campaign.title}")
 
 
 def _check_answers(campaign: Campaign, answers: dict[str, Any]) -> dict[str, Any]:

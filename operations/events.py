@@ -14,6 +14,9 @@ CAMPAIGN_COMPLETED = declare(
     beneficiary="member_id",
     about="an officer completed every check-in day of a campaign",
 )
+CAMPAIGN_INVITED = declare(
+    "campaign_invited", about="an operator invited the campaign's audience segment to apply (a batched fan-out)"
+)
 SHARE_APPROVED = declare(
     "share_approved",
     fields=("member_id", "campaign_id"),

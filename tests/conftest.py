@@ -61,6 +61,7 @@ def app(tmp_path_factory, redis_proxy):
         "NEW_MEMBER_REVIEW_POSTS": 0,
         "ACTION_LIMITS_ENABLED": False,
         "FEED_CACHE_SECONDS": 0,  # feeds read fresh in tests; test_feed_cache turns it on
+        "EVENTS_INLINE": True,  # reactions right after each request; tests/jobs run a real Celery worker
     }
     if redis_proxy is not None:
         overrides["REDIS_URL"] = redis_proxy[1]

@@ -3,8 +3,7 @@
 import click
 from flask.cli import AppGroup
 
-from economy import leaderboards, ledger
-from kernel import clock
+from economy import ledger
 
 group = AppGroup("economy", help="Points ledger maintenance.")
 
@@ -18,9 +17,3 @@ def verify() -> None:
     if problems:
         raise SystemExit(1)
     click.echo("ledger ok: every transaction balances and every balance equals its entries")
-
-
-@group.command("rebuild-leaderboards")
-def rebuild_leaderboards() -> None:
-    """Recompute the contribution leaderboards in the store from the ledger."""
-    click.echo(f"ranked {leaderboards.rebuild(clock.now())} member(s)")

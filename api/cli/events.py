@@ -18,6 +18,20 @@ def process(limit: int) -> None:
     click.echo(f"processed {outbox.process_backlog(limit)} event(s)")
 
 
+@group.command("failed")
+def failed() -> None:
+    """Handlers that kept failing after every retry: event, handler, attempts, error."""
+    for failure in outbox.failures():
+        click.echo(f"{failure.event_id}\t{failure.handler}\t{failure.attempts}\t{failure.error}")
+
+
+@group.command("retry")
+@click.option("--event", "event_id", type=int, default=None, help="only this event (default: every failed one)")
+def retry(event_id: int | None) -> None:
+    """Forget recorded failures and run those events' reactions again."""
+    click.echo(f"retrying {len(outbox.retry_failed(event_id))} event(s)")
+
+
 @group.command("catalogue")
 def show_catalogue() -> None:
     """Print every event type with its payload, beneficiary and subscribers (the source of docs/events.md)."""

@@ -1,0 +1,57 @@
+"""The Celery app, configured from the Flask config; every task runs inside the Flask app context.
+
+With a broker (`CELERY_BROKER_URL`: Redis or RabbitMQ by URL) and `EVENTS_INLINE` off, a request's commit
+enqueues its new events and workers run their reactions; beat runs every periodic job. Messages are JSON only,
+acknowledged late (a worker that dies mid-task leaves its message to another), and the outbox's (event, handler)
+key makes a message delivered twice harmless. The embedded default has no broker to speak of: its broker is a
+SQLite file (kombu's SQLAlchemy transport) used by one local worker that runs beat, and reactions stay inline.
+"""
+
+import logging
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+from jobs import registry
+
+log = logging.getLogger(__name__)
+
+
+def init_celery(flask_app: Flask) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with flask_app.app_context():
+                return self.run(*args, **kwargs)
+
+    cfg = flask_app.config
+    celery = Celery(flask_app.import_name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=cfg["CELERY_BROKER_URL"],
+        result_backend=cfg["CELERY_RESULT_BACKEND"] or None,
+        task_ignore_result=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        timezone=cfg["COMMUNITY_TZ"],
+        enable_utc=True,
+        task_always_eager=False,
+        beat_schedule={
+            job.name: {"task": "jobs.run", "schedule": job.every, "args": [job.name]}
+            for job in registry.JOBS
+            if job.every is not None
+        },
+        beat_schedule_filename=cfg["CELERY_BEAT_SCHEDULE_FILE"],
+    )
+    celery.set_default()
+    from jobs import tasks
+
+    flask_app.extensions["celery"] = celery
+    if not cfg["EVENTS_INLINE"]:
+        flask_app.extensions["event_dispatcher"] = tasks.enqueue_events
+        flask_app.extensions["fanout_dispatcher"] = tasks.enqueue_batch
+    return celery

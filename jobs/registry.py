@@ -1,0 +1,161 @@
+"""Every periodic job: what it does, when beat runs it (in the community's time zone), and its CLI name.
+
+Each job's work is the domain's own function run as units of work; the registry adds the schedule and the lock
+that keeps two runs of one job from overlapping.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from celery.schedules import crontab
+from flask import current_app
+
+from c2b import ideas, payments, presale
+from economy import badges, leaderboards
+from forum import view_counts
+from jobs.locks import exclusive
+from kernel import clock, outbox
+from kernel.unit_of_work import transaction
+from operations import tiers
+
+
+@dataclass(frozen=True)
+class Result:
+    summary: str
+    ok: bool = True
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    group: str  # `flask <group> <command>`
+    command: str
+    about: str
+    work: Callable[[], Result]
+    every: timedelta | crontab | None  # None: run by hand only
+    lock_seconds: int = 600
+
+
+def _sweep_events() -> Result:
+    """Hand events whose reactions have not all run (a lost message, a dead worker) to the reactions again."""
+    grace = timedelta(seconds=current_app.config["EVENT_SWEEP_GRACE_SECONDS"])
+    with transaction():
+        event_ids = outbox.due(older_than=clock.now() - grace)
+        if not outbox.inline():
+            outbox.dispatch(event_ids)  # enqueued while the rows are locked, so a concurrent sweep skips them
+    if outbox.inline():
+        outbox.process_events(event_ids)
+    return Result(f"handed {len(event_ids)} event(s) to their reactions")
+
+
+def _expire_ideas() -> Result:
+    with transaction():
+        count = ideas.expire_due(clock.now())
+    return Result(f"expired {count} idea(s)")
+
+
+def _expire_orders() -> Result:
+    with transaction():
+        count = presale.expire_unpaid(clock.now())
+    return Result(f"expired {count} order(s)")
+
+
+def _settle_presales() -> Result:
+    return Result(f"settled {presale.settle_due(clock.now())} pre-sale(s)")
+
+
+def _send_refunds() -> Result:
+    cfg = current_app.config
+    client = payments.PaymentProviderClient(cfg["PAYMENT_API_BASE"], cfg["PAYMENT_WEBHOOK_SECRET"])
+    sent, failed = payments.send_refunds(client)
+    return Result(f"sent {sent} refund(s), {failed} failed", ok=not failed)
+
+
+def _recompute_tiers() -> Result:
+    with transaction():
+        sizes = tiers.recompute(clock.now())
+    return Result(", ".join(f"{tier}: {count}" for tier, count in sizes.items()))
+
+
+def _flush_views() -> Result:
+    return Result(f"flushed {view_counts.flush_views()} view(s)")
+
+
+def _rebuild_leaderboards() -> Result:
+    return Result(f"ranked {leaderboards.rebuild(clock.now())} member(s)")
+
+
+def _backfill_badges() -> Result:
+    return Result(f"awarded {badges.backfill()} badge(s)")
+
+
+JOBS = (
+    Job(
+        "events-sweep",
+        "events",
+        "sweep",
+        "re-dispatch events left without reactions",
+        _sweep_events,
+        timedelta(minutes=1),
+    ),
+    Job("ideas-expire", "ideas", "expire", "expire ideas past their deadline", _expire_ideas, crontab(minute=5)),
+    Job(
+        "presale-expire-orders",
+        "presale",
+        "expire-orders",
+        "expire unpaid orders, give units back",
+        _expire_orders,
+        timedelta(minutes=1),
+    ),
+    Job(
+        "presale-settle",
+        "presale",
+        "settle",
+        "settle closed pre-sales (confirm or refund)",
+        _settle_presales,
+        timedelta(minutes=5),
+    ),
+    Job(
+        "presale-send-refunds",
+        "presale",
+        "send-refunds",
+        "send requested refunds to the provider",
+        _send_refunds,
+        timedelta(minutes=5),
+    ),
+    Job(
+        "ops-recompute-tiers",
+        "ops",
+        "recompute-tiers",
+        "recompute activity tiers",
+        _recompute_tiers,
+        crontab(hour=3, minute=0),
+    ),
+    Job("forum-flush-views", "forum", "flush-views", "write buffered view counts", _flush_views, timedelta(minutes=1)),
+    Job(
+        "economy-rebuild-leaderboards",
+        "economy",
+        "rebuild-leaderboards",
+        "rebuild leaderboards from the ledger",
+        _rebuild_leaderboards,
+        crontab(hour=0, minute=10),
+    ),
+    Job(
+        "badges-backfill",
+        "badges",
+        "backfill",
+        "award rule badges members already qualify for",
+        _backfill_badges,
+        None,
+        lock_seconds=3600,
+    ),
+)
+BY_NAME = {job.name: job for job in JOBS}
+
+
+def run(name: str) -> Result | None:
+    """Run a job now unless another run of it holds the lock (then None)."""
+    job = BY_NAME[name]
+    with exclusive(job.name, job.lock_seconds) as mine:
+        return job.work() if mine else None
