@@ -8,7 +8,7 @@ export FLASK_APP := wsgi
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-sqlite test-postgres lint migrate seed bench clean
+.PHONY: run worker beat test test-sqlite test-postgres lint migrate seed bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,15 @@ seed: migrate
 	$(VENV)/bin/flask seed demo
 
 run: seed
-	$(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
+	VENV=$(VENV) scripts/serve
+
+# Development, with a broker (CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0): workers run the reactions and
+# the fan-outs, beat (exactly one) schedules the periodic jobs.
+worker: migrate
+	$(VENV)/bin/celery -A worker worker --loglevel=INFO
+
+beat: migrate
+	$(VENV)/bin/celery -A worker beat --loglevel=INFO --schedule instance/celerybeat-schedule
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

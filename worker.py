@@ -2,5 +2,5 @@
 
 from api import create_app
 
-app = create_app()
-celery = app.extensions["celery"]
+flask_app = create_app()
+app = flask_app.extensions["celery"]

@@ -55,3 +55,17 @@ def init_celery(flask_app: Flask) -> Celery:
         flask_app.extensions["event_dispatcher"] = tasks.enqueue_events
         flask_app.extensions["fanout_dispatcher"] = tasks.enqueue_batch
     return celery
+
+
+def broker_reachable(celery: Celery) -> bool:
+    """One quick connection attempt; the broker being down degrades reactions (the sweep catches up later)."""
+    try:
+        with celery.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=1)
+        return True
+    except Exception:
+        return False
+
+
+def broker_backend(celery: Celery) -> str:
+    return str(celery.conf.broker_url).split(":", 1)[0]

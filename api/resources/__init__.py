@@ -7,6 +7,7 @@ from api.resources import (
     economy,
     health,
     ideas,
+    jobs,
     media,
     members,
     moderation,
@@ -34,4 +35,5 @@ BLUEPRINTS = (
     ideas.blp,
     presale.blp,
     operations.blp,
+    jobs.blp,
 )

@@ -1,9 +1,12 @@
 """Liveness and dependency status."""
 
 import marshmallow as ma
+from flask import current_app
 from sqlalchemy import text
 
 from api.blueprint import Blueprint
+from jobs.celery import broker_backend, broker_reachable
+from kernel import outbox
 from kernel.db import db
 from kernel.store import StoreUnavailable, current_store
 
@@ -21,6 +24,11 @@ class Health(ma.Schema):
     )
     database = ma.fields.Nested(DependencyStatus, required=True)
     store = ma.fields.Nested(DependencyStatus, required=True)
+    broker = ma.fields.Nested(
+        DependencyStatus,
+        required=True,
+        metadata={"description": "where reactions and jobs are queued; degraded while it is down and workers run them"},
+    )
 
 
 def _database_ok() -> bool:
@@ -44,11 +52,14 @@ def _store_ok() -> bool:
 @blp.response(200, Health)
 @blp.alt_response(503, schema=Health, description="the database is unreachable")
 def health() -> tuple[dict, int]:
-    """Database and store status: 200 while the database answers (the store may be degraded), else 503."""
-    database, store = _database_ok(), _store_ok()
+    """Database, store and broker status: 200 while the database answers (the others may be degraded), else 503."""
+    celery = current_app.extensions["celery"]
+    database, store, broker = _database_ok(), _store_ok(), broker_reachable(celery)
+    healthy = store and (broker or outbox.inline())
     body = {
-        "status": "ok" if database and store else ("degraded" if database else "down"),
+        "status": "ok" if database and healthy else ("degraded" if database else "down"),
         "database": {"ok": database, "backend": db.engine.dialect.name},
         "store": {"ok": store, "backend": current_store().backend},
+        "broker": {"ok": broker, "backend": broker_backend(celery)},
     }
     return body, (200 if database else 503)
