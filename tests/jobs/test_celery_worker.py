@@ -295,3 +295,28 @@ def test_two_runs_of_one_job_never_overlap(worker_app, monkeypatch):
     assert len(runs) == 1 and outcomes.count(None) == 1
     tick()  # once the first run ends, the next tick runs again
     assert len(runs) == 2
+
+
+def _rabbitmq_reachable() -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _rabbitmq_reachable(), reason="RabbitMQ is not running on 127.0.0.1:5672")
+def test_rabbitmq_works_by_url(make_app, members):
+    member = members.create("rabbitfan")
+    app = make_app(EVENTS_INLINE=False, CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//")
+    celery = app.extensions["celery"]
+    celery.conf.task_default_queue = f"test-{uuid.uuid4().hex[:8]}"
+    with start_worker(celery, perform_ping_check=False, shutdown_timeout=30):
+        with app.app_context():
+            outbox.emit(FLAKY_AWARD, payload={"user_id": member.id})
+            outbox.commit()
+        _wait(lambda: _unprocessed(app) == 0)
+    with app.app_context():
+        assert ledger.member_account(member.id).balance == 5
