@@ -31,7 +31,7 @@ worker: migrate
 	$(VENV)/bin/celery -A worker worker --loglevel=INFO
 
 beat: migrate
-	$(VENV)/bin/celery -A worker beat --loglevel=INFO --schedule instance/celerybeat-schedule
+	$(VENV)/bin/celery -A worker beat --loglevel=INFO
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,7 +1,8 @@
-"""The embedded default served as `make run` serves it: gunicorn, two worker processes, SQLite, no Redis.
+"""The embedded default served as `make run` serves it (`scripts/serve`): gunicorn with two worker processes and a
+Celery worker running beat, SQLite for everything, no Redis.
 
-Whatever one worker learns (a session ended, a rate-limit window) every worker must know, and what gunicorn answers
-by itself is JSON too.
+Whatever one web worker learns (a session ended, a rate-limit window) every worker must know, what gunicorn answers
+by itself is JSON too, and the job worker takes the periodic jobs.
 """
 
 import os
@@ -25,7 +26,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def serving(tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
@@ -42,10 +43,14 @@ def served(tmp_path_factory):
         BIND=f"127.0.0.1:{port}",
         WEB_WORKERS="2",
         FLASK_APP="wsgi",
+        CELERY_BROKER_URL=f"sqla+sqlite:///{root / 'broker.db'}",
+        CELERY_BEAT_SCHEDULE_FILE=str(root / "beat-schedule"),
+        WORKER_LOG=str(root / "worker.log"),
+        VENV=str(Path(sys.executable).parents[1]),
     )
     subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], cwd=REPO, env=env, check=True, capture_output=True)
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
+        ["scripts/serve"],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -54,10 +59,15 @@ def served(tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base)
-        yield base
+        yield base, env, root
     finally:
         server.terminate()
         server.wait(timeout=15)
+
+
+@pytest.fixture()
+def served(serving) -> str:
+    return serving[0]
 
 
 def _wait_until_up(base: str) -> None:
@@ -102,3 +112,33 @@ def test_what_gunicorn_refuses_by_itself_is_json(served):
     assert too_long.status_code == 414
     assert too_long.headers["Content-Type"] == "application/json"
     assert too_long.json()["error"]["code"] == "uri_too_long"
+
+
+def test_the_job_worker_runs_beat_and_takes_jobs(serving):
+    base, env, root = serving
+    assert _fresh("GET", f"{base}/api/v1/health").json()["broker"] == {"ok": True, "backend": "sqla+sqlite"}
+    subprocess.run(
+        [
+            str(Path(env["VENV"]) / "bin" / "celery"),
+            "-A",
+            "worker",
+            "call",
+            "jobs.run",
+            "--args",
+            '["presale-expire-orders"]',
+        ],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    log = root / "worker.log"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = log.read_text() if log.exists() else ""
+        if "job presale-expire-orders: expired 0 order(s)" in text:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"the job worker did not run the job:\n{text[-2000:]}")
+    assert "beat: Starting" in text
