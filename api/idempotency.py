@@ -14,8 +14,7 @@ class IdempotencyHeader(ma.Schema):
         unknown = ma.EXCLUDE
 
     key = ma.fields.String(
-        data_key="Idempotency-Key",
-        load_default=None,
+        data_key="Idempotency-Key",  # absent, not null, when not sent: headers have no null
         validate=ma.validate.Regexp(r"^[A-Za-z0-9._:-]{8,80}$", error="8-80 of A-Z a-z 0-9 . _ : -"),
         metadata={"description": "repeat a request with the same key to get the first result, changing nothing"},
     )

@@ -111,7 +111,11 @@ def _strict_schema(schema: ma.Schema) -> None:
 
 class GuardedParser(FlaskParser):
     """webargs reads the body that guard_request has already parsed and vetted, with JSON's own types: query
-    strings carry numbers and booleans as text, JSON bodies do not, so body schemas accept only real ones."""
+    strings carry numbers and booleans as text, JSON bodies do not, so body schemas accept only real ones. A query
+    parameter the operation does not declare is refused (422), as an unknown body field is: the document is the
+    contract."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE}
 
     def use_args(self, argmap, req=None, *, location=None, **kwargs) -> Callable:
         if location == "json":

@@ -39,7 +39,7 @@ class BoardModerator(Model):
 
 
 def _clean_slug(slug: str) -> str:
-    slug = slug.strip().lower()
+    # Taken as given: a slug is part of URLs, so it is never silently rewritten.
     if not SLUG_RE.fullmatch(slug):
         raise ValidationFailed("invalid slug", details={"slug": ["2-40 of a-z, 0-9 and -"]})
     return slug

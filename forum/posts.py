@@ -109,7 +109,8 @@ def _tag_key(name: str) -> str:
     return unicodedata.normalize("NFKC", name).casefold()
 
 
-def resolve_tags(names: list[str]) -> list[Tag]:
+def check_tag_names(names: list[str]) -> dict[str, str]:
+    """Tags as members type them (#乐高, full-width letters) → {normalised key: name}; 422 for a bad or sixth tag."""
     cleaned: dict[str, str] = {}
     for raw in names:
         name = unicodedata.normalize("NFKC", raw).strip().lstrip("#")
@@ -118,8 +119,12 @@ def resolve_tags(names: list[str]) -> list[Tag]:
         cleaned.setdefault(_tag_key(name), name)
     if len(cleaned) > MAX_TAGS:
         raise ValidationFailed("too many tags", details={"tags": [f"at most {MAX_TAGS}"]})
+    return cleaned
+
+
+def resolve_tags(names: list[str]) -> list[Tag]:
     tags = []
-    for key, name in cleaned.items():
+    for key, name in check_tag_names(names).items():
         tag = db.session.scalar(select(Tag).where(Tag.name_key == key))
         if tag is None:
             # A savepoint so a concurrent creator of the same tag does not sink our transaction.

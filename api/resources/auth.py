@@ -9,6 +9,7 @@ from api.errors import documented_errors
 from api.extensions import limiter
 from api.schemas import SignedIn, TokenPair
 from forum import members
+from forum.names import DISPLAY_NAME_RE, USERNAME_RE
 from forum.wechat import WeChatClient
 from moderation import publishing
 
@@ -16,9 +17,16 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accoun
 
 
 class RegisterIn(ma.Schema):
-    username = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=40))
-    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(min=1, max=128))
-    display_name = ma.fields.String(validate=ma.validate.Length(min=1, max=48))
+    username = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=40),
+        metadata={"pattern": USERNAME_RE.pattern, "description": "checked after Unicode NFKC normalisation"},
+    )
+    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(min=8, max=128))
+    display_name = ma.fields.String(
+        validate=ma.validate.Length(min=1, max=48),
+        metadata={"pattern": DISPLAY_NAME_RE.pattern, "description": "checked after NFKC and collapsing spaces"},
+    )
 
 
 class LoginIn(ma.Schema):

@@ -12,6 +12,7 @@ from api.pagination import PageArgs, page_of
 from api.resources.posts import post_page
 from api.schemas import MemberSummary
 from forum import boards
+from forum.boards import SLUG_RE
 
 blp = Blueprint("boards", __name__, url_prefix="/api/v1/boards", description="Boards (版块) and moderators (版主)")
 
@@ -28,8 +29,11 @@ class BoardOut(ma.Schema):
     moderators = BoundedList(ma.fields.Nested(MemberSummary))
 
 
+SLUG = ma.validate.Regexp(SLUG_RE, error="2-40 of a-z, 0-9 and -, starting with a letter or digit")
+
+
 class BoardIn(ma.Schema):
-    slug = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=40))
+    slug = ma.fields.String(required=True, validate=SLUG)
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=60))
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
     position = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=-10000, max=10000))
@@ -37,7 +41,7 @@ class BoardIn(ma.Schema):
 
 
 class BoardPatch(ma.Schema):
-    slug = ma.fields.String(validate=ma.validate.Length(min=2, max=40))
+    slug = ma.fields.String(validate=SLUG)
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=60))
     description = ma.fields.String(validate=ma.validate.Length(max=2000))
     position = ma.fields.Integer(validate=ma.validate.Range(min=-10000, max=10000))

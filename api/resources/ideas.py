@@ -1,6 +1,5 @@
 """Ideas: submission, support with a demand survey, updates, comments, product decisions and reports."""
 
-import re
 
 import marshmallow as ma
 from flask import Response
@@ -25,8 +24,8 @@ blp = Blueprint("ideas", __name__, url_prefix="/api/v1/ideas", description="Idea
 
 
 # Spaces are folded before lengths are counted, so the rules ask for enough non-space characters too.
-IDEA_TITLE = [ma.validate.Length(min=4, max=120), ma.validate.Regexp(r"\S.*\S.*\S.*\S", flags=re.S)]
-IDEA_DESCRIPTION = [ma.validate.Length(min=20, max=20000), ma.validate.Regexp(r"\S[\s\S]{18,}\S")]
+IDEA_TITLE = [ma.validate.Length(min=4, max=120), ma.validate.Regexp(r"(\s*\S){4}")]
+IDEA_DESCRIPTION = [ma.validate.Length(min=20, max=20000), ma.validate.Regexp(r"[\s\S]*?\S[\s\S]{18,}\S")]
 
 
 class IdeaIn(ma.Schema):

@@ -81,7 +81,7 @@ def jobs_status() -> dict:
 
 @blp.route("/ops/jobs/retry", methods=["POST"])
 @auth_required(blp, "admin")
-@blp.arguments(RetryIn)
+@blp.arguments(RetryIn, required=False)
 @blp.response(200, RetryOut)
 @documented_errors(blp, 400)
 def retry_failed(body: dict) -> dict:

@@ -1,7 +1,7 @@
 """Image uploads and serving."""
 
 import marshmallow as ma
-from flask import Response, current_app, send_file
+from flask import Response, current_app, request, send_file
 from flask_smorest.fields import Upload
 
 from api.auth import auth_required, current_member
@@ -17,7 +17,9 @@ blp = Blueprint("media", __name__, url_prefix="/api/v1/media", description="Imag
 
 
 class UploadIn(ma.Schema):
-    file = Upload(required=True, metadata={"description": "JPEG, PNG, WebP or GIF; recognised by content"})
+    file = Upload(
+        required=True, metadata={"description": "JPEG, PNG, WebP or GIF; recognised by content", "minLength": 1}
+    )
 
 
 class MediaArgs(ma.Schema):
@@ -41,6 +43,8 @@ def _upload_limit() -> str:
 @documented_errors(blp, 413, 415, 429)
 def upload(files) -> dict:
     """Upload an image: re-encoded without EXIF/GPS, auto-oriented, thumbnailed. Attach it to a post by id."""
+    if request.form:  # only the file is part of an upload
+        raise ValidationFailed("unexpected fields", details={name: ["unknown field"] for name in request.form})
     data = files["file"].read()
     if not data:
         raise ValidationFailed("the file is empty", details={"file": ["empty file"]})

@@ -8,13 +8,17 @@ from api.errors import documented_errors
 from api.schemas import PrivateProfile, PublicProfile
 from forum import members
 from forum.members import User
+from forum.names import DISPLAY_NAME_RE
 from moderation import publishing, staff
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="Members and profiles")
 
 
 class ProfilePatch(ma.Schema):
-    display_name = ma.fields.String(validate=ma.validate.Length(min=1, max=48))
+    display_name = ma.fields.String(
+        validate=ma.validate.Length(min=1, max=48),
+        metadata={"pattern": DISPLAY_NAME_RE.pattern, "description": "checked after NFKC and collapsing spaces"},
+    )
     bio = ma.fields.String(validate=ma.validate.Length(max=500))
     region = ma.fields.String(validate=ma.validate.Length(max=64))
 

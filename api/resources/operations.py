@@ -23,7 +23,7 @@ blp = Blueprint("operations", __name__, url_prefix="/api/v1", description="Commu
 
 class TagsIn(ma.Schema):
     tags = BoundedList(
-        ma.fields.String(validate=ma.validate.Length(min=1, max=30)), required=True, validate=ma.validate.Length(max=20)
+        ma.fields.String(validate=ma.validate.Length(min=1, max=20)), required=True, validate=ma.validate.Length(max=20)
     )
     kind = ma.fields.String(
         load_default=None,
@@ -50,7 +50,7 @@ class TierOut(ma.Schema):
 
 
 class SegmentArgs(PageArgs):
-    tag = ma.fields.String(validate=ma.validate.Length(min=1, max=30))
+    tag = ma.fields.String(validate=ma.validate.Length(min=1, max=20))
     tier = ma.fields.String(validate=ma.validate.OneOf(tiers.TIERS))
     min_level = ma.fields.Integer(validate=ma.validate.Range(min=1, max=10))
     badge = ma.fields.String(validate=ma.validate.Length(min=1, max=40))
@@ -65,7 +65,7 @@ class SegmentMember(MemberSummary):
 
 
 class OfficerAudience(ma.Schema):
-    tag = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=30))
+    tag = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=20))
     tier = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.OneOf(tiers.TIERS))
     min_level = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=10))
     badge = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=40))

@@ -35,7 +35,7 @@ class PostIn(ma.Schema):
     title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     body = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=20000))
     tags = BoundedList(
-        ma.fields.String(validate=ma.validate.Length(min=1, max=30)),
+        ma.fields.String(validate=ma.validate.Length(min=1, max=20)),
         load_default=list,
         validate=ma.validate.Length(max=5),
     )
@@ -49,7 +49,7 @@ class PostIn(ma.Schema):
 class PostPatch(ma.Schema):
     title = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
     body = ma.fields.String(validate=ma.validate.Length(min=1, max=20000))
-    tags = BoundedList(ma.fields.String(validate=ma.validate.Length(min=1, max=30)), validate=ma.validate.Length(max=5))
+    tags = BoundedList(ma.fields.String(validate=ma.validate.Length(min=1, max=20)), validate=ma.validate.Length(max=5))
     image_ids = BoundedList(
         ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID)), validate=ma.validate.Length(max=9)
     )

@@ -5,8 +5,11 @@ def test_admins_manage_boards_and_members_cannot(client, members, forum):
     )
     board = forum.board("lego-city", description="城市系列")
     assert board["slug"] == "lego-city" and board["moderators"] == []
-    dup = client.post("/api/v1/boards", json={"slug": "LEGO-City", "name": "again"}, headers=forum.admin.headers)
+    dup = client.post("/api/v1/boards", json={"slug": "lego-city", "name": "again"}, headers=forum.admin.headers)
     assert dup.status_code == 409
+    # Slugs are URLs: taken as given, never folded (the document says the pattern).
+    upper = client.post("/api/v1/boards", json={"slug": "LEGO-City", "name": "again"}, headers=forum.admin.headers)
+    assert upper.status_code == 422
     bad = client.post("/api/v1/boards", json={"slug": "空格 slug", "name": "x"}, headers=forum.admin.headers)
     assert bad.status_code == 422
     patched = client.patch(

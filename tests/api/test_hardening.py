@@ -276,3 +276,17 @@ def test_json_bodies_take_only_real_integers_and_booleans(client, members):
         assert answer.status_code == 422 and set(changes) <= set(answer.get_json()["error"]["details"]), changes
     assert client.post("/api/v1/boards", json=base, headers=admin.headers).status_code == 201
     assert client.get("/api/v1/boards?limit=5").status_code == 200  # query strings still carry numbers as text
+
+
+def test_undeclared_query_parameters_and_upload_fields_are_refused(client, members, png_bytes):
+    member = members.create("strictquery")
+    assert client.get("/api/v1/posts?sort=latest").status_code == 200
+    unknown = client.get("/api/v1/posts?sort=latest&colour=red")
+    assert unknown.status_code == 422 and "colour" in unknown.get_json()["error"]["details"]
+    extra = client.post(
+        "/api/v1/media",
+        data={"file": (png_bytes(), "a.png"), "caption": "hi"},
+        headers=member.headers,
+        content_type="multipart/form-data",
+    )
+    assert extra.status_code == 422 and extra.get_json()["error"]["details"] == {"caption": ["unknown field"]}
