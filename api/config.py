@@ -85,6 +85,16 @@ def load_config(instance: Path) -> dict[str, Any]:
         "WECHAT_APPID": env.get("WECHAT_APPID", ""),
         "WECHAT_SECRET": env.get("WECHAT_SECRET", ""),
         "WECHAT_TIMEOUT": float(env.get("WECHAT_TIMEOUT", 5)),
+        # WeChat Pay API v3 (the mini-program's payments); unset WECHATPAY_MCHID leaves it off.
+        "WECHATPAY_API_BASE": env.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com"),
+        "WECHATPAY_MCHID": env.get("WECHATPAY_MCHID", ""),
+        "WECHATPAY_APPID": env.get("WECHATPAY_APPID") or env.get("WECHAT_APPID", ""),
+        "WECHATPAY_CERT_SERIAL": env.get("WECHATPAY_CERT_SERIAL", ""),
+        "WECHATPAY_PRIVATE_KEY": env.get("WECHATPAY_PRIVATE_KEY", ""),
+        "WECHATPAY_APIV3_KEY": env.get("WECHATPAY_APIV3_KEY", ""),
+        "WECHATPAY_PUBLIC_KEY": env.get("WECHATPAY_PUBLIC_KEY", ""),
+        "WECHATPAY_PUBLIC_KEY_ID": env.get("WECHATPAY_PUBLIC_KEY_ID", ""),
+        "WECHATPAY_NOTIFY_URL": env.get("WECHATPAY_NOTIFY_URL", ""),
         # Payments (pre-sale)
         "PAYMENT_WEBHOOK_SECRET": env.get("PAYMENT_WEBHOOK_SECRET", ""),
         "PAYMENT_API_BASE": env.get("PAYMENT_API_BASE", ""),

@@ -18,10 +18,12 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from c2b.presale import Campaign, Order, RefundRequest, move_order, request_refund
+from c2b.presale import Campaign, Order, RefundRequest, move_order, own_order, request_refund
+from c2b.wechatpay import WeChatPayClient
+from forum.members import User, WeChatIdentity
 from kernel import clock
 from kernel.db import Model, UTCDateTime, db
-from kernel.errors import BadRequest, DependencyDown, Unauthenticated, ValidationFailed
+from kernel.errors import BadRequest, Conflict, DependencyDown, Unauthenticated, ValidationFailed
 from kernel.unit_of_work import transaction
 
 KINDS = ("payment.succeeded", "payment.failed", "refund.succeeded", "refund.failed")
@@ -215,3 +217,63 @@ def send_refunds(client: PaymentProviderClient, limit: int = 100) -> tuple[int, 
             refund.attempts += 1
             refund.updated_at = clock.now()
     return sent, failed
+
+
+# WeChat Pay: the mini-program's payments reach the same ledger of notifications as the signed-webhook provider.
+
+OUT_TRADE_PREFIX = "PS"
+
+
+def out_trade_no(order: Order) -> str:
+    return f"{OUT_TRADE_PREFIX}{order.id:010d}"
+
+
+def order_id_of(trade_no: str) -> int | None:
+    digits = trade_no[len(OUT_TRADE_PREFIX) :]
+    return int(digits) if trade_no.startswith(OUT_TRADE_PREFIX) and digits.isdigit() else None
+
+
+def start_wechat_payment(member: User, order_id: int, client: WeChatPayClient) -> dict[str, str]:
+    """Prepay a member's unpaid order; the answer is what the mini-program hands to `wx.requestPayment`."""
+    order = own_order(member, order_id)
+    if order.status != "pending_payment":
+        raise Conflict(
+            "this order is not waiting for payment", code="order_not_payable", details={"status": order.status}
+        )
+    identity = db.session.scalar(select(WeChatIdentity).where(WeChatIdentity.user_id == member.id))
+    if identity is None:
+        raise Conflict("sign in with WeChat to pay in the mini-program", code="wechat_not_linked")
+    campaign = db.session.get_one(Campaign, order.campaign_id)
+    trade_no = out_trade_no(order)
+    prepay_id = client.jsapi_prepay(
+        out_trade_no=trade_no, description=campaign.title, amount_cents=order.amount_cents, openid=identity.openid
+    )
+    return {"out_trade_no": trade_no, **client.request_payment_params(prepay_id)}
+
+
+WECHAT_EVENTS = {
+    "TRANSACTION.SUCCESS": "payment",
+    "REFUND.SUCCESS": "refund.succeeded",
+    "REFUND.ABNORMAL": "refund.failed",
+    "REFUND.CLOSED": "refund.failed",
+}
+
+
+def from_wechat(notification: dict[str, Any]) -> dict[str, Any]:
+    """A verified, decrypted WeChat Pay notification as the notification ledger's input."""
+    kind = WECHAT_EVENTS.get(str(notification.get("event_type")))
+    resource = notification["resource"]
+    order_id = order_id_of(str(resource.get("out_trade_no", "")))
+    amount = resource.get("amount") or {}
+    if kind is None or order_id is None or type(amount.get("total")) is not int:
+        raise ValidationFailed("not a notification for a pre-sale order", code="bad_notification")
+    if kind == "payment":
+        kind = "payment.succeeded" if resource.get("trade_state") == "SUCCESS" else "payment.failed"
+    return {
+        "event_id": f"wxpay:{notification.get('id', '')}"[:80],
+        "type": kind,
+        "order_id": order_id,
+        "amount_cents": amount["total"],
+        "currency": str(amount.get("currency") or "CNY"),
+        "provider_ref": str(resource.get("transaction_id") or resource.get("refund_id") or ""),
+    }

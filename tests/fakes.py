@@ -4,8 +4,11 @@
 each fake only says how it answers.
 """
 
+import base64
 import json
 import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -15,13 +18,14 @@ from urllib.parse import parse_qs, urlparse
 @dataclass
 class Request:
     method: str
+    target: str  # path and query as sent
     path: str
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
 
 
-Answer = tuple[int, Any]  # status, and a JSON-able body (or raw bytes)
+Answer = tuple[Any, ...]  # status, a JSON-able body (or raw bytes), and optionally the headers to send
 
 
 class LocalServer:
@@ -29,6 +33,10 @@ class LocalServer:
 
     def answer(self, request: Request) -> Answer:
         raise NotImplementedError
+
+    def signed_headers(self, payload: bytes) -> dict[str, str]:
+        """Extra headers on every answer (a server that signs its answers says how)."""
+        return {}
 
     @property
     def base_url(self) -> str:
@@ -44,14 +52,17 @@ class LocalServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 request = Request(
                     method=self.command,
+                    target=self.path,
                     path=url.path,
                     query={k: v[0] for k, v in parse_qs(url.query).items()},
                     headers=dict(self.headers.items()),
                     body=self.rfile.read(length) if length else b"",
                 )
-                status, body = fake.answer(request)
+                status, body, *extra = fake.answer(request)
                 payload = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
+                for name, value in (extra[0] if extra else fake.signed_headers(payload)).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -106,3 +117,127 @@ class FakePaymentProvider(LocalServer):
             return 500, {"error": "no"}
         self.refunds.append(json.loads(request.body))
         return 200, {"refund_id": f"rf-{len(self.refunds)}"}
+
+
+@dataclass
+class FakeWeChatPay(LocalServer):
+    """api.mch.weixin.qq.com's v3 API as a mini-program merchant uses it. It really checks the merchant's request
+    signatures (with the merchant's public key), really signs its answers and notifications (its own RSA key,
+    announced by `public_key_id`) and really encrypts notification resources (AES-256-GCM, the APIv3 key)."""
+
+    merchant_public_pem: str = ""
+    mchid: str = "1900000001"
+    apiv3_key: str = "0123456789abcdef0123456789abcdef"
+    public_key_id: str = "PUB_KEY_ID_0000000001"
+    transactions: dict[str, dict] = field(default_factory=dict)
+    refunds: list[dict] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.public_pem = (
+            self._key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+
+    def signed_headers(self, payload: bytes, *, timestamp: int | None = None) -> dict[str, str]:
+        from c2b.wechatpay import sign
+
+        stamp, nonce = str(timestamp or int(time.time())), uuid.uuid4().hex
+        message = f"{stamp}\n{nonce}\n{payload.decode()}\n"
+        return {
+            "Wechatpay-Timestamp": stamp,
+            "Wechatpay-Nonce": nonce,
+            "Wechatpay-Signature": sign(self._key, message),
+            "Wechatpay-Serial": self.public_key_id,
+        }
+
+    def _caller_is_merchant(self, request: Request) -> bool:
+        from cryptography.hazmat.primitives import serialization
+
+        from c2b.wechatpay import SCHEME, verify
+
+        header = request.headers.get("Authorization", "")
+        if not header.startswith(SCHEME + " "):
+            return False
+        fields = dict(part.split("=", 1) for part in header[len(SCHEME) + 1 :].split(","))
+        fields = {key: value.strip('"') for key, value in fields.items()}
+        if fields.get("mchid") != self.mchid or abs(time.time() - int(fields.get("timestamp", "0"))) > 300:
+            return False
+        message = f"{request.method}\n{request.target}\n{fields['timestamp']}\n{fields['nonce_str']}\n"
+        message += request.body.decode() + "\n"
+        merchant = serialization.load_pem_public_key(self.merchant_public_pem.encode())
+        return verify(merchant, message.encode(), fields.get("signature", ""))  # type: ignore[arg-type]
+
+    def answer(self, request: Request) -> Answer:
+        if not self._caller_is_merchant(request):
+            self.refused.append(request.target)
+            return 401, {"code": "SIGN_ERROR", "message": "签名错误"}
+        if request.method == "POST" and request.path == "/v3/pay/transactions/jsapi":
+            order = json.loads(request.body)
+            prepay_id = f"wx{uuid.uuid4().hex[:26]}"
+            self.transactions[order["out_trade_no"]] = {**order, "prepay_id": prepay_id, "trade_state": "NOTPAY"}
+            return 200, {"prepay_id": prepay_id}
+        prefix = "/v3/pay/transactions/out-trade-no/"
+        if request.method == "GET" and request.path.startswith(prefix):
+            found = self.transactions.get(request.path[len(prefix) :])
+            if found is None:
+                return 404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"}
+            return 200, self.transaction(found["out_trade_no"])
+        if request.method == "POST" and request.path == "/v3/refund/domestic/refunds":
+            refund = json.loads(request.body)
+            self.refunds.append(refund)
+            return 200, {
+                "refund_id": f"50{len(self.refunds):030d}",
+                "out_refund_no": refund["out_refund_no"],
+                "status": "PROCESSING",
+            }
+        return 404, {"code": "NOT_FOUND", "message": "no such API"}
+
+    def pay(self, out_trade_no: str) -> None:
+        """The member pays in WeChat."""
+        self.transactions[out_trade_no].update(
+            trade_state="SUCCESS", transaction_id=f"42{uuid.uuid4().int % 10**26:026d}"
+        )
+
+    def transaction(self, out_trade_no: str) -> dict:
+        found = self.transactions[out_trade_no]
+        return {
+            "appid": found["appid"],
+            "mchid": found["mchid"],
+            "out_trade_no": out_trade_no,
+            "transaction_id": found.get("transaction_id", ""),
+            "trade_state": found["trade_state"],
+            "amount": {"total": found["amount"]["total"], "payer_total": found["amount"]["total"], "currency": "CNY"},
+            "payer": found["payer"],
+        }
+
+    def notification(self, event_type: str, resource: dict, *, timestamp: int | None = None) -> tuple[dict, bytes]:
+        """A notification as WeChat Pay posts it: the resource encrypted, the whole body signed."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        nonce, associated = uuid.uuid4().hex[:12], "transaction"
+        ciphertext = AESGCM(self.apiv3_key.encode()).encrypt(
+            nonce.encode(), json.dumps(resource).encode(), associated.encode()
+        )
+        body = json.dumps(
+            {
+                "id": str(uuid.uuid4()),
+                "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+                "event_type": event_type,
+                "resource_type": "encrypt-resource",
+                "summary": "支付成功",
+                "resource": {
+                    "algorithm": "AEAD_AES_256_GCM",
+                    "ciphertext": base64.b64encode(ciphertext).decode(),
+                    "nonce": nonce,
+                    "associated_data": associated,
+                    "original_type": "transaction",
+                },
+            }
+        ).encode()
+        return self.signed_headers(body, timestamp=timestamp), body

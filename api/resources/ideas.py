@@ -1,6 +1,5 @@
 """Ideas: submission, support with a demand survey, updates, comments, product decisions and reports."""
 
-
 import marshmallow as ma
 from flask import Response
 

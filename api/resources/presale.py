@@ -14,9 +14,11 @@ from api.pagination import PageArgs, page_body, page_of
 from api.schemas import CSV_BODY, csv_response
 from c2b import manifest, payments, polls, presale
 from c2b.presale import Order
+from c2b.wechatpay import Settings, WeChatPayClient
 from forum.media import Media
 from kernel import clock
 from kernel.db import db
+from kernel.errors import DependencyDown
 
 blp = Blueprint("presale", __name__, url_prefix="/api/v1", description="Sample polls and pre-sales")
 
@@ -374,6 +376,47 @@ def payment_notify() -> dict:
         cfg["PAYMENT_TOLERANCE_SECONDS"],
     )
     note = payments.handle(payments.parse(body))
+    return {"event_id": note.event_id, "outcome": note.outcome}
+
+
+class WeChatPayParams(ma.Schema):
+    out_trade_no = ma.fields.String(required=True)
+    timeStamp = ma.fields.String(required=True)
+    nonceStr = ma.fields.String(required=True)
+    package = ma.fields.String(required=True, metadata={"description": "prepay_id=…"})
+    signType = ma.fields.String(required=True, metadata={"description": "RSA"})
+    paySign = ma.fields.String(required=True)
+
+
+def _wechatpay() -> WeChatPayClient:
+    """One client per application, built from the WECHATPAY_* settings."""
+    if "wechatpay" not in current_app.extensions:
+        settings = Settings.from_config(current_app.config)
+        if settings is None:
+            raise DependencyDown("WeChat Pay is not configured", code="payments_not_configured")
+        current_app.extensions["wechatpay"] = WeChatPayClient(settings)
+    return current_app.extensions["wechatpay"]
+
+
+@blp.route("/orders/<int:order_id>/wechatpay", methods=["POST"])
+@auth_required(blp)
+@blp.response(200, WeChatPayParams)
+@documented_errors(blp, 404, 409, 503)
+def pay_with_wechat(order_id: int) -> dict:
+    """Start paying your unpaid order in the mini-program (WeChat Pay JSAPI): pass the answer, without
+    `out_trade_no`, to `wx.requestPayment`. The order becomes paid when WeChat Pay's notification arrives."""
+    return payments.start_wechat_payment(current_member(), order_id, _wechatpay())
+
+
+@blp.route("/payments/wechatpay/notify", methods=["POST"])
+@blp.response(200, NotifyOut)
+@documented_errors(blp, 400, 401, 422, 503)
+def wechatpay_notify() -> dict:
+    """WeChat Pay's notification (payment or refund): the signature is verified with WeChat Pay's public key, the
+    timestamp must be fresh, the resource is decrypted with the APIv3 key. Applied once per notification id; any
+    answer other than 2xx makes WeChat Pay send it again. A payment never credits points."""
+    opened = _wechatpay().open_notification(request.headers, request.get_data())
+    note = payments.handle(payments.from_wechat(opened))
     return {"event_id": note.event_id, "outcome": note.outcome}
 
 

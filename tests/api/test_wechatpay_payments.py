@@ -1,0 +1,100 @@
+"""Paying a pre-sale order in the mini-program with WeChat Pay, against a fake WeChat Pay on 127.0.0.1."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from forum.members import WeChatIdentity
+from kernel import clock
+from kernel.db import db
+from tests.api.test_presale import _campaign, _order
+from tests.fakes import FakeWeChatPay
+from tests.unit.test_wechatpay import _key_pair
+
+
+@pytest.fixture()
+def wechatpay(app, settings):
+    _, private, public = _key_pair()
+    fake = FakeWeChatPay(merchant_public_pem=public).start()
+    settings(
+        WECHATPAY_API_BASE=fake.base_url,
+        WECHATPAY_MCHID=fake.mchid,
+        WECHATPAY_APPID="wx-test-app",
+        WECHATPAY_CERT_SERIAL="MERCHANT-SERIAL-1",
+        WECHATPAY_PRIVATE_KEY=private,
+        WECHATPAY_APIV3_KEY=fake.apiv3_key,
+        WECHATPAY_PUBLIC_KEY=fake.public_pem,
+        WECHATPAY_PUBLIC_KEY_ID=fake.public_key_id,
+        WECHATPAY_NOTIFY_URL="https://community.example.com/api/v1/payments/wechatpay/notify",
+    )
+    app.extensions.pop("wechatpay", None)
+    yield fake
+    app.extensions.pop("wechatpay", None)
+    fake.stop()
+
+
+def _link_wechat(app, member_id: int, openid: str) -> None:
+    with app.app_context():
+        db.session.add(WeChatIdentity(user_id=member_id, openid=openid, session_key="k", updated_at=clock.now()))
+        db.session.commit()
+
+
+def _notify(client, headers, body):
+    return client.post("/api/v1/payments/wechatpay/notify", data=body, headers=headers, content_type="application/json")
+
+
+def test_a_member_pays_in_the_mini_program_and_the_notification_confirms_it_once(app, client, members, wechatpay):
+    product, buyer = members.create(role="product"), members.create("wxbuyer")
+    campaign = _campaign(client, product, datetime.now(UTC) - timedelta(minutes=1))
+    order = _order(client, buyer, campaign, key="wx-order-0001").get_json()
+
+    unlinked = client.post(f"/api/v1/orders/{order['id']}/wechatpay", headers=buyer.headers)
+    assert unlinked.status_code == 409 and unlinked.get_json()["error"]["code"] == "wechat_not_linked"
+    _link_wechat(app, buyer.id, "o-wx-buyer")
+    started = client.post(f"/api/v1/orders/{order['id']}/wechatpay", headers=buyer.headers)
+    assert started.status_code == 200, started.get_json()
+    params = started.get_json()
+    assert params["package"].startswith("prepay_id=wx") and params["signType"] == "RSA"
+    sent = wechatpay.transactions[params["out_trade_no"]]
+    assert sent["amount"]["total"] == order["amount_cents"] and sent["payer"]["openid"] == "o-wx-buyer"
+    assert client.post(f"/api/v1/orders/{order['id']}/wechatpay", headers=members.create().headers).status_code == 404
+
+    wechatpay.pay(params["out_trade_no"])
+    headers, body = wechatpay.notification("TRANSACTION.SUCCESS", wechatpay.transaction(params["out_trade_no"]))
+    tampered = _notify(client, headers, body.replace(b'"summary"', b'"summery"'))
+    assert tampered.status_code == 401
+    first = _notify(client, headers, body)
+    assert first.status_code == 200 and first.get_json()["outcome"] == "paid"
+    assert _notify(client, headers, body).get_json() == first.get_json()  # WeChat Pay retries: applied once
+    paid = client.get(f"/api/v1/presales/{campaign['id']}", headers=buyer.headers).get_json()
+    assert paid["paid_quantity"] == 1
+    assert client.get("/api/v1/me/points", headers=buyer.headers).get_json()["balance"] == 0  # money never buys points
+    assert client.post(f"/api/v1/orders/{order['id']}/wechatpay", headers=buyer.headers).status_code == 409
+
+
+def test_a_notification_with_another_amount_is_held_for_staff(app, client, members, wechatpay):
+    product, buyer = members.create(role="product"), members.create("wxshort")
+    campaign = _campaign(client, product, datetime.now(UTC) - timedelta(minutes=1))
+    order = _order(client, buyer, campaign, key="wx-order-0002").get_json()
+    _link_wechat(app, buyer.id, "o-wx-short")
+    trade_no = client.post(f"/api/v1/orders/{order['id']}/wechatpay", headers=buyer.headers).get_json()["out_trade_no"]
+    wechatpay.pay(trade_no)
+    resource = wechatpay.transaction(trade_no)
+    resource["amount"]["total"] = 1
+    assert (
+        _notify(client, *wechatpay.notification("TRANSACTION.SUCCESS", resource)).get_json()["outcome"]
+        == "amount_mismatch"
+    )
+    with app.app_context():
+        from c2b.presale import Order
+
+        assert db.session.scalar(select(Order.status).where(Order.id == order["id"])) == "pending_payment"
+
+
+def test_without_wechat_pay_configured_paying_says_so(client, members):
+    product, buyer = members.create(role="product"), members.create()
+    campaign = _campaign(client, product, datetime.now(UTC) - timedelta(minutes=1))
+    order = _order(client, buyer, campaign, key="wx-order-0003").get_json()
+    answer = client.post(f"/api/v1/orders/{order['id']}/wechatpay", headers=buyer.headers)
+    assert answer.status_code == 503 and answer.get_json()["error"]["code"] == "payments_not_configured"
