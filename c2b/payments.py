@@ -10,6 +10,7 @@ confirmed order or into points.
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -233,7 +234,7 @@ def order_id_of(trade_no: str) -> int | None:
     return int(digits) if trade_no.startswith(OUT_TRADE_PREFIX) and digits.isdigit() else None
 
 
-def start_wechat_payment(member: User, order_id: int, client: WeChatPayClient) -> dict[str, str]:
+def start_wechat_payment(member: User, order_id: int, client: Callable[[], WeChatPayClient]) -> dict[str, str]:
     """Prepay a member's unpaid order; the answer is what the mini-program hands to `wx.requestPayment`."""
     order = own_order(member, order_id)
     if order.status != "pending_payment":
@@ -245,10 +246,11 @@ def start_wechat_payment(member: User, order_id: int, client: WeChatPayClient) -
         raise Conflict("sign in with WeChat to pay in the mini-program", code="wechat_not_linked")
     campaign = db.session.get_one(Campaign, order.campaign_id)
     trade_no = out_trade_no(order)
-    prepay_id = client.jsapi_prepay(
+    pay = client()  # only once the order is known to be payable
+    prepay_id = pay.jsapi_prepay(
         out_trade_no=trade_no, description=campaign.title, amount_cents=order.amount_cents, openid=identity.openid
     )
-    return {"out_trade_no": trade_no, **client.request_payment_params(prepay_id)}
+    return {"out_trade_no": trade_no, **pay.request_payment_params(prepay_id)}
 
 
 WECHAT_EVENTS = {

@@ -44,6 +44,30 @@ def redis_proxy():
     proxy.close()
 
 
+def _wechatpay_settings() -> dict:
+    """WeChat Pay configured with throwaway keys and no server behind it: notifications meet their real checks
+    (tests/api/test_wechatpay_payments.py points it at a fake WeChat Pay)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return {
+        "WECHATPAY_API_BASE": "http://127.0.0.1:9",
+        "WECHATPAY_MCHID": "1900000001",
+        "WECHATPAY_APPID": "wx-test-app",
+        "WECHATPAY_CERT_SERIAL": "TEST-SERIAL",
+        "WECHATPAY_PRIVATE_KEY": key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+        "WECHATPAY_APIV3_KEY": "0" * 32,
+        "WECHATPAY_PUBLIC_KEY": key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode(),
+        "WECHATPAY_PUBLIC_KEY_ID": "TEST-PUB",
+        "WECHATPAY_NOTIFY_URL": "http://127.0.0.1/api/v1/payments/wechatpay/notify",
+    }
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory, redis_proxy):
     overrides = {
@@ -56,6 +80,7 @@ def app(tmp_path_factory, redis_proxy):
         "WECHAT_SECRET": "wx-test-secret",
         "WECHAT_TIMEOUT": 2,
         "PAYMENT_WEBHOOK_SECRET": "test-webhook-secret",
+        **_wechatpay_settings(),
         "REGISTER_RATE_LIMIT": "1000 per minute",
         # Forum tests publish straight away; moderation tests switch these rules on where they test them.
         "NEW_MEMBER_REVIEW_POSTS": 0,

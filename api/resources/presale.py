@@ -405,7 +405,7 @@ def _wechatpay() -> WeChatPayClient:
 def pay_with_wechat(order_id: int) -> dict:
     """Start paying your unpaid order in the mini-program (WeChat Pay JSAPI): pass the answer, without
     `out_trade_no`, to `wx.requestPayment`. The order becomes paid when WeChat Pay's notification arrives."""
-    return payments.start_wechat_payment(current_member(), order_id, _wechatpay())
+    return payments.start_wechat_payment(current_member(), order_id, _wechatpay)
 
 
 @blp.route("/payments/wechatpay/notify", methods=["POST"])

@@ -92,9 +92,13 @@ def test_a_notification_with_another_amount_is_held_for_staff(app, client, membe
         assert db.session.scalar(select(Order.status).where(Order.id == order["id"])) == "pending_payment"
 
 
-def test_without_wechat_pay_configured_paying_says_so(client, members):
+def test_without_wechat_pay_configured_paying_says_so(app, client, members, settings):
+    settings(WECHATPAY_MCHID="")
+    app.extensions.pop("wechatpay", None)
     product, buyer = members.create(role="product"), members.create()
     campaign = _campaign(client, product, datetime.now(UTC) - timedelta(minutes=1))
     order = _order(client, buyer, campaign, key="wx-order-0003").get_json()
+    _link_wechat(app, buyer.id, "o-wx-none")
     answer = client.post(f"/api/v1/orders/{order['id']}/wechatpay", headers=buyer.headers)
+    app.extensions.pop("wechatpay", None)
     assert answer.status_code == 503 and answer.get_json()["error"]["code"] == "payments_not_configured"
