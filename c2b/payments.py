@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -198,8 +198,11 @@ class PaymentProviderClient:
         return str(reply.get("refund_id", ""))
 
 
-def send_refunds(client: PaymentProviderClient, limit: int = 100) -> tuple[int, int]:
-    """Send requested refunds to the provider; returns (sent, failed). Failed ones are retried next run."""
+def send_refunds(
+    client: PaymentProviderClient, wechat: WeChatPayClient | None = None, limit: int = 100
+) -> tuple[int, int]:
+    """Send requested refunds to whichever provider took the money; returns (sent, failed). Failed ones are
+    retried next run; a refund is marked sent once, so it is never sent twice."""
     sent = failed = 0
     refund_ids = db.session.scalars(
         select(RefundRequest.id).where(RefundRequest.status == "requested").order_by(RefundRequest.id).limit(limit)
@@ -209,7 +212,12 @@ def send_refunds(client: PaymentProviderClient, limit: int = 100) -> tuple[int, 
             refund = db.session.get_one(RefundRequest, refund_id)
             order = db.session.get_one(Order, refund.order_id)
             try:
-                ref = client.request_refund(refund, order)
+                if paid_with_wechat(order):
+                    if wechat is None:
+                        raise DependencyDown("WeChat Pay is not configured", code="payments_not_configured")
+                    ref = _wechat_refund(wechat, refund, order)
+                else:
+                    ref = client.request_refund(refund, order)
             except DependencyDown:
                 failed += 1
             else:
@@ -250,6 +258,7 @@ def start_wechat_payment(member: User, order_id: int, client: Callable[[], WeCha
     prepay_id = pay.jsapi_prepay(
         out_trade_no=trade_no, description=campaign.title, amount_cents=order.amount_cents, openid=identity.openid
     )
+    order.payment_ref = trade_no  # paying through WeChat Pay: the reconciliation job may ask about it
     return {"out_trade_no": trade_no, **pay.request_payment_params(prepay_id)}
 
 
@@ -279,3 +288,66 @@ def from_wechat(notification: dict[str, Any]) -> dict[str, Any]:
         "currency": str(amount.get("currency") or "CNY"),
         "provider_ref": str(resource.get("transaction_id") or resource.get("refund_id") or ""),
     }
+
+
+def paid_with_wechat(order: Order) -> bool:
+    return (
+        db.session.scalar(
+            select(PaymentNotification.id)
+            .where(
+                PaymentNotification.order_id == order.id,
+                PaymentNotification.event_id.like("wxpay%"),
+                PaymentNotification.outcome.in_(("paid", "refund_late_payment")),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _wechat_refund(wechat: WeChatPayClient, refund: RefundRequest, order: Order) -> str:
+    answer = wechat.refund(
+        out_trade_no=out_trade_no(order),
+        out_refund_no=f"RF{refund.id:010d}",  # WeChat Pay refunds once per out_refund_no, however often it is sent
+        refund_cents=refund.amount_cents,
+        total_cents=order.amount_cents,
+        reason=refund.reason,
+    )
+    return str(answer.get("refund_id", ""))[:80]
+
+
+def reconcile_wechat(wechat: WeChatPayClient, older_than: datetime, limit: int = 100) -> int:
+    """Ask WeChat Pay about orders that started paying but are still unpaid (a notification may be lost): a
+    payment found there is applied as its notification would be. Returns how many orders it settled."""
+    order_ids = db.session.scalars(
+        select(Order.id)
+        .where(
+            Order.status.in_(("pending_payment", "expired", "cancelled")),
+            Order.payment_ref.like(f"{OUT_TRADE_PREFIX}%"),
+            Order.created_at <= older_than,
+            Order.created_at >= older_than - timedelta(days=1),  # WeChat Pay's orders close long before
+        )
+        .order_by(Order.id)
+        .limit(limit)
+    ).all()
+    settled = 0
+    for order_id in order_ids:
+        with transaction():
+            order = db.session.get_one(Order, order_id)
+            try:
+                found = wechat.query(out_trade_no(order))
+            except DependencyDown:
+                continue
+            if found.get("trade_state") != "SUCCESS":
+                continue
+            note = handle(
+                from_wechat(
+                    {
+                        "id": f"query:{found.get('transaction_id', '')}",
+                        "event_type": "TRANSACTION.SUCCESS",
+                        "resource": found,
+                    }
+                )
+            )
+            settled += note.outcome in ("paid", "refund_late_payment")
+    return settled

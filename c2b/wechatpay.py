@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import current_app
 
 from kernel.errors import DependencyDown, Unauthenticated, ValidationFailed
 
@@ -211,3 +212,13 @@ class WeChatPayClient:
         except ValueError as exc:
             raise ValidationFailed("the notification is not JSON", code="bad_notification") from exc
         return {**envelope, "resource": decrypt(self.settings.apiv3_key, envelope.get("resource") or {})}
+
+
+def configured_client() -> WeChatPayClient | None:
+    """The application's client, built once from its WECHATPAY_* settings; None when WeChat Pay is off."""
+    if "wechatpay" not in current_app.extensions:
+        settings = Settings.from_config(current_app.config)
+        if settings is None:
+            return None
+        current_app.extensions["wechatpay"] = WeChatPayClient(settings)
+    return current_app.extensions["wechatpay"]

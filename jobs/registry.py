@@ -11,7 +11,7 @@ from datetime import timedelta
 from celery.schedules import crontab
 from flask import current_app
 
-from c2b import ideas, payments, presale
+from c2b import ideas, payments, presale, wechatpay
 from economy import badges, leaderboards
 from forum import view_counts
 from jobs.locks import exclusive
@@ -68,8 +68,16 @@ def _settle_presales() -> Result:
 def _send_refunds() -> Result:
     cfg = current_app.config
     client = payments.PaymentProviderClient(cfg["PAYMENT_API_BASE"], cfg["PAYMENT_WEBHOOK_SECRET"])
-    sent, failed = payments.send_refunds(client)
+    sent, failed = payments.send_refunds(client, wechatpay.configured_client())
     return Result(f"sent {sent} refund(s), {failed} failed", ok=not failed)
+
+
+def _reconcile_wechat_payments() -> Result:
+    client = wechatpay.configured_client()
+    if client is None:
+        return Result("WeChat Pay is not configured")
+    settled = payments.reconcile_wechat(client, clock.now() - timedelta(minutes=5))
+    return Result(f"settled {settled} payment(s) found at WeChat Pay")
 
 
 def _recompute_tiers() -> Result:
@@ -122,6 +130,14 @@ JOBS = (
         "send-refunds",
         "send requested refunds to the provider",
         _send_refunds,
+        timedelta(minutes=5),
+    ),
+    Job(
+        "presale-reconcile",
+        "presale",
+        "reconcile",
+        "ask WeChat Pay about orders still unpaid (a lost notification never loses a payment)",
+        _reconcile_wechat_payments,
         timedelta(minutes=5),
     ),
     Job(

@@ -14,7 +14,7 @@ from api.pagination import PageArgs, page_body, page_of
 from api.schemas import CSV_BODY, csv_response
 from c2b import manifest, payments, polls, presale
 from c2b.presale import Order
-from c2b.wechatpay import Settings, WeChatPayClient
+from c2b.wechatpay import WeChatPayClient, configured_client
 from forum.media import Media
 from kernel import clock
 from kernel.db import db
@@ -389,13 +389,10 @@ class WeChatPayParams(ma.Schema):
 
 
 def _wechatpay() -> WeChatPayClient:
-    """One client per application, built from the WECHATPAY_* settings."""
-    if "wechatpay" not in current_app.extensions:
-        settings = Settings.from_config(current_app.config)
-        if settings is None:
-            raise DependencyDown("WeChat Pay is not configured", code="payments_not_configured")
-        current_app.extensions["wechatpay"] = WeChatPayClient(settings)
-    return current_app.extensions["wechatpay"]
+    client = configured_client()
+    if client is None:
+        raise DependencyDown("WeChat Pay is not configured", code="payments_not_configured")
+    return client
 
 
 @blp.route("/orders/<int:order_id>/wechatpay", methods=["POST"])

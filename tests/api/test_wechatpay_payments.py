@@ -102,3 +102,51 @@ def test_without_wechat_pay_configured_paying_says_so(app, client, members, sett
     answer = client.post(f"/api/v1/orders/{order['id']}/wechatpay", headers=buyer.headers)
     app.extensions.pop("wechatpay", None)
     assert answer.status_code == 503 and answer.get_json()["error"]["code"] == "payments_not_configured"
+
+
+def _paid_through_wechat(app, client, members, wechatpay, name: str, **campaign_fields):
+    product, buyer = members.create(role="product"), members.create(name)
+    campaign = _campaign(client, product, datetime.now(UTC) - timedelta(minutes=1), **campaign_fields)
+    order = _order(client, buyer, campaign, key=f"wx-{name}-0001").get_json()
+    _link_wechat(app, buyer.id, f"o-{name}")
+    trade_no = client.post(f"/api/v1/orders/{order['id']}/wechatpay", headers=buyer.headers).get_json()["out_trade_no"]
+    wechatpay.pay(trade_no)
+    return product, buyer, campaign, order, trade_no
+
+
+def test_a_lost_notification_never_loses_the_payment(app, client, members, wechatpay):
+    _, buyer, campaign, order, _ = _paid_through_wechat(app, client, members, wechatpay, "lostnote")
+    runner = app.test_cli_runner()
+    assert "settled 0 payment(s)" in runner.invoke(args=["presale", "reconcile"]).output  # too recent to ask about
+    clock.set_now(datetime.now(UTC) + timedelta(minutes=10))
+    assert "settled 1 payment(s)" in runner.invoke(args=["presale", "reconcile"]).output
+    assert "settled 0 payment(s)" in runner.invoke(args=["presale", "reconcile"]).output
+    shown = client.get(f"/api/v1/presales/{campaign['id']}", headers=buyer.headers).get_json()
+    assert shown["paid_quantity"] == 1
+
+
+def test_a_failed_campaign_refunds_wechat_payments_through_wechat_pay_exactly_once(app, client, members, wechatpay):
+    product, buyer, campaign, order, trade_no = _paid_through_wechat(app, client, members, wechatpay, "refundme")
+    headers, body = wechatpay.notification("TRANSACTION.SUCCESS", wechatpay.transaction(trade_no))
+    assert _notify(client, headers, body).get_json()["outcome"] == "paid"
+    clock.set_now(datetime.now(UTC) + timedelta(days=8))  # closed, 1 paid of MOQ 3
+    runner = app.test_cli_runner()
+    assert "settled 1" in runner.invoke(args=["presale", "settle"]).output
+    assert runner.invoke(args=["presale", "send-refunds"]).output.startswith("sent 1 refund(s), 0 failed")
+    assert runner.invoke(args=["presale", "send-refunds"]).output.startswith("sent 0 refund(s)")
+    assert len(wechatpay.refunds) == 1
+    sent = wechatpay.refunds[0]
+    assert (
+        sent["out_trade_no"] == trade_no
+        and sent["amount"]["refund"] == sent["amount"]["total"] == order["amount_cents"]
+    )
+    clock.set_now(None)
+    refund = {
+        "out_trade_no": trade_no,
+        "out_refund_no": sent["out_refund_no"],
+        "refund_status": "SUCCESS",
+        "amount": {"total": order["amount_cents"], "refund": order["amount_cents"], "currency": "CNY"},
+    }
+    assert _notify(client, *wechatpay.notification("REFUND.SUCCESS", refund)).get_json()["outcome"] == "refunded"
+    mine = client.get("/api/v1/me/orders", headers=buyer.headers).get_json()["items"]
+    assert [o["status"] for o in mine] == ["refunded"]
