@@ -20,6 +20,17 @@ class IdempotencyHeader(ma.Schema):
     )
 
 
+class RequiredIdempotencyHeader(IdempotencyHeader):
+    """For requests a double tap must never repeat (placing an order): the key is required."""
+
+    key = ma.fields.String(
+        data_key="Idempotency-Key",
+        required=True,
+        validate=ma.validate.Regexp(r"^[A-Za-z0-9._:-]{8,80}$", error="8-80 of A-Z a-z 0-9 . _ : -"),
+        metadata={"description": "required: one key per order the member means to place; a retry returns it"},
+    )
+
+
 def key_or_new(headers: dict) -> str:
     """The request's Idempotency-Key, claimed for this member and operation (a reuse with another body is 422);
     without one, a fresh key, so the request simply happens once."""

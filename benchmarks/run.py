@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -274,7 +275,9 @@ def scenario_rush(app, buyers: int, units: int) -> dict:
         ).fetchone()[0]
     tokens = tokens_for(app, list(range(5000, 5000 + buyers)))
     jobs = [
-        lambda t=t: request("POST", f"/api/v1/presales/{campaign_id}/orders", t, {"option_id": option_id})
+        lambda t=t: request(
+            "POST", f"/api/v1/presales/{campaign_id}/orders", t, {"option_id": option_id}, key=uuid.uuid4().hex
+        )
         for t in tokens.values()
     ]
     codes, elapsed = burst(jobs)

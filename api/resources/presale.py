@@ -8,7 +8,7 @@ from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.fields import BoundedList
 from api.forum_schemas import ImageOut, image_out
-from api.idempotency import IdempotencyHeader, key_or_new
+from api.idempotency import RequiredIdempotencyHeader, key_or_new
 from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import CSV_BODY, csv_response
@@ -310,12 +310,13 @@ def set_state(body, campaign_id: int) -> dict:
 
 @blp.route("/presales/<int:campaign_id>/orders", methods=["POST"])
 @auth_required(blp)
-@blp.arguments(IdempotencyHeader, location="headers")
+@blp.arguments(RequiredIdempotencyHeader, location="headers")
 @blp.arguments(OrderIn)
 @blp.response(201, OrderOut)
 @documented_errors(blp, 404, 409)
 def place_order(headers, body, campaign_id: int) -> Order:
-    """Reserve units (never past the stock cap) at today's price; pay within ORDER_PAYMENT_MINUTES."""
+    """Reserve units (never past the stock cap) at today's price; pay within ORDER_PAYMENT_MINUTES. The
+    Idempotency-Key is required: a double tap with the same key returns the first order."""
     order, _ = presale.place_order(
         current_member(),
         campaign_id,

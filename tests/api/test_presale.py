@@ -1,5 +1,6 @@
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -34,7 +35,7 @@ def _campaign(client, product, start: datetime, **fields) -> dict:
 
 
 def _order(client, member, campaign, option=0, quantity=1, region="上海", key=None):
-    headers = {**member.headers, **({"Idempotency-Key": key} if key else {})}
+    headers = {**member.headers, "Idempotency-Key": key or uuid.uuid4().hex}
     return client.post(
         f"/api/v1/presales/{campaign['id']}/orders",
         headers=headers,
@@ -348,3 +349,14 @@ def test_a_rush_of_buyers_sells_exactly_the_stock(app, client, members, frozen_c
 
         assert db.session.get(Campaign, campaign["id"]).reserved_quantity == 20
         assert db.session.scalar(select(func.sum(Order.quantity)).where(Order.campaign_id == campaign["id"])) == 20
+
+
+def test_placing_an_order_requires_an_idempotency_key_and_a_double_tap_orders_once(client, members):
+    product, buyer = members.create(role="product"), members.create()
+    campaign = _campaign(client, product, datetime.now(UTC) - timedelta(minutes=1))
+    body = {"option_id": campaign["options"][0]["id"], "quantity": 1, "region": "上海"}
+    keyless = client.post(f"/api/v1/presales/{campaign['id']}/orders", json=body, headers=buyer.headers)
+    assert keyless.status_code == 422 and "Idempotency-Key" in keyless.get_json()["error"]["details"]
+    first, again = (_order(client, buyer, campaign, key="double-tap-0001") for _ in range(2))
+    assert first.status_code == 201 and again.get_json()["id"] == first.get_json()["id"]
+    assert client.get(f"/api/v1/presales/{campaign['id']}").get_json()["reserved_quantity"] == 1
