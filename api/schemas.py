@@ -4,6 +4,11 @@ import marshmallow as ma
 from flask import Response
 
 
+class DependencyStatus(ma.Schema):
+    ok = ma.fields.Boolean(required=True)
+    backend = ma.fields.String(required=True)
+
+
 class MemberSummary(ma.Schema):
     """How a member appears next to their content."""
 

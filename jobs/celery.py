@@ -57,15 +57,12 @@ def init_celery(flask_app: Flask) -> Celery:
     return celery
 
 
-def broker_reachable(celery: Celery) -> bool:
+def broker_status(celery: Celery) -> dict[str, Any]:
     """One quick connection attempt; the broker being down degrades reactions (the sweep catches up later)."""
     try:
         with celery.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=1)
-        return True
+        ok = True
     except Exception:
-        return False
-
-
-def broker_backend(celery: Celery) -> str:
-    return str(celery.conf.broker_url).split(":", 1)[0]
+        ok = False
+    return {"ok": ok, "backend": str(celery.conf.broker_url).split(":", 1)[0]}

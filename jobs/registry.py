@@ -40,11 +40,12 @@ class Job:
 def _sweep_events() -> Result:
     """Hand events whose reactions have not all run (a lost message, a dead worker) to the reactions again."""
     grace = timedelta(seconds=current_app.config["EVENT_SWEEP_GRACE_SECONDS"])
+    inline = outbox.inline()
     with transaction():
         event_ids = outbox.due(older_than=clock.now() - grace)
-        if not outbox.inline():
+        if not inline:
             outbox.dispatch(event_ids)  # enqueued while the rows are locked, so a concurrent sweep skips them
-    if outbox.inline():
+    if inline:
         outbox.process_events(event_ids)
     return Result(f"handed {len(event_ids)} event(s) to their reactions")
 

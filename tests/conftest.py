@@ -19,6 +19,7 @@ from api.extensions import limiter
 from kernel import clock
 from kernel.db import db
 from kernel.store import current_store
+from tests.fakes import rsa_key_pair
 from tests.support import Forum, Members, TcpProxy
 
 ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgresql")
@@ -47,22 +48,15 @@ def redis_proxy():
 def _wechatpay_settings() -> dict:
     """WeChat Pay configured with throwaway keys and no server behind it: notifications meet their real checks
     (tests/api/test_wechatpay_payments.py points it at a fake WeChat Pay)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    _, private, public = rsa_key_pair()
     return {
         "WECHATPAY_API_BASE": "http://127.0.0.1:9",
         "WECHATPAY_MCHID": "1900000001",
         "WECHATPAY_APPID": "wx-test-app",
         "WECHATPAY_CERT_SERIAL": "TEST-SERIAL",
-        "WECHATPAY_PRIVATE_KEY": key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode(),
+        "WECHATPAY_PRIVATE_KEY": private,
         "WECHATPAY_APIV3_KEY": "0" * 32,
-        "WECHATPAY_PUBLIC_KEY": key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode(),
+        "WECHATPAY_PUBLIC_KEY": public,
         "WECHATPAY_PUBLIC_KEY_ID": "TEST-PUB",
         "WECHATPAY_NOTIFY_URL": "http://127.0.0.1/api/v1/payments/wechatpay/notify",
     }

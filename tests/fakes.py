@@ -119,6 +119,19 @@ class FakePaymentProvider(LocalServer):
         return 200, {"refund_id": f"rf-{len(self.refunds)}"}
 
 
+def rsa_key_pair():
+    """A fresh RSA-2048 key: (key, private PEM, public PEM), as a merchant or WeChat Pay holds one."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key, private, public.decode()
+
+
 @dataclass
 class FakeWeChatPay(LocalServer):
     """api.mch.weixin.qq.com's v3 API as a mini-program merchant uses it. It really checks the merchant's request
@@ -134,15 +147,7 @@ class FakeWeChatPay(LocalServer):
     refused: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.public_pem = (
-            self._key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
+        self._key, _, self.public_pem = rsa_key_pair()
 
     def signed_headers(self, payload: bytes, *, timestamp: int | None = None) -> dict[str, str]:
         from c2b.wechatpay import sign

@@ -5,17 +5,13 @@ from flask import current_app
 from sqlalchemy import text
 
 from api.blueprint import Blueprint
-from jobs.celery import broker_backend, broker_reachable
+from api.schemas import DependencyStatus
+from jobs.celery import broker_status
 from kernel import outbox
 from kernel.db import db
 from kernel.store import StoreUnavailable, current_store
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service health")
-
-
-class DependencyStatus(ma.Schema):
-    ok = ma.fields.Boolean(required=True)
-    backend = ma.fields.String(required=True)
 
 
 class Health(ma.Schema):
@@ -54,12 +50,12 @@ def _store_ok() -> bool:
 def health() -> tuple[dict, int]:
     """Database, store and broker status: 200 while the database answers (the others may be degraded), else 503."""
     celery = current_app.extensions["celery"]
-    database, store, broker = _database_ok(), _store_ok(), broker_reachable(celery)
-    healthy = store and (broker or outbox.inline())
+    database, store, broker = _database_ok(), _store_ok(), broker_status(celery)
+    healthy = store and (broker["ok"] or outbox.inline())
     body = {
         "status": "ok" if database and healthy else ("degraded" if database else "down"),
         "database": {"ok": database, "backend": db.engine.dialect.name},
         "store": {"ok": store, "backend": current_store().backend},
-        "broker": {"ok": broker, "backend": broker_backend(celery)},
+        "broker": broker,
     }
     return body, (200 if database else 503)

@@ -8,8 +8,9 @@ from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.fields import BoundedList
 from api.ids import MAX_ID
+from api.schemas import DependencyStatus
 from jobs import registry
-from jobs.celery import broker_backend, broker_reachable
+from jobs.celery import broker_status
 from kernel import outbox
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/v1", description="Background work (admins)")
@@ -37,14 +38,9 @@ class JobOut(ma.Schema):
     about = ma.fields.String(required=True)
 
 
-class Broker(ma.Schema):
-    ok = ma.fields.Boolean(required=True)
-    backend = ma.fields.String(required=True)
-
-
 class JobsOut(ma.Schema):
     reactions = ma.fields.String(required=True, metadata={"description": "inline (after each commit) or worker"})
-    broker = ma.fields.Nested(Broker, required=True)
+    broker = ma.fields.Nested(DependencyStatus, required=True)
     backlog = ma.fields.Nested(Backlog, required=True)
     failed = BoundedList(ma.fields.Nested(Failure), required=True)
     jobs = BoundedList(ma.fields.Nested(JobOut), required=True)
@@ -72,7 +68,7 @@ def jobs_status() -> dict:
     celery = current_app.extensions["celery"]
     return {
         "reactions": "inline" if outbox.inline() else "worker",
-        "broker": {"ok": broker_reachable(celery), "backend": broker_backend(celery)},
+        "broker": broker_status(celery),
         "backlog": outbox.backlog(),
         "failed": outbox.failures(),
         "jobs": [{"name": j.name, "schedule": str(j.every or "by hand"), "about": j.about} for j in registry.JOBS],

@@ -9,13 +9,12 @@ from forum.members import WeChatIdentity
 from kernel import clock
 from kernel.db import db
 from tests.api.test_presale import _campaign, _order
-from tests.fakes import FakeWeChatPay
-from tests.unit.test_wechatpay import _key_pair
+from tests.fakes import FakeWeChatPay, rsa_key_pair
 
 
 @pytest.fixture()
 def wechatpay(app, settings):
-    _, private, public = _key_pair()
+    _, private, public = rsa_key_pair()
     fake = FakeWeChatPay(merchant_public_pem=public).start()
     settings(
         WECHATPAY_API_BASE=fake.base_url,

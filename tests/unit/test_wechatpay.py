@@ -5,30 +5,17 @@ import json
 import time
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from c2b.wechatpay import Settings, WeChatPayClient
 from kernel.errors import DependencyDown, Unauthenticated
-from tests.fakes import FakeWeChatPay
-
-
-def _key_pair() -> tuple[rsa.RSAPrivateKey, str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return key, private, public
+from tests.fakes import FakeWeChatPay, rsa_key_pair
 
 
 @pytest.fixture(scope="module")
 def merchant():
-    return _key_pair()
+    return rsa_key_pair()
 
 
 @pytest.fixture()
@@ -82,14 +69,14 @@ def test_query_and_refund(fake, merchant):
 
 
 def test_a_request_signed_with_another_key_is_refused(fake):
-    stranger = _client(fake, _key_pair()[1])
+    stranger = _client(fake, rsa_key_pair()[1])
     with pytest.raises(DependencyDown) as refused:
         stranger.jsapi_prepay(out_trade_no="PS3", description="x", amount_cents=1, openid="o")
     assert refused.value.details["provider_code"] == "SIGN_ERROR" and fake.refused
 
 
 def test_an_answer_not_signed_by_wechat_pay_is_not_believed(fake, merchant):
-    impostor_key = _key_pair()[2]
+    impostor_key = rsa_key_pair()[2]
     client = _client(fake, merchant[1], public_key_pem=impostor_key)
     with pytest.raises(DependencyDown, match="not signed"):
         client.jsapi_prepay(out_trade_no="PS4", description="x", amount_cents=1, openid="o")
