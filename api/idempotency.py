@@ -9,25 +9,29 @@ from flask_jwt_extended import current_user
 from kernel import idempotency
 
 
+def _key_field(*, required: bool, description: str) -> ma.fields.String:
+    return ma.fields.String(
+        data_key="Idempotency-Key",  # absent, not null, when not sent: headers have no null
+        required=required,
+        validate=ma.validate.Regexp(r"^[A-Za-z0-9._:-]{8,80}$", error="8-80 of A-Z a-z 0-9 . _ : -"),
+        metadata={"description": description},
+    )
+
+
 class IdempotencyHeader(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    key = ma.fields.String(
-        data_key="Idempotency-Key",  # absent, not null, when not sent: headers have no null
-        validate=ma.validate.Regexp(r"^[A-Za-z0-9._:-]{8,80}$", error="8-80 of A-Z a-z 0-9 . _ : -"),
-        metadata={"description": "repeat a request with the same key to get the first result, changing nothing"},
+    key = _key_field(
+        required=False, description="repeat a request with the same key to get the first result, changing nothing"
     )
 
 
 class RequiredIdempotencyHeader(IdempotencyHeader):
     """For requests a double tap must never repeat (placing an order): the key is required."""
 
-    key = ma.fields.String(
-        data_key="Idempotency-Key",
-        required=True,
-        validate=ma.validate.Regexp(r"^[A-Za-z0-9._:-]{8,80}$", error="8-80 of A-Z a-z 0-9 . _ : -"),
-        metadata={"description": "required: one key per order the member means to place; a retry returns it"},
+    key = _key_field(
+        required=True, description="required: one key per order the member means to place; a retry returns it"
     )
 
 
