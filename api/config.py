@@ -85,6 +85,9 @@ def load_config(instance: Path) -> dict[str, Any]:
         "WECHAT_APPID": env.get("WECHAT_APPID", ""),
         "WECHAT_SECRET": env.get("WECHAT_SECRET", ""),
         "WECHAT_TIMEOUT": float(env.get("WECHAT_TIMEOUT", 5)),
+        # Subscribe messages: {"topic": {"template_id", "page", "data": {"thing1": "title", …}}}; see
+        # forum/subscribe_messages.py. Topics without a template are in-app only.
+        "WECHAT_SUBSCRIBE_TEMPLATES": json.loads(env.get("WECHAT_SUBSCRIBE_TEMPLATES") or "{}"),
         # WeChat Pay API v3 (the mini-program's payments); unset WECHATPAY_MCHID leaves it off.
         "WECHATPAY_API_BASE": env.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com"),
         "WECHATPAY_MCHID": env.get("WECHATPAY_MCHID", ""),

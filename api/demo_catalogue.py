@@ -151,7 +151,7 @@ def seed_presale(people: dict[str, User]) -> None:
         campaign = presale.create_campaign(
             product,
             title="端午龙舟拼装套装 首发预售",
-            description="满 200 套开产，未成团全额退款。",
+            description="定金 50 元，满 200 套开产并开放尾款；未成团全额退款，逾期未付尾款定金不退。",
             idea_id=idea.id,
             poll_id=poll.id,
             unit_price_cents=39900,
@@ -161,7 +161,12 @@ def seed_presale(people: dict[str, User]) -> None:
             per_member_limit=3,
             opens_at=now - timedelta(days=1),
             closes_at=now + timedelta(days=20),
-            options=[{"sku": "DRAGON-RED", "name": "朱红金边"}, {"sku": "DRAGON-GREEN", "name": "青绿山水"}],
+            balance_due_at=now + timedelta(days=27),
+            deposit_policy="forfeit",
+            options=[
+                {"sku": "DRAGON-RED", "name": "朱红金边"},
+                {"sku": "DRAGON-GREEN", "name": "青绿山水", "price_cents": 42900, "stock_cap": 500},
+            ],
         )
         presale.publish(product, campaign.id)
         for member, option in ((people["alice"], 0), (people["xiaoming"], 1)):

@@ -22,8 +22,36 @@ IDEA_APPROVED = declare(
 IDEA_UPDATE_POSTED = declare(
     "idea_update_posted", fields=("update_id", "title"), about="an idea's creator posted an update for supporters"
 )
+POLL_OPENED = declare(
+    "poll_opened", fields=("idea_id", "title"), about="the product team opened a sample poll, perhaps for an idea"
+)
+PRESALE_PUBLISHED = declare(
+    "presale_published",
+    fields=("idea_id", "poll_id", "title"),
+    about="a pre-sale was published: the idea's supporters and any early-access members hear when it opens",
+)
+PRESALE_BALANCE_DUE = declare(
+    "presale_balance_due",
+    fields=("title", "balance_due_at"),
+    about="a deposit pre-sale met its MOQ on deposits: the balance window opened",
+)
+PRESALE_BALANCE_REMINDER = declare(
+    "presale_balance_reminder",
+    fields=("title", "balance_due_at"),
+    about="24 hours before the balance deadline, members who paid only the deposit are reminded",
+)
 PRESALE_SETTLED = declare(
     "presale_settled",
-    fields=("succeeded", "paid_quantity", "moq"),
-    about="a closed pre-sale was settled: confirmed (MOQ met) or failed and refunded",
+    fields=("succeeded", "paid_quantity", "moq", "title", "idea_id"),
+    about="a pre-sale was settled: confirmed (MOQ met, fully paid orders) or failed and refunded",
+)
+ORDER_SHIPPED = declare(
+    "order_shipped",
+    fields=("buyer_id", "carrier", "tracking_no"),
+    about="fulfilment marked an order shipped with its carrier and tracking number",
+)
+REFUND_COMPLETED = declare(
+    "refund_completed",
+    fields=("buyer_id", "amount_cents", "currency"),
+    about="the payment provider confirmed that a charge went back to the member",
 )

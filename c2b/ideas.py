@@ -560,19 +560,45 @@ def top_ideas(limit: int, now: datetime) -> list[dict]:
 # The handler's persisted name predates the c2b package; renaming it would notify everyone again for old events.
 @outbox.subscribe(events.IDEA_UPDATE_POSTED, events.IDEA_STATUS_CHANGED, name="forum.notify_idea_followers")
 def _on_idea_news(event: Event) -> None:
-    """Supporters hear about the creator's updates and every status change; the creator about status changes."""
+    """Supporters hear about the creator's updates and every status change; the creator about status changes. A
+    decision reaches them in words, with the product team's feedback."""
     _, idea_id = event.subject
+    idea = get_idea(idea_id)
     if event.type == events.IDEA_UPDATE_POSTED.name:
-        message = f"你支持的创意有新进展：{event.payload.get('title', '')}"
+        message = f"你支持的创意「{idea.title}」有新进展：{event.payload.get('title', '')}"
         recipients = supporter_ids(idea_id)
     else:
-        message = f"创意状态更新：{event.payload['status']}"
+        status = event.payload["status"]
+        message = f"创意「{idea.title}」{STATUS_NEWS.get(status, status)}"
+        if status in ("approved", "not_approved") and idea.decision_feedback:
+            message += f"。产品团队反馈：{idea.decision_feedback}"
         recipients = [*supporter_ids(idea_id), event.payload["creator_id"]]
-    fanout.spread("c2b.idea_news", {"event_id": event.id, "message": message}, list(dict.fromkeys(recipients)))
+    context = {"event_id": event.id, "message": message, "title": idea.title}
+    fanout.spread("c2b.idea_news", context, list(dict.fromkeys(recipients)))
+
+
+# What a status change means to the people who backed the idea.
+STATUS_NEWS = {
+    "qualified": "已达到支持目标，进入产品评审",
+    "in_review": "正在接受产品团队评审",
+    "approved": "通过评审，将进入产品化",
+    "not_approved": "未通过本轮评审",
+    "expired": "未能在期限内达到支持目标",
+    "archived": "已归档",
+}
 
 
 @fanout.batch("c2b.idea_news")
 def _tell_idea_followers(context: dict[str, Any], member_ids: list[int]) -> None:
     event = db.session.get_one(Event, context["event_id"])
     for user_id in member_ids:
-        notify(user_id, "idea", event=event, actor_id=event.actor_id, subject=event.subject, message=context["message"])
+        notify(
+            user_id,
+            "idea",
+            event=event,
+            actor_id=event.actor_id,
+            subject=event.subject,
+            message=context["message"],
+            topic="idea_decision" if event.type == events.IDEA_STATUS_CHANGED.name else None,
+            title=context.get("title", ""),
+        )

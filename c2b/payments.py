@@ -15,16 +15,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import requests
-from sqlalchemy import JSON, ForeignKey, Integer, String, select, update
+from sqlalchemy import JSON, ForeignKey, Integer, String, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from c2b.presale import Campaign, Order, RefundRequest, move_order, own_order, request_refund
+from c2b import events
+from c2b.presale import STAGES, Campaign, Order, RefundRequest, move_order, own_order, request_refund
 from c2b.wechatpay import WeChatPayClient
 from forum.members import User, WeChatIdentity
-from kernel import clock
+from kernel import audit, clock, outbox
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import BadRequest, Conflict, DependencyDown, Unauthenticated, ValidationFailed
+from kernel.pagination import Page, keyset_page
+from kernel.sql import get_or_404, rows_changed
 from kernel.unit_of_work import transaction
 
 KINDS = ("payment.succeeded", "payment.failed", "refund.succeeded", "refund.failed")
@@ -40,9 +43,14 @@ class PaymentNotification(Model):
     amount_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     provider_ref: Mapped[str] = mapped_column(String(80), default="")
+    stage: Mapped[str] = mapped_column(String(8), default="first")
     outcome: Mapped[str] = mapped_column(String(24))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Anomalies (see ANOMALIES) wait for a person: who looked, when, and what they did about it.
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolution: Mapped[str] = mapped_column(String(500), default="")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -87,6 +95,8 @@ def parse(body: bytes) -> dict:
         errors["amount_cents"] = [f"integer from 0 to {MAX_INT32}"]
     if not isinstance(data.get("currency"), str) or len(data["currency"]) != 3:
         errors["currency"] = ["ISO 4217 code"]
+    if data.setdefault("stage", "first") not in STAGES:
+        errors["stage"] = [f"one of {', '.join(STAGES)}"]
     if errors:
         raise ValidationFailed("the notification is incomplete", details=errors)
     return data
@@ -106,6 +116,7 @@ def handle(data: dict) -> PaymentNotification:
         amount_cents=data["amount_cents"],
         currency=data["currency"].upper(),
         provider_ref=str(data.get("provider_ref", ""))[:80],
+        stage=data.get("stage", "first"),
         outcome=outcome,
         payload=data,
         received_at=clock.now(),
@@ -122,34 +133,36 @@ def handle(data: dict) -> PaymentNotification:
 
 
 def _apply(order: Order, data: dict) -> str:
-    kind = data["type"]
+    kind, stage = data["type"], data.get("stage", "first")
     if kind == "payment.failed":
         return "noted"  # the order stays payable until it expires
-    if data["amount_cents"] != order.amount_cents or data["currency"].upper() != order.currency:
+    if stage == "balance" and not order.balance_cents:
+        return "no_balance_due"
+    if data["amount_cents"] != order.charge(stage) or data["currency"].upper() != order.currency:
         return "amount_mismatch"  # never trust an amount that differs from the order: staff look at it
+    ref = str(data.get("provider_ref", ""))[:80]
     if kind == "payment.succeeded":
-        ref = str(data.get("provider_ref", ""))[:80]
-        if move_order(order, ("pending_payment",), "paid", paid_at=clock.now(), payment_ref=ref):
-            db.session.execute(
-                update(Campaign)
-                .where(Campaign.id == order.campaign_id)
-                .values(paid_quantity=Campaign.paid_quantity + order.quantity)
-            )
-            return "paid"
-        if order.status in ("expired", "cancelled"):
-            # Money arrived after the order died (out of order, or too late): it goes back.
-            move_order(order, (order.status,), "refund_pending", payment_ref=ref)
-            request_refund(order, "late_payment")
-            return "refund_late_payment"
-        return "already_" + order.status
-    refund = db.session.scalar(select(RefundRequest).where(RefundRequest.order_id == order.id))
+        return _paid_first(order, ref) if stage == "first" else _paid_balance(order, ref)
+    refund = db.session.scalar(
+        select(RefundRequest).where(RefundRequest.order_id == order.id, RefundRequest.stage == stage)
+    )
     if refund is None:
         return "no_refund_requested"
     if kind == "refund.succeeded":
-        db.session.execute(
-            update(RefundRequest).where(RefundRequest.id == refund.id).values(status="refunded", updated_at=clock.now())
+        if refund.status == "refunded":
+            return "already_refunded"
+        refund.status, refund.updated_at = "refunded", clock.now()
+        db.session.flush()
+        outstanding = db.session.scalar(
+            select(RefundRequest.id).where(RefundRequest.order_id == order.id, RefundRequest.status != "refunded")
         )
-        move_order(order, ("refund_pending",), "refunded")
+        if outstanding is None:
+            move_order(order, ("refund_pending",), "refunded")
+        outbox.emit(
+            events.REFUND_COMPLETED,
+            subject=("order", order.id),
+            payload={"buyer_id": order.user_id, "amount_cents": refund.amount_cents, "currency": refund.currency},
+        )
         return "refunded"
     db.session.execute(
         update(RefundRequest)
@@ -157,6 +170,67 @@ def _apply(order: Order, data: dict) -> str:
         .values(status="failed", updated_at=clock.now())
     )
     return "refund_failed"
+
+
+def _paid_first(order: Order, ref: str) -> str:
+    paid = "deposit_paid" if order.balance_cents else "paid"
+    if move_order(order, ("pending_payment",), paid, paid_at=clock.now(), payment_ref=ref):
+        db.session.execute(
+            update(Campaign)
+            .where(Campaign.id == order.campaign_id)
+            .values(paid_quantity=Campaign.paid_quantity + order.quantity)
+        )
+        return "paid"
+    if order.status in ("expired", "cancelled"):
+        # Money arrived after the order died (out of order, or too late): it goes back.
+        move_order(order, (order.status,), "refund_pending", payment_ref=ref)
+        request_refund(order, "late_payment")
+        return "refund_late_payment"
+    return "already_" + order.status
+
+
+def _paid_balance(order: Order, ref: str) -> str:
+    if move_order(order, ("deposit_paid",), "paid", balance_paid_at=clock.now(), balance_ref=ref):
+        return "balance_paid"
+    if order.status in ("forfeited", "refund_pending", "refunded", "cancelled", "expired"):
+        # The balance came after the deadline (or after a cancellation): the balance goes back; the deposit
+        # follows the campaign's policy as it already did.
+        order.balance_ref = ref
+        request_refund(order, "late_balance", stage="balance")
+        return "refund_late_balance"
+    return "already_" + order.status
+
+
+# Outcomes that need a person: money that does not match its order, or that arrived for an order already over.
+ANOMALIES = ("amount_mismatch", "refund_late_payment", "refund_late_balance", "unknown_order")
+
+
+def anomalies(actor: User, unresolved_only: bool, limit: int, cursor: str | None) -> Page:
+    actor.ensure_role("product", doing="review payment anomalies")
+    query = select(PaymentNotification).where(PaymentNotification.outcome.in_(ANOMALIES))
+    if unresolved_only:
+        query = query.where(PaymentNotification.resolved_at.is_(None))
+    return keyset_page(query, [PaymentNotification.id], limit, cursor)
+
+
+def resolve_anomaly(actor: User, notification_id: int, resolution: str) -> PaymentNotification:
+    actor.ensure_role("product", doing="resolve payment anomalies")
+    note = get_or_404(PaymentNotification, notification_id, "anomaly", visible=lambda n: n.outcome in ANOMALIES)
+    if not resolution.strip():
+        raise ValidationFailed("say what was done", details={"resolution": ["required"]})
+    resolved = update(PaymentNotification).where(
+        PaymentNotification.id == note.id, PaymentNotification.resolved_at.is_(None)
+    )
+    if (
+        rows_changed(
+            resolved.values(resolved_at=clock.now(), resolved_by=actor.id, resolution=resolution.strip()[:500])
+        )
+        != 1
+    ):
+        raise Conflict("someone already resolved this anomaly", code="anomaly_resolved")
+    db.session.refresh(note)
+    audit.record(actor, "payment.anomaly_resolved", "payment_notification", note.id, resolution.strip()[:200])
+    return note
 
 
 class PaymentProviderClient:
@@ -172,7 +246,8 @@ class PaymentProviderClient:
             {
                 "merchant_refund_id": f"refund-{refund.id}",
                 "order_id": order.id,
-                "payment_ref": order.payment_ref,
+                "stage": refund.stage,
+                "payment_ref": order.payment_ref if refund.stage == "first" else order.balance_ref,
                 "amount_cents": refund.amount_cents,
                 "currency": refund.currency,
                 "reason": refund.reason,
@@ -212,7 +287,7 @@ def send_refunds(
             refund = db.session.get_one(RefundRequest, refund_id)
             order = db.session.get_one(Order, refund.order_id)
             try:
-                if paid_with_wechat(order):
+                if paid_with_wechat(order, refund.stage):
                     if wechat is None:
                         raise DependencyDown("WeChat Pay is not configured", code="payments_not_configured")
                     ref = _wechat_refund(wechat, refund, order)
@@ -230,35 +305,55 @@ def send_refunds(
 
 # WeChat Pay: the mini-program's payments reach the same ledger of notifications as the signed-webhook provider.
 
-OUT_TRADE_PREFIX = "PS"
+# One trade number per charge: WeChat Pay pays each out_trade_no once, and a deposit order is charged twice.
+TRADE_PREFIXES = {"first": "PS", "balance": "PB"}
 
 
-def out_trade_no(order: Order) -> str:
-    return f"{OUT_TRADE_PREFIX}{order.id:010d}"
+def out_trade_no(order: Order, stage: str = "first") -> str:
+    return f"{TRADE_PREFIXES[stage]}{order.id:010d}"
 
 
-def order_id_of(trade_no: str) -> int | None:
-    digits = trade_no[len(OUT_TRADE_PREFIX) :]
-    return int(digits) if trade_no.startswith(OUT_TRADE_PREFIX) and digits.isdigit() else None
+def order_of_trade(trade_no: str) -> tuple[int, str] | None:
+    for stage, prefix in TRADE_PREFIXES.items():
+        digits = trade_no[len(prefix) :]
+        if trade_no.startswith(prefix) and digits.isdigit() and len(digits) == 10:
+            return int(digits), stage
+    return None
+
+
+def payable_stage(order: Order, now: datetime) -> str:
+    """Which charge the member can pay now: the first while the order waits for it, the balance in the window."""
+    if order.status == "pending_payment":
+        return "first"
+    campaign = db.session.get_one(Campaign, order.campaign_id)
+    in_window = campaign.state == "balance_due" and campaign.balance_due_at and now < campaign.balance_due_at
+    if order.status == "deposit_paid" and in_window:
+        return "balance"
+    raise Conflict("this order is not waiting for payment", code="order_not_payable", details={"status": order.status})
 
 
 def start_wechat_payment(member: User, order_id: int, client: Callable[[], WeChatPayClient]) -> dict[str, str]:
-    """Prepay a member's unpaid order; the answer is what the mini-program hands to `wx.requestPayment`."""
+    """Prepay what a member's order owes now (the first charge or the balance); the answer is what the
+    mini-program hands to `wx.requestPayment`."""
     order = own_order(member, order_id)
-    if order.status != "pending_payment":
-        raise Conflict(
-            "this order is not waiting for payment", code="order_not_payable", details={"status": order.status}
-        )
+    stage = payable_stage(order, clock.now())
     identity = db.session.scalar(select(WeChatIdentity).where(WeChatIdentity.user_id == member.id))
     if identity is None:
         raise Conflict("sign in with WeChat to pay in the mini-program", code="wechat_not_linked")
     campaign = db.session.get_one(Campaign, order.campaign_id)
-    trade_no = out_trade_no(order)
+    trade_no = out_trade_no(order, stage)
     pay = client()  # only once the order is known to be payable
     prepay_id = pay.jsapi_prepay(
-        out_trade_no=trade_no, description=campaign.title, amount_cents=order.amount_cents, openid=identity.openid
+        out_trade_no=trade_no,
+        description=campaign.title + ("（尾款）" if stage == "balance" else ""),
+        amount_cents=order.charge(stage),
+        openid=identity.openid,
     )
-    order.payment_ref = trade_no  # paying through WeChat Pay: the reconciliation job may ask about it
+    # Paying through WeChat Pay: the reconciliation job may ask about it.
+    if stage == "first":
+        order.payment_ref = trade_no
+    else:
+        order.balance_ref = trade_no
     return {"out_trade_no": trade_no, **pay.request_payment_params(prepay_id)}
 
 
@@ -274,30 +369,35 @@ def from_wechat(notification: dict[str, Any]) -> dict[str, Any]:
     """A verified, decrypted WeChat Pay notification as the notification ledger's input."""
     kind = WECHAT_EVENTS.get(str(notification.get("event_type")))
     resource = notification["resource"]
-    order_id = order_id_of(str(resource.get("out_trade_no", "")))
+    trade = order_of_trade(str(resource.get("out_trade_no", "")))
     amount = resource.get("amount") or {}
-    if kind is None or order_id is None or type(amount.get("total")) is not int:
+    # A refund notification's amount.total is the charge's total, amount.refund what went back; both equal here.
+    total = amount.get("refund") if kind and kind.startswith("refund") else amount.get("total")
+    if kind is None or trade is None or type(total) is not int:
         raise ValidationFailed("not a notification for a pre-sale order", code="bad_notification")
+    order_id, stage = trade
     if kind == "payment":
         kind = "payment.succeeded" if resource.get("trade_state") == "SUCCESS" else "payment.failed"
     return {
         "event_id": f"wxpay:{notification.get('id', '')}"[:80],
         "type": kind,
         "order_id": order_id,
-        "amount_cents": amount["total"],
+        "stage": stage,
+        "amount_cents": total,
         "currency": str(amount.get("currency") or "CNY"),
         "provider_ref": str(resource.get("transaction_id") or resource.get("refund_id") or ""),
     }
 
 
-def paid_with_wechat(order: Order) -> bool:
+def paid_with_wechat(order: Order, stage: str = "first") -> bool:
     return (
         db.session.scalar(
             select(PaymentNotification.id)
             .where(
                 PaymentNotification.order_id == order.id,
+                PaymentNotification.stage == stage,
                 PaymentNotification.event_id.like("wxpay%"),
-                PaymentNotification.outcome.in_(("paid", "refund_late_payment")),
+                PaymentNotification.outcome.in_(("paid", "balance_paid", "refund_late_payment", "refund_late_balance")),
             )
             .limit(1)
         )
@@ -307,35 +407,49 @@ def paid_with_wechat(order: Order) -> bool:
 
 def _wechat_refund(wechat: WeChatPayClient, refund: RefundRequest, order: Order) -> str:
     answer = wechat.refund(
-        out_trade_no=out_trade_no(order),
+        out_trade_no=out_trade_no(order, refund.stage),
         out_refund_no=f"RF{refund.id:010d}",  # WeChat Pay refunds once per out_refund_no, however often it is sent
         refund_cents=refund.amount_cents,
-        total_cents=order.amount_cents,
+        total_cents=order.charge(refund.stage),
         reason=refund.reason,
     )
     return str(answer.get("refund_id", ""))[:80]
 
 
 def reconcile_wechat(wechat: WeChatPayClient, older_than: datetime, limit: int = 100) -> int:
-    """Ask WeChat Pay about orders that started paying but are still unpaid (a notification may be lost): a
-    payment found there is applied as its notification would be. Returns how many orders it settled."""
-    order_ids = db.session.scalars(
-        select(Order.id)
+    """Ask WeChat Pay about charges that started but never arrived (a notification may be lost): a payment found
+    there is applied as its notification would be. Returns how many charges it settled."""
+    recent = older_than - timedelta(days=1)  # WeChat Pay closes unpaid trades long before
+    first = (
+        select(Order.id, literal("first"))
         .where(
             Order.status.in_(("pending_payment", "expired", "cancelled")),
-            Order.payment_ref.like(f"{OUT_TRADE_PREFIX}%"),
+            Order.payment_ref.like(f"{TRADE_PREFIXES['first']}%"),
             Order.created_at <= older_than,
-            Order.created_at >= older_than - timedelta(days=1),  # WeChat Pay's orders close long before
+            Order.created_at >= recent,
         )
         .order_by(Order.id)
         .limit(limit)
-    ).all()
+    )
+    balance = (
+        select(Order.id, literal("balance"))
+        .join(Campaign, Campaign.id == Order.campaign_id)
+        .where(
+            Order.status.in_(("deposit_paid", "forfeited", "refund_pending")),
+            Order.balance_paid_at.is_(None),
+            Order.balance_ref.like(f"{TRADE_PREFIXES['balance']}%"),
+            Campaign.balance_due_at >= recent,
+        )
+        .order_by(Order.id)
+        .limit(limit)
+    )
+    charges = [*db.session.execute(first).all(), *db.session.execute(balance).all()]
     settled = 0
-    for order_id in order_ids:
+    for order_id, stage in charges:
         with transaction():
             order = db.session.get_one(Order, order_id)
             try:
-                found = wechat.query(out_trade_no(order))
+                found = wechat.query(out_trade_no(order, stage))
             except DependencyDown:
                 continue
             if found.get("trade_state") != "SUCCESS":
@@ -349,5 +463,5 @@ def reconcile_wechat(wechat: WeChatPayClient, older_than: datetime, limit: int =
                     }
                 )
             )
-            settled += note.outcome in ("paid", "refund_late_payment")
+            settled += note.outcome in ("paid", "balance_paid", "refund_late_payment", "refund_late_balance")
     return settled

@@ -5,13 +5,14 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from c2b import events
 from c2b.ideas import get_idea
 from forum.media import owned_media
 from forum.members import User
-from kernel import audit, clock
+from kernel import audit, clock, outbox
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
-from kernel.sql import get_or_404, insert_if_absent
+from kernel.sql import get_or_404, insert_if_absent, rows_changed
 
 
 class SamplePoll(Model):
@@ -98,7 +99,25 @@ def create_poll(
         )
     db.session.flush()
     db.session.refresh(poll)
+    outbox.emit(
+        events.POLL_OPENED,
+        actor_id=actor.id,
+        subject=("poll", poll.id),
+        payload={"idea_id": idea_id, "title": poll.title},
+    )
     audit.record(actor, "poll.create", "poll", poll.id)
+    return poll
+
+
+def close_early(actor: User, poll_id: int, now: datetime) -> SamplePoll:
+    """The product team has seen enough: the poll closes now, its results stand."""
+    actor.ensure_role("product", doing="run sample polls")
+    poll = get_poll(poll_id)
+    closing = update(SamplePoll).where(SamplePoll.id == poll.id, SamplePoll.closes_at > now)
+    if rows_changed(closing.values(closes_at=now)) != 1:
+        raise Conflict("this poll has closed", code="poll_closed")
+    db.session.refresh(poll)
+    audit.record(actor, "poll.close", "poll", poll.id)
     return poll
 
 
@@ -136,5 +155,8 @@ def my_vote(member: User | None, poll_id: int) -> int | None:
     )
 
 
-def list_polls() -> list[SamplePoll]:
-    return list(db.session.scalars(select(SamplePoll).order_by(SamplePoll.id.desc())))
+def list_polls(idea_id: int | None = None) -> list[SamplePoll]:
+    query = select(SamplePoll).order_by(SamplePoll.id.desc())
+    if idea_id is not None:
+        query = query.where(SamplePoll.idea_id == idea_id)
+    return list(db.session.scalars(query))

@@ -15,10 +15,10 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from c2b import events
+from c2b.addresses import snapshot as address_snapshot
 from c2b.ideas import IdeaSupport, get_idea
-from c2b.polls import PollVote, get_poll
+from c2b.polls import PollOption, PollVote, get_poll
 from forum.members import User
-from forum.notifications import notify
 from kernel import audit, clock, outbox
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, NotFound, ValidationFailed
@@ -26,8 +26,23 @@ from kernel.pagination import Page, keyset_page
 from kernel.sql import get_or_404, move, move_or_refuse, rows_changed
 from kernel.unit_of_work import transaction
 
-ORDER_STATES = ("pending_payment", "paid", "confirmed", "cancelled", "expired", "refund_pending", "refunded")
-LIVE_ORDER_STATES = ("pending_payment", "paid", "confirmed")
+ORDER_STATES = (
+    "pending_payment",
+    "deposit_paid",
+    "paid",
+    "confirmed",
+    "cancelled",
+    "expired",
+    "forfeited",
+    "refund_pending",
+    "refunded",
+)
+LIVE_ORDER_STATES = ("pending_payment", "deposit_paid", "paid", "confirmed")
+# What happens to the deposit of a member who does not pay the balance in time; shown to members before they pay.
+DEPOSIT_POLICIES = ("forfeit", "refund")
+# An order is paid in one charge (full price) or two (deposit, then balance); each is a payment "stage".
+STAGES = ("first", "balance")
+FINAL_CAMPAIGN_STATES = ("succeeded", "failed", "in_production", "shipped")
 
 
 class Campaign(Model):
@@ -40,7 +55,10 @@ class Campaign(Model):
     poll_id: Mapped[int | None] = mapped_column(ForeignKey("sample_polls.id"))
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     unit_price_cents: Mapped[int] = mapped_column(Integer)
-    deposit_cents: Mapped[int | None] = mapped_column(Integer)
+    deposit_cents: Mapped[int | None] = mapped_column(Integer)  # per unit; set → deposit then balance
+    balance_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the balance window's deadline
+    deposit_policy: Mapped[str] = mapped_column(String(8), default="forfeit")
+    balance_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     moq: Mapped[int] = mapped_column(Integer)
     stock_cap: Mapped[int | None] = mapped_column(Integer)
     per_member_limit: Mapped[int] = mapped_column(Integer, default=5)
@@ -48,7 +66,8 @@ class Campaign(Model):
     early_access: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     opens_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # draft → published (scheduled/open/closed by the clock) → succeeded | failed → in_production → shipped
+    # draft → published (scheduled/open/closed by the clock) → [balance_due] → succeeded | failed → in_production
+    # → shipped. Only deposit campaigns pass through balance_due: their MOQ is counted on deposits at close.
     state: Mapped[str] = mapped_column(String(16), default="draft")
     reserved_quantity: Mapped[int] = mapped_column(Integer, default=0)
     paid_quantity: Mapped[int] = mapped_column(Integer, default=0)
@@ -73,6 +92,13 @@ class CampaignOption(Model):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("presale_campaigns.id", ondelete="CASCADE"), index=True)
     sku: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(80))
+    price_cents: Mapped[int | None] = mapped_column(Integer)  # None: the campaign's unit price
+    stock_cap: Mapped[int | None] = mapped_column(Integer)  # None: only the campaign's cap applies
+    reserved_quantity: Mapped[int] = mapped_column(Integer, default=0)
+    poll_option_id: Mapped[int | None] = mapped_column(ForeignKey("poll_options.id"))  # the sample it came from
+
+    def price(self, campaign: "Campaign") -> int:
+        return self.price_cents if self.price_cents is not None else campaign.unit_price_cents
 
 
 class Order(Model):
@@ -84,7 +110,8 @@ class Order(Model):
     option_id: Mapped[int] = mapped_column(ForeignKey("presale_options.id"))
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_cents: Mapped[int] = mapped_column(Integer)  # snapshot at order time
-    amount_cents: Mapped[int] = mapped_column(Integer)  # what the member pays now (deposit or full price)
+    amount_cents: Mapped[int] = mapped_column(Integer)  # the first charge: deposit or full price
+    balance_cents: Mapped[int] = mapped_column(Integer, default=0)  # the second charge (deposit campaigns)
     currency: Mapped[str] = mapped_column(String(3))
     region: Mapped[str] = mapped_column(String(64), default="")
     status: Mapped[str] = mapped_column(String(16))
@@ -92,10 +119,22 @@ class Order(Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     payment_ref: Mapped[str] = mapped_column(String(80), default="")
+    balance_paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    balance_ref: Mapped[str] = mapped_column(String(80), default="")
+    ship_to: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the address as it was when chosen
+    # "" → in_production → shipped (carrier, tracking number) → delivered
+    shipment_status: Mapped[str] = mapped_column(String(16), default="")
+    carrier: Mapped[str] = mapped_column(String(40), default="")
+    tracking_no: Mapped[str] = mapped_column(String(64), default="")
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     option: Mapped[CampaignOption] = relationship(lazy="joined")
+
+    def charge(self, stage: str) -> int:
+        return self.amount_cents if stage == "first" else self.balance_cents
 
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key", name="uq_presale_orders_user_key"),
@@ -111,7 +150,8 @@ class RefundRequest(Model):
     __tablename__ = "refund_requests"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("presale_orders.id"), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("presale_orders.id"))
+    stage: Mapped[str] = mapped_column(String(8), default="first")  # which charge goes back
     amount_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(64))
@@ -121,6 +161,8 @@ class RefundRequest(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    __table_args__ = (UniqueConstraint("order_id", "stage", name="uq_refund_requests_order_stage"),)
+
 
 # Campaigns
 
@@ -128,31 +170,76 @@ class RefundRequest(Model):
 def create_campaign(actor: User, **fields) -> Campaign:
     actor.ensure_role("product", doing="run pre-sales")
     options = fields.pop("options")
-    if fields["closes_at"] <= fields["opens_at"]:
-        raise ValidationFailed("the campaign closes before it opens", details={"closes_at": ["after opens_at"]})
-    if fields.get("early_access_at") and fields["early_access_at"] >= fields["opens_at"]:
-        raise ValidationFailed("early access starts before opening", details={"early_access_at": ["before opens_at"]})
-    if fields.get("deposit_cents") and fields["deposit_cents"] > fields["unit_price_cents"]:
-        raise ValidationFailed("the deposit exceeds the price", details={"deposit_cents": ["≤ unit_price_cents"]})
-    if fields.get("idea_id"):
-        idea = get_idea(fields["idea_id"])
-        if idea.status != "approved":
-            raise Conflict("only approved ideas go to pre-sale", code="idea_not_approved")
-    if fields.get("poll_id"):
-        get_poll(fields["poll_id"])
-    if fields.get("stock_cap") is not None and fields["stock_cap"] < 1:
-        raise ValidationFailed("stock cap must be positive", details={"stock_cap": ["≥ 1"]})
+    _check_terms(fields, options)
     campaign = Campaign(
         **fields, state="draft", reserved_quantity=0, paid_quantity=0, created_by=actor.id, created_at=clock.now()
     )
     db.session.add(campaign)
     db.session.flush()
+    seeds = _poll_seeds(fields.get("poll_id"), options)
     for option in options:
-        db.session.add(CampaignOption(campaign_id=campaign.id, sku=option["sku"], name=option["name"]))
+        seed = seeds.get(option.get("poll_option_id"))
+        db.session.add(
+            CampaignOption(
+                campaign_id=campaign.id,
+                sku=option["sku"],
+                name=option.get("name") or (seed.name if seed else option["sku"]),
+                price_cents=option.get("price_cents"),
+                stock_cap=option.get("stock_cap"),
+                reserved_quantity=0,
+                poll_option_id=seed.id if seed else None,
+            )
+        )
     db.session.flush()
     db.session.refresh(campaign)
     audit.record(actor, "presale.create", "presale", campaign.id)
     return campaign
+
+
+def _check_terms(fields: dict, options: list[dict]) -> None:
+    def refuse(field: str, rule: str, message: str) -> None:
+        raise ValidationFailed(message, details={field: [rule]})
+
+    if fields["closes_at"] <= fields["opens_at"]:
+        refuse("closes_at", "after opens_at", "the campaign closes before it opens")
+    if fields.get("early_access_at") and fields["early_access_at"] >= fields["opens_at"]:
+        refuse("early_access_at", "before opens_at", "early access starts before opening")
+    prices = [option.get("price_cents") or fields["unit_price_cents"] for option in options]
+    if fields.get("deposit_cents"):
+        if fields["deposit_cents"] >= min(prices):
+            refuse("deposit_cents", "< every option's price", "the deposit must be less than the price")
+        if not fields.get("balance_due_at"):
+            refuse("balance_due_at", "required with a deposit", "a deposit campaign needs a balance deadline")
+        if fields["balance_due_at"] <= fields["closes_at"] + timedelta(hours=24):
+            refuse("balance_due_at", "≥ 24 h after closes_at", "members need at least a day to pay the balance")
+    elif fields.get("balance_due_at"):
+        refuse("balance_due_at", "only with deposit_cents", "a balance deadline needs a deposit")
+    if len({option["sku"] for option in options}) != len(options):
+        refuse("options", "unique SKUs", "each option needs its own SKU")
+    if fields.get("idea_id"):
+        idea = get_idea(fields["idea_id"])
+        if idea.status != "approved":
+            raise Conflict("only approved ideas go to pre-sale", code="idea_not_approved")
+    if fields.get("poll_id"):
+        poll = get_poll(fields["poll_id"])
+        if fields.get("idea_id") and poll.idea_id not in (None, fields["idea_id"]):
+            refuse("poll_id", "a poll of the same idea", "the poll is about another idea")
+
+
+def _poll_seeds(poll_id: int | None, options: list[dict]) -> dict[int, PollOption]:
+    """Options may start from a closed poll's samples (typically the winner), taking their name."""
+    wanted = {option["poll_option_id"] for option in options if option.get("poll_option_id")}
+    if not wanted:
+        return {}
+    if poll_id is None:
+        raise ValidationFailed("name the poll the samples come from", details={"poll_id": ["required"]})
+    poll = get_poll(poll_id)
+    if poll.is_open(clock.now()):
+        raise Conflict("the poll is still open", code="poll_open")
+    samples = {sample.id: sample for sample in poll.options}
+    if not wanted <= samples.keys():
+        raise ValidationFailed("not a sample of this poll", details={"options": ["poll_option_id of poll_id"]})
+    return samples
 
 
 def get_campaign(campaign_id: int, viewer: User | None = None) -> Campaign:
@@ -160,17 +247,34 @@ def get_campaign(campaign_id: int, viewer: User | None = None) -> Campaign:
     return get_or_404(Campaign, campaign_id, "presale", visible=lambda campaign: staff or campaign.state != "draft")
 
 
-def list_campaigns(viewer: User | None) -> list[Campaign]:
+def list_campaigns(viewer: User | None, idea_id: int | None = None) -> list[Campaign]:
     query = select(Campaign).order_by(Campaign.id.desc())
     if not (viewer and viewer.has_role("product")):
         query = query.where(Campaign.state != "draft")
+    if idea_id is not None:
+        query = query.where(Campaign.idea_id == idea_id)
     return list(db.session.scalars(query))
+
+
+def creator_credit(campaign: Campaign) -> dict[str, Any] | None:
+    """The member whose idea became this product, credited on the campaign page."""
+    if campaign.idea_id is None:
+        return None
+    idea = get_idea(campaign.idea_id)
+    creator = db.session.get_one(User, idea.creator_id)
+    return {"user_id": creator.id, "display_name": creator.display_name, "idea_id": idea.id, "idea_title": idea.title}
 
 
 def publish(actor: User, campaign_id: int) -> Campaign:
     actor.ensure_role("product", doing="run pre-sales")
     campaign = get_campaign(campaign_id, actor)
     _move_campaign(campaign, ("draft",), "published")
+    outbox.emit(
+        events.PRESALE_PUBLISHED,
+        actor_id=actor.id,
+        subject=("presale", campaign.id),
+        payload={"idea_id": campaign.idea_id, "poll_id": campaign.poll_id, "title": campaign.title},
+    )
     audit.record(actor, "presale.published", "presale", campaign.id)
     return campaign
 
@@ -183,6 +287,12 @@ def advance(actor: User, campaign_id: int, to: str) -> Campaign:
     if source is None:
         raise ValidationFailed("unknown state", details={"state": ["in_production or shipped"]})
     _move_campaign(campaign, source, to)
+    if to == "in_production":
+        db.session.execute(
+            update(Order)
+            .where(Order.campaign_id == campaign.id, Order.status == "confirmed", Order.shipment_status == "")
+            .values(shipment_status="in_production", updated_at=clock.now())
+        )
     audit.record(actor, f"presale.{to}", "presale", campaign.id)
     return campaign
 
@@ -228,7 +338,14 @@ def _order_by_key(user_id: int, key: str) -> Order | None:
 
 
 def place_order(
-    member: User, campaign_id: int, option_id: int, quantity: int, key: str, region: str, now: datetime
+    member: User,
+    campaign_id: int,
+    option_id: int,
+    quantity: int,
+    key: str,
+    region: str,
+    now: datetime,
+    address_id: int | None = None,
 ) -> tuple[Order, bool]:
     prior = _order_by_key(member.id, key)
     if prior is not None:
@@ -243,8 +360,10 @@ def place_order(
     )
     if status != "open" and not early:
         raise Conflict("this pre-sale is not taking orders", code="presale_not_open", details={"status": status})
-    if option_id not in {o.id for o in campaign.options}:
+    option = next((o for o in campaign.options if o.id == option_id), None)
+    if option is None:
         raise ValidationFailed("not an option of this pre-sale", details={"option_id": ["unknown option"]})
+    ship_to = address_snapshot(member, address_id) if address_id is not None else None
     expire_unpaid(now, campaign_id=campaign.id)  # give back stalled units before deciding there are none
     # The member's row serialises their own orders, so the per-member limit holds under double taps.
     db.session.execute(select(User.id).where(User.id == member.id).with_for_update())
@@ -267,16 +386,25 @@ def place_order(
         reserve = reserve.where(Campaign.reserved_quantity + quantity <= campaign.stock_cap)
     if rows_changed(reserve.values(reserved_quantity=Campaign.reserved_quantity + quantity)) != 1:
         raise Conflict("sold out", code="sold_out")
-    per_unit = campaign.deposit_cents or campaign.unit_price_cents
+    reserve_option = update(CampaignOption).where(CampaignOption.id == option.id)
+    if option.stock_cap is not None:
+        reserve_option = reserve_option.where(CampaignOption.reserved_quantity + quantity <= option.stock_cap)
+    if rows_changed(reserve_option.values(reserved_quantity=CampaignOption.reserved_quantity + quantity)) != 1:
+        # The campaign's units were taken in this transaction; refusing rolls them back with it.
+        raise Conflict("this option is sold out", code="sold_out", details={"option_id": option.id})
+    price = option.price(campaign)
+    deposit = campaign.deposit_cents or 0
     order = Order(
         campaign_id=campaign.id,
         user_id=member.id,
         option_id=option_id,
         quantity=quantity,
-        unit_price_cents=campaign.unit_price_cents,
-        amount_cents=per_unit * quantity,
+        unit_price_cents=price,
+        amount_cents=(deposit or price) * quantity,
+        balance_cents=(price - deposit) * quantity if deposit else 0,
         currency=campaign.currency,
-        region=(region or member.region or "").strip()[:64],
+        region=(region or (ship_to or {}).get("province") or member.region or "").strip()[:64],
+        ship_to=ship_to,
         status="pending_payment",
         idempotency_key=key,
         expires_at=now + timedelta(minutes=current_app.config["ORDER_PAYMENT_MINUTES"]),
@@ -309,16 +437,25 @@ def _release(order: Order, was_paid: bool) -> None:
     if was_paid:
         values["paid_quantity"] = Campaign.paid_quantity - order.quantity
     db.session.execute(update(Campaign).where(Campaign.id == order.campaign_id).values(**values))
+    db.session.execute(
+        update(CampaignOption)
+        .where(CampaignOption.id == order.option_id)
+        .values(reserved_quantity=CampaignOption.reserved_quantity - order.quantity)
+    )
 
 
-def request_refund(order: Order, reason: str) -> RefundRequest:
-    existing = db.session.scalar(select(RefundRequest).where(RefundRequest.order_id == order.id))
+def request_refund(order: Order, reason: str, stage: str = "first") -> RefundRequest:
+    """Owe one charge back; asking twice for the same charge returns the first request."""
+    existing = db.session.scalar(
+        select(RefundRequest).where(RefundRequest.order_id == order.id, RefundRequest.stage == stage)
+    )
     if existing is not None:
         return existing
     now = clock.now()
     refund = RefundRequest(
         order_id=order.id,
-        amount_cents=order.amount_cents,
+        stage=stage,
+        amount_cents=order.charge(stage),
         currency=order.currency,
         reason=reason,
         status="requested",
@@ -340,7 +477,7 @@ def cancel_order(member: User, order_id: int, now: datetime) -> Order:
         raise Conflict("orders can be cancelled only while the pre-sale is open", code="presale_not_open")
     if move_order(order, ("pending_payment",), "cancelled"):
         _release(order, was_paid=False)
-    elif move_order(order, ("paid",), "refund_pending"):
+    elif move_order(order, ("paid", "deposit_paid"), "refund_pending"):
         _release(order, was_paid=True)
         request_refund(order, "cancelled_by_member")
     elif order.status not in ("cancelled", "refund_pending", "refunded"):
@@ -368,7 +505,9 @@ def my_orders(member: User, limit: int, cursor: str | None) -> Page:
 
 
 def settle(campaign_id: int, now: datetime, actor: User | None = None) -> Campaign:
-    """At or after close: enough paid units → succeeded and orders confirmed; too few → failed and refunds.
+    """At close: paid units ≥ MOQ → succeeded and orders confirmed; too few → failed and refunds. A deposit
+    campaign counts its MOQ on deposits and, when met, opens the balance window instead; at the balance deadline it
+    succeeds with the orders paid in full, and unpaid balances follow the campaign's deposit policy.
 
     Safe to repeat and to race: the campaign moves once; orders move by conditional updates. A staff member's
     request is audited; the scheduled job (no actor) is not.
@@ -382,40 +521,123 @@ def settle(campaign_id: int, now: datetime, actor: User | None = None) -> Campai
 
 
 def _settle(campaign: Campaign, now: datetime, actor: User | None) -> Campaign:
-    if campaign.state in ("succeeded", "failed", "in_production", "shipped"):
+    if campaign.state in FINAL_CAMPAIGN_STATES:
         return campaign
+    if campaign.state == "balance_due":
+        assert campaign.balance_due_at is not None
+        if now < campaign.balance_due_at:
+            raise Conflict(
+                "the balance window is still open",
+                code="balance_window_open",
+                details={"balance_due_at": campaign.balance_due_at.isoformat()},
+            )
+        return _finish(campaign, True, now, actor)
     if campaign.status(now) != "closed":
         raise Conflict(
             "the pre-sale has not closed yet", code="presale_not_closed", details={"status": campaign.status(now)}
         )
     expire_unpaid(now, campaign_id=campaign.id)
     db.session.refresh(campaign)
-    succeeded = campaign.paid_quantity >= campaign.moq
-    _move_campaign(campaign, ("published",), "succeeded" if succeeded else "failed", settled_at=now)
-    for order in db.session.scalars(select(Order).where(Order.campaign_id == campaign.id)).all():
+    met = campaign.paid_quantity >= campaign.moq
+    if met and campaign.deposit_cents:
+        _move_campaign(campaign, ("published",), "balance_due")
+        _end_unpaid(campaign)
+        outbox.emit(
+            events.PRESALE_BALANCE_DUE,
+            actor_id=actor.id if actor else None,
+            subject=("presale", campaign.id),
+            payload={"title": campaign.title, "balance_due_at": _iso(campaign.balance_due_at)},
+        )
+        return campaign
+    return _finish(campaign, met, now, actor)
+
+
+def _finish(campaign: Campaign, succeeded: bool, now: datetime, actor: User | None) -> Campaign:
+    source = "balance_due" if campaign.state == "balance_due" else "published"
+    _move_campaign(campaign, (source,), "succeeded" if succeeded else "failed", settled_at=now)
+    keep_deposit = campaign.deposit_policy == "forfeit"
+    for order in _orders_of(campaign.id, ("paid", "deposit_paid")):
         if succeeded and move_order(order, ("paid",), "confirmed"):
-            _tell(order, f"预售「{campaign.title}」成团成功，订单已确认")
-        elif not succeeded and move_order(order, ("paid",), "refund_pending"):
-            request_refund(order, "campaign_failed")
-            _tell(order, f"预售「{campaign.title}」未达起订量，订单将全额退款")
-        elif move_order(order, ("pending_payment",), "cancelled"):
-            _release(order, was_paid=False)
+            continue
+        if succeeded and keep_deposit and move_order(order, ("deposit_paid",), "forfeited"):
+            _release(order, was_paid=True)
+        elif move_order(order, ("paid", "deposit_paid"), "refund_pending"):
+            _release(order, was_paid=True)
+            request_refund(order, "campaign_failed" if not succeeded else "balance_unpaid")
+            if order.balance_paid_at is not None:
+                request_refund(order, "campaign_failed", stage="balance")
+    _end_unpaid(campaign)
+    db.session.refresh(campaign)
     outbox.emit(
         events.PRESALE_SETTLED,
         actor_id=actor.id if actor else None,
         subject=("presale", campaign.id),
-        payload={"succeeded": succeeded, "paid_quantity": campaign.paid_quantity, "moq": campaign.moq},
+        payload={
+            "succeeded": succeeded,
+            "paid_quantity": campaign.paid_quantity,
+            "moq": campaign.moq,
+            "title": campaign.title,
+            "idea_id": campaign.idea_id,
+        },
     )
     return campaign
 
 
+def _orders_of(campaign_id: int, statuses: tuple[str, ...]) -> list[Order]:
+    return list(
+        db.session.scalars(
+            select(Order).where(Order.campaign_id == campaign_id, Order.status.in_(statuses)).order_by(Order.id)
+        )
+    )
+
+
+def _end_unpaid(campaign: Campaign) -> None:
+    for order in _orders_of(campaign.id, ("pending_payment",)):
+        if move_order(order, ("pending_payment",), "cancelled"):
+            _release(order, was_paid=False)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
 def settle_due(now: datetime) -> int:
-    due = db.session.scalars(select(Campaign.id).where(Campaign.state == "published", Campaign.closes_at <= now)).all()
+    due = db.session.scalars(
+        select(Campaign.id).where(
+            ((Campaign.state == "published") & (Campaign.closes_at <= now))
+            | ((Campaign.state == "balance_due") & (Campaign.balance_due_at <= now))
+        )
+    ).all()
     for campaign_id in due:
         with transaction():  # one campaign per transaction: a failure leaves the others settled
             settle(campaign_id, now)
     return len(due)
 
 
-def _tell(order: Order, message: str) -> None:
-    notify(order.user_id, "system", subject=("order", order.id), message=message)
+BALANCE_REMINDER = timedelta(hours=24)
+
+
+def remind_balance_due(now: datetime) -> int:
+    """24 hours before the balance deadline, members who paid only the deposit are reminded (once)."""
+    due = db.session.scalars(
+        select(Campaign.id).where(
+            Campaign.state == "balance_due",
+            Campaign.balance_reminded_at.is_(None),
+            Campaign.balance_due_at <= now + BALANCE_REMINDER,
+            Campaign.balance_due_at > now,
+        )
+    ).all()
+    reminded = 0
+    for campaign_id in due:
+        with transaction():
+            marked = update(Campaign).where(Campaign.id == campaign_id, Campaign.balance_reminded_at.is_(None))
+            if rows_changed(marked.values(balance_reminded_at=now)) != 1:
+                continue  # another run reminded them
+            campaign = db.session.get_one(Campaign, campaign_id)
+            outbox.emit(
+                events.PRESALE_BALANCE_REMINDER,
+                subject=("presale", campaign.id),
+                payload={"title": campaign.title, "balance_due_at": _iso(campaign.balance_due_at)},
+            )
+            reminded += 1
+    return reminded

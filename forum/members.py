@@ -18,8 +18,8 @@ from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
 from kernel.sql import get_or_404, unique_or_refuse
 
-ROLES = ("member", "moderator", "operator", "product", "admin")
-STAFF_ROLES = ("moderator", "operator", "product", "admin")
+ROLES = ("member", "moderator", "operator", "product", "fulfilment", "admin")
+STAFF_ROLES = ("moderator", "operator", "product", "fulfilment", "admin")
 
 
 class User(Model):

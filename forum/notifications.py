@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from forum import events
+from forum import events, subscribe_messages
 from forum.members import User
 from kernel import clock, outbox
 from kernel.db import Model, UTCDateTime, db
@@ -13,7 +13,7 @@ from kernel.outbox import Event
 from kernel.pagination import Page, keyset_page
 from kernel.sql import insert_if_absent, rows_changed
 
-KINDS = ("reply", "quote", "mention", "like", "applause", "moderation", "idea", "system")
+KINDS = ("reply", "quote", "mention", "like", "applause", "moderation", "idea", "order", "system")
 
 
 class Notification(Model):
@@ -50,10 +50,14 @@ def notify(
     subject: tuple[str, int] | None = None,
     post_id: int | None = None,
     message: str = "",
+    topic: str | None = None,
+    title: str = "",
 ) -> bool:
+    """One in-app notification; with a `topic` (a kind of notice in WECHAT_SUBSCRIBE_TEMPLATES) it also goes out
+    as a WeChat subscribe message when the member has a consent for that template left."""
     if actor_id is not None and actor_id == user_id:
         return False  # nobody is told about their own actions
-    return insert_if_absent(
+    created = insert_if_absent(
         Notification,
         {
             "user_id": user_id,
@@ -67,6 +71,9 @@ def notify(
             "created_at": clock.now(),
         },
     )
+    if created and topic is not None:
+        subscribe_messages.queue(user_id, topic, title=title, message=message, subject=subject)
+    return created
 
 
 def inbox(user: User, limit: int, cursor: str | None, unread_only: bool = False) -> Page:

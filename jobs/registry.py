@@ -13,7 +13,7 @@ from flask import current_app
 
 from c2b import ideas, payments, presale, wechatpay
 from economy import badges, leaderboards
-from forum import view_counts
+from forum import subscribe_messages, view_counts
 from jobs.locks import exclusive
 from kernel import clock, outbox
 from kernel.unit_of_work import transaction
@@ -64,6 +64,15 @@ def _expire_orders() -> Result:
 
 def _settle_presales() -> Result:
     return Result(f"settled {presale.settle_due(clock.now())} pre-sale(s)")
+
+
+def _remind_balance() -> Result:
+    return Result(f"reminded {presale.remind_balance_due(clock.now())} pre-sale(s) of their balance deadline")
+
+
+def _send_subscribe_messages() -> Result:
+    sent, unsent = subscribe_messages.send_pending(subscribe_messages.server_client())
+    return Result(f"sent {sent} subscribe message(s), {unsent} not sent")
 
 
 def _send_refunds() -> Result:
@@ -124,6 +133,22 @@ JOBS = (
         "settle closed pre-sales (confirm or refund)",
         _settle_presales,
         timedelta(minutes=5),
+    ),
+    Job(
+        "presale-remind-balance",
+        "presale",
+        "remind-balance",
+        "remind deposit payers 24 h before the balance deadline",
+        _remind_balance,
+        timedelta(minutes=15),
+    ),
+    Job(
+        "wechat-send-messages",
+        "wechat",
+        "send-messages",
+        "send queued WeChat subscribe messages in batches",
+        _send_subscribe_messages,
+        timedelta(minutes=1),
     ),
     Job(
         "presale-send-refunds",

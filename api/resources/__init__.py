@@ -1,6 +1,7 @@
 """HTTP resources: one blueprint per area, registered (and documented) in this order."""
 
 from api.resources import (
+    addresses,
     auth,
     badges,
     boards,
@@ -34,6 +35,7 @@ BLUEPRINTS = (
     badges.blp,
     ideas.blp,
     presale.blp,
+    addresses.blp,
     operations.blp,
     jobs.blp,
 )

@@ -9,7 +9,7 @@ from api.fields import BoundedList
 from api.ids import MAX_ID
 from api.pagination import PageArgs
 from api.schemas import MemberSummary
-from forum import notifications
+from forum import notifications, subscribe_messages
 
 blp = Blueprint("notifications", __name__, url_prefix="/api/v1/me", description="Notifications")
 
@@ -71,3 +71,53 @@ def mark_read(body) -> dict:
     member = current_member()
     marked = notifications.mark_read(member, body["ids"])
     return {"marked": marked, "unread_count": notifications.unread_count(member)}
+
+
+class TemplateOut(ma.Schema):
+    topic = ma.fields.String(metadata={"description": "the kind of notice, e.g. balance_due, order_shipped"})
+    template_id = ma.fields.String()
+    remaining = ma.fields.Integer(metadata={"description": "messages you have allowed and not yet received"})
+
+
+class SubscriptionsOut(ma.Schema):
+    items = BoundedList(ma.fields.Nested(TemplateOut), required=True)
+
+
+class ConsentsIn(ma.Schema):
+    accepted = BoundedList(
+        ma.fields.String(validate=ma.validate.Length(min=1, max=64)),
+        required=True,
+        validate=ma.validate.Length(min=1, max=20),
+        metadata={"description": "template ids the member accepted in wx.requestSubscribeMessage"},
+    )
+
+
+def _subscriptions(member) -> dict:
+    remaining = {c.template_id: c.remaining for c in subscribe_messages.my_consents(member)}
+    return {
+        "items": [
+            {"topic": topic, "template_id": spec["template_id"], "remaining": remaining.get(spec["template_id"], 0)}
+            for topic, spec in sorted(subscribe_messages.templates().items())
+        ]
+    }
+
+
+@blp.route("/wechat/subscriptions", methods=["GET"])
+@auth_required(blp)
+@blp.response(200, SubscriptionsOut)
+def subscriptions() -> dict:
+    """The WeChat subscribe-message templates this mini-program uses, and how many of each you have allowed:
+    ask for a template with `wx.requestSubscribeMessage` before the notice it carries."""
+    return _subscriptions(current_member())
+
+
+@blp.route("/wechat/subscriptions", methods=["POST"])
+@auth_required(blp)
+@blp.arguments(ConsentsIn)
+@blp.response(200, SubscriptionsOut)
+@documented_errors(blp)
+def record_consents(body) -> dict:
+    """Report what `wx.requestSubscribeMessage` answered with "accept": each acceptance allows one message."""
+    member = current_member()
+    subscribe_messages.record_consents(member, body["accepted"])
+    return _subscriptions(member)

@@ -2,9 +2,10 @@
 
 import marshmallow as ma
 from flask import Response, current_app, request
+from flask_smorest.fields import Upload
 
 from api.auth import auth_required, current_member, current_viewer
-from api.blueprint import Blueprint
+from api.blueprint import Blueprint, accepts
 from api.errors import documented_errors
 from api.fields import BoundedList
 from api.forum_schemas import ImageOut, image_out
@@ -12,13 +13,13 @@ from api.idempotency import RequiredIdempotencyHeader, key_or_new
 from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import CSV_BODY, csv_response
-from c2b import manifest, payments, polls, presale
+from c2b import fulfilment, manifest, payments, polls, presale
 from c2b.presale import Order
 from c2b.wechatpay import WeChatPayClient, configured_client
 from forum.media import Media
 from kernel import clock
 from kernel.db import db
-from kernel.errors import DependencyDown
+from kernel.errors import DependencyDown, ValidationFailed
 
 blp = Blueprint("presale", __name__, url_prefix="/api/v1", description="Sample polls and pre-sales")
 
@@ -70,11 +71,44 @@ class VoteIn(ma.Schema):
 
 class OptionIn(ma.Schema):
     sku = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[A-Za-z0-9._-]{1,40}$"))
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=80))
+    name = ma.fields.String(
+        load_default="",
+        validate=ma.validate.Length(max=80),
+        metadata={"description": "required unless poll_option_id names the sample it comes from"},
+    )
+    price_cents = ma.fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Range(min=1, max=100_000_000),
+        metadata={"description": "this SKU's price; default the campaign's unit_price_cents"},
+    )
+    stock_cap = ma.fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "units of this SKU that can be sold; the campaign's cap applies too"},
+    )
+    poll_option_id = ma.fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "a sample of the campaign's (closed) poll this option makes, e.g. the winner"},
+    )
+
+    @ma.validates_schema
+    def _named(self, data, **kwargs) -> None:
+        if not data.get("name", "").strip() and not data.get("poll_option_id"):
+            raise ma.ValidationError("a name, or the poll sample it comes from", "name")
 
 
-class OptionOut(OptionIn):
+class OptionOut(ma.Schema):
     id = ma.fields.Integer()
+    sku = ma.fields.String()
+    name = ma.fields.String()
+    price_cents = ma.fields.Integer(metadata={"description": "the price of one unit of this SKU"})
+    stock_cap = ma.fields.Integer(allow_none=True)
+    reserved_quantity = ma.fields.Integer()
+    poll_option_id = ma.fields.Integer(allow_none=True)
 
 
 class EarlyAccess(ma.Schema):
@@ -92,7 +126,20 @@ class CampaignIn(ma.Schema):
     currency = ma.fields.String(load_default="CNY", validate=ma.validate.Regexp(r"^[A-Z]{3}$"))
     unit_price_cents = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=100_000_000))
     deposit_cents = ma.fields.Integer(
-        load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=100_000_000)
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Range(min=1, max=100_000_000),
+        metadata={"description": "per unit, less than every option's price; needs balance_due_at"},
+    )
+    balance_due_at = ma.fields.AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "the balance deadline, at least 24 h after closes_at (deposit campaigns only)"},
+    )
+    deposit_policy = ma.fields.String(
+        load_default="forfeit",
+        validate=ma.validate.OneOf(presale.DEPOSIT_POLICIES),
+        metadata={"description": "an unpaid balance forfeits the deposit, or refunds it"},
     )
     moq = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=10_000_000))
     stock_cap = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=MAX_ID))
@@ -104,6 +151,13 @@ class CampaignIn(ma.Schema):
     options = BoundedList(ma.fields.Nested(OptionIn), required=True, validate=ma.validate.Length(min=1, max=50))
 
 
+class CreatorCredit(ma.Schema):
+    user_id = ma.fields.Integer()
+    display_name = ma.fields.String()
+    idea_id = ma.fields.Integer()
+    idea_title = ma.fields.String()
+
+
 class CampaignOut(ma.Schema):
     id = ma.fields.Integer()
     title = ma.fields.String()
@@ -113,6 +167,8 @@ class CampaignOut(ma.Schema):
     currency = ma.fields.String()
     unit_price_cents = ma.fields.Integer()
     deposit_cents = ma.fields.Integer(allow_none=True)
+    balance_due_at = ma.fields.DateTime(allow_none=True)
+    deposit_policy = ma.fields.String()
     moq = ma.fields.Integer()
     stock_cap = ma.fields.Integer(allow_none=True)
     per_member_limit = ma.fields.Integer()
@@ -121,11 +177,16 @@ class CampaignOut(ma.Schema):
     opens_at = ma.fields.DateTime()
     closes_at = ma.fields.DateTime()
     status = ma.fields.String(
-        metadata={"description": "draft, scheduled, open, closed, succeeded, failed, in_production, shipped"}
+        metadata={
+            "description": "draft, scheduled, open, closed, balance_due, succeeded, failed, in_production, shipped"
+        }
     )
     reserved_quantity = ma.fields.Integer()
-    paid_quantity = ma.fields.Integer()
+    paid_quantity = ma.fields.Integer(metadata={"description": "units whose first charge (deposit or price) is paid"})
     options = BoundedList(ma.fields.Nested(OptionOut))
+    creator = ma.fields.Nested(
+        CreatorCredit, allow_none=True, metadata={"description": "the member whose idea this product comes from"}
+    )
 
 
 class CampaignList(ma.Schema):
@@ -140,6 +201,25 @@ class OrderIn(ma.Schema):
     option_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     quantity = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100))
     region = ma.fields.String(load_default="", validate=ma.validate.Length(max=64))
+    address_id = ma.fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "one of your addresses; the order keeps a copy (change it until it ships)"},
+    )
+
+
+class AddressChoice(ma.Schema):
+    address_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
+
+
+class ShipTo(ma.Schema):
+    recipient = ma.fields.String()
+    phone = ma.fields.String()
+    province = ma.fields.String()
+    city = ma.fields.String()
+    district = ma.fields.String()
+    detail = ma.fields.String()
 
 
 class OrderOut(ma.Schema):
@@ -148,12 +228,20 @@ class OrderOut(ma.Schema):
     option = ma.fields.Nested(OptionOut)
     quantity = ma.fields.Integer()
     unit_price_cents = ma.fields.Integer()
-    amount_cents = ma.fields.Integer(metadata={"description": "to pay now: deposit or full price × quantity"})
+    amount_cents = ma.fields.Integer(metadata={"description": "the first charge: deposit or full price × quantity"})
+    balance_cents = ma.fields.Integer(metadata={"description": "the balance charged in the balance window (0: none)"})
     currency = ma.fields.String()
     region = ma.fields.String()
     status = ma.fields.String(metadata={"description": ", ".join(presale.ORDER_STATES)})
     expires_at = ma.fields.DateTime()
     paid_at = ma.fields.DateTime(allow_none=True)
+    balance_paid_at = ma.fields.DateTime(allow_none=True)
+    ship_to = ma.fields.Nested(ShipTo, allow_none=True)
+    shipment_status = ma.fields.String(metadata={"description": "'', in_production, shipped, delivered"})
+    carrier = ma.fields.String()
+    tracking_no = ma.fields.String()
+    shipped_at = ma.fields.DateTime(allow_none=True)
+    delivered_at = ma.fields.DateTime(allow_none=True)
     created_at = ma.fields.DateTime()
 
 
@@ -218,17 +306,39 @@ def _poll_out(poll, viewer) -> dict:
 
 
 def _campaign_out(campaign) -> dict:
-    shown = {k: getattr(campaign, k) for k in CampaignOut._declared_fields if k != "status"}
-    return {**shown, "status": campaign.status(clock.now())}
+    shown = {k: getattr(campaign, k) for k in CampaignOut._declared_fields if k not in ("status", "options", "creator")}
+    options = [
+        {
+            "id": o.id,
+            "sku": o.sku,
+            "name": o.name,
+            "price_cents": o.price(campaign),
+            "stock_cap": o.stock_cap,
+            "reserved_quantity": o.reserved_quantity,
+            "poll_option_id": o.poll_option_id,
+        }
+        for o in campaign.options
+    ]
+    return {
+        **shown,
+        "status": campaign.status(clock.now()),
+        "options": options,
+        "creator": presale.creator_credit(campaign),
+    }
+
+
+class IdeaFilter(ma.Schema):
+    idea_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ID))
 
 
 @blp.route("/polls", methods=["GET"])
 @auth_required(blp, optional=True)
+@blp.arguments(IdeaFilter, location="query")
 @blp.response(200, PollList)
-def list_polls() -> dict:
-    """Sample polls, newest first, with live results."""
+def list_polls(args) -> dict:
+    """Sample polls, newest first, with live results; `idea_id` keeps one idea's."""
     viewer = current_viewer()
-    return {"items": [_poll_out(p, viewer) for p in polls.list_polls()]}
+    return {"items": [_poll_out(p, viewer) for p in polls.list_polls(args["idea_id"])]}
 
 
 @blp.route("/polls", methods=["POST"])
@@ -264,12 +374,23 @@ def vote(body, poll_id: int) -> dict:
     return _poll_out(polls.get_poll(poll_id), member)
 
 
+@blp.route("/polls/<int:poll_id>/close", methods=["POST"])
+@auth_required(blp, "product")
+@blp.response(200, PollOut)
+@documented_errors(blp, 404, 409)
+def close_poll(poll_id: int) -> dict:
+    """Close a poll early (product team; audited): the results so far stand."""
+    member = current_member()
+    return _poll_out(polls.close_early(member, poll_id, clock.now()), member)
+
+
 @blp.route("/presales", methods=["GET"])
 @auth_required(blp, optional=True)
+@blp.arguments(IdeaFilter, location="query")
 @blp.response(200, CampaignList)
-def list_presales() -> dict:
-    """Pre-sale campaigns (drafts only for the product team)."""
-    return {"items": [_campaign_out(c) for c in presale.list_campaigns(current_viewer())]}
+def list_presales(args) -> dict:
+    """Pre-sale campaigns (drafts only for the product team); `idea_id` keeps one idea's."""
+    return {"items": [_campaign_out(c) for c in presale.list_campaigns(current_viewer(), args["idea_id"])]}
 
 
 @blp.route("/presales", methods=["POST"])
@@ -325,6 +446,7 @@ def place_order(headers, body, campaign_id: int) -> Order:
         key_or_new(headers),
         body["region"],
         clock.now(),
+        body["address_id"],
     )
     return order
 
@@ -441,3 +563,141 @@ def read_manifest(args, campaign_id: int) -> dict | Response:
     if args["format"] == "csv":
         return csv_response(manifest.manifest_csv(data), f"presale-{campaign_id}-manifest.csv")
     return data
+
+
+@blp.route("/orders/<int:order_id>/address", methods=["PUT"])
+@auth_required(blp)
+@blp.arguments(AddressChoice)
+@blp.response(200, OrderOut)
+@documented_errors(blp, 404, 409)
+def choose_address(body, order_id: int) -> Order:
+    """Where your order goes: a copy of one of your addresses, changeable until the order ships."""
+    return fulfilment.set_address(current_member(), order_id, body["address_id"])
+
+
+class ShippingArgs(ma.Schema):
+    format = ma.fields.String(load_default="csv", validate=ma.validate.OneOf(("csv", "xlsx")))
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@blp.route("/presales/<int:campaign_id>/shipping", methods=["GET"])
+@auth_required(blp, "fulfilment")
+@blp.arguments(ShippingArgs, location="query")
+@blp.response(200, schema=CSV_BODY, content_type="text/csv", description="CSV, UTF-8 with BOM")
+@blp.alt_response(200, schema={"type": "string", "format": "binary"}, content_type=XLSX, description="?format=xlsx")
+@documented_errors(blp, 404, 409)
+def shipping_list(args, campaign_id: int) -> Response:
+    """The fulfilment partner's list: every confirmed order with SKU, quantity and full address (fulfilment
+    staff; each export is audited)."""
+    _, rows = fulfilment.shipping_rows(current_member(), campaign_id)
+    name = f"presale-{campaign_id}-shipping"
+    if args["format"] == "xlsx":
+        return Response(
+            fulfilment.shipping_xlsx(rows),
+            mimetype=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+        )
+    return csv_response(fulfilment.shipping_csv(rows), f"{name}.csv")
+
+
+class ShipmentIn(ma.Schema):
+    order_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
+    status = ma.fields.String(load_default="shipped", validate=ma.validate.OneOf(tuple(fulfilment.SHIPMENT_STEPS)))
+    carrier = ma.fields.String(load_default="", validate=ma.validate.Length(max=40))
+    tracking_no = ma.fields.String(load_default="", validate=ma.validate.Length(max=64))
+
+
+class ShipmentsIn(ma.Schema):
+    items = BoundedList(ma.fields.Nested(ShipmentIn), required=True, validate=ma.validate.Length(min=1, max=1000))
+
+
+class ShipmentError(ma.Schema):
+    line = ma.fields.Integer()
+    order_id = ma.fields.Integer(allow_none=True)
+    message = ma.fields.String()
+
+
+class ShipmentsOut(ma.Schema):
+    updated = ma.fields.Integer()
+    errors = BoundedList(ma.fields.Nested(ShipmentError))
+
+
+class PartnerFile(ma.Schema):
+    file = Upload(
+        required=True,
+        metadata={"description": "CSV with order_id, carrier, tracking_no (status optional); UTF-8 or GB18030"},
+    )
+
+
+@blp.route("/presales/<int:campaign_id>/shipments", methods=["POST"])
+@auth_required(blp, "fulfilment")
+@blp.arguments(ShipmentsIn)
+@blp.response(200, ShipmentsOut)
+@documented_errors(blp, 404, 409)
+def record_shipments(body, campaign_id: int) -> dict:
+    """Shipment status of confirmed orders: in_production → shipped (carrier and tracking number) → delivered.
+    Each line stands alone: refused lines are listed, the others applied. Buyers hear when theirs ships."""
+    return fulfilment.record_shipments(current_member(), campaign_id, body["items"])
+
+
+@blp.route("/presales/<int:campaign_id>/shipments/upload", methods=["POST"])
+@accepts("multipart/form-data")
+@auth_required(blp, "fulfilment")
+@blp.arguments(PartnerFile, location="files")
+@blp.response(200, ShipmentsOut)
+@documented_errors(blp, 404, 409, 413, 415)
+def upload_shipments(files, campaign_id: int) -> dict:
+    """The same, from the fulfilment partner's CSV file."""
+    if request.form:
+        raise ValidationFailed("unexpected fields", details={name: ["unknown field"] for name in request.form})
+    items = fulfilment.parse_partner_csv(files["file"].read())
+    return fulfilment.record_shipments(current_member(), campaign_id, items)
+
+
+class AnomalyArgs(PageArgs):
+    unresolved = ma.fields.Boolean(load_default=True)
+
+
+class AnomalyOut(ma.Schema):
+    id = ma.fields.Integer()
+    event_id = ma.fields.String()
+    kind = ma.fields.String()
+    stage = ma.fields.String()
+    order_id = ma.fields.Integer(allow_none=True)
+    amount_cents = ma.fields.Integer()
+    currency = ma.fields.String()
+    provider_ref = ma.fields.String()
+    outcome = ma.fields.String(metadata={"description": ", ".join(payments.ANOMALIES)})
+    received_at = ma.fields.DateTime()
+    resolved_at = ma.fields.DateTime(allow_none=True)
+    resolved_by = ma.fields.Integer(allow_none=True)
+    resolution = ma.fields.String()
+
+
+class ResolutionIn(ma.Schema):
+    resolution = ma.fields.String(
+        required=True, validate=[ma.validate.Length(min=1, max=500), ma.validate.Regexp(r"\s*\S")]
+    )
+
+
+@blp.route("/payments/anomalies", methods=["GET"])
+@auth_required(blp, "product")
+@blp.arguments(AnomalyArgs, location="query")
+@blp.response(200, page_of(AnomalyOut))
+@documented_errors(blp, 400)
+def payment_anomalies(args) -> dict:
+    """Money that needs a person: amounts or currencies that differ from the order, payments for orders already
+    over (refunded automatically), notifications for unknown orders. Unresolved ones by default."""
+    return page_body(payments.anomalies(current_member(), args["unresolved"], args["limit"], args["cursor"]))
+
+
+@blp.route("/payments/anomalies/<int:anomaly_id>/resolve", methods=["POST"])
+@auth_required(blp, "product")
+@blp.arguments(ResolutionIn)
+@blp.response(200, AnomalyOut)
+@documented_errors(blp, 404, 409)
+def resolve_anomaly(body, anomaly_id: int) -> payments.PaymentNotification:
+    """Record what was done about an anomaly (audited); resolving twice is 409."""
+    return payments.resolve_anomaly(current_member(), anomaly_id, body["resolution"])

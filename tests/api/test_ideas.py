@@ -139,7 +139,7 @@ def test_milestones_extend_deadlines_then_expiry_reads_before_the_job(
     result = app.test_cli_runner().invoke(args=["ideas", "expire"])
     assert "expired 1 idea(s)" in result.output
     notes = client.get("/api/v1/me/notifications", headers=creator.headers).get_json()["items"]
-    assert any(n["kind"] == "idea" and "expired" in n["message"] for n in notes)
+    assert any(n["kind"] == "idea" and "未能在期限内达到支持目标" in n["message"] for n in notes)
 
 
 def test_unverified_supports_are_shown_separately(client, members, png_bytes, settings):
@@ -178,7 +178,11 @@ def test_qualification_and_product_decisions(client, members, png_bytes, idea_ru
         client.post(url, json={"decision": "not_approve", "feedback": "x"}, headers=product.headers).status_code == 409
     )
     fan_notes = client.get("/api/v1/me/notifications", headers=fans[0].headers).get_json()["items"]
-    assert {n["message"] for n in fan_notes} >= {"创意状态更新：approved", "创意状态更新：qualified"}
+    messages = [n["message"] for n in fan_notes]
+    # A decision reaches backers in words, with the product team's feedback, never as a status code.
+    assert any(m.endswith("通过评审，将进入产品化。产品团队反馈：明年春季上市") for m in messages)
+    assert any("已达到支持目标，进入产品评审" in m for m in messages)
+    assert not any("approved" in m or "qualified" in m for m in messages)
     assert client.get("/api/v1/me/points", headers=creator.headers).get_json()["balance"] >= 500
 
 

@@ -155,7 +155,7 @@ def test_failed_presale_refunds_through_the_provider(app, client, members, froze
             client.get(f"/api/v1/orders/{order['id']}", headers=buyer.headers).get_json()["status"] == "refund_pending"
         )
         assert (
-            "全额退款"
+            "全额退回"
             in client.get("/api/v1/me/notifications", headers=buyer.headers).get_json()["items"][0]["message"]
         )
         sent = app.test_cli_runner().invoke(args=["presale", "send-refunds"])
