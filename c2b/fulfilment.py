@@ -104,12 +104,15 @@ def shipping_xlsx(rows: list[list[Any]]) -> bytes:
     return buffer.getvalue()
 
 
-def record_shipments(actor: User, campaign_id: int, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Apply shipment updates; each item is checked on its own, so one bad line does not stop the others."""
+def record_shipments(actor: User, campaign_id: int, items: list[dict[str, Any]] | bytes) -> dict[str, Any]:
+    """Apply shipment updates (a list, or the partner's CSV file); each line is checked on its own, so one bad
+    line does not stop the others."""
     actor.ensure_role("fulfilment", doing="record shipments")
     campaign = get_campaign(campaign_id, actor)
     if campaign.state not in SHIPPABLE_CAMPAIGNS:
         raise Conflict("only a succeeded pre-sale ships", code="presale_not_succeeded")
+    if isinstance(items, bytes):
+        items = parse_partner_csv(items)
     now = clock.now()
     updated, errors = 0, []
     for line, item in enumerate(items, start=1):
@@ -126,7 +129,7 @@ def _ship(campaign: Campaign, item: dict[str, Any], now: datetime) -> str:
     status = item.get("status") or "shipped"
     if status not in SHIPMENT_STEPS:
         return f"unknown status {status!r}"
-    order = db.session.get(Order, item.get("order_id"))
+    order = db.session.get(Order, item["order_id"]) if item.get("order_id") else None
     if order is None or order.campaign_id != campaign.id or order.status != "confirmed":
         return "not a confirmed order of this pre-sale"
     carrier, tracking = (item.get("carrier") or "").strip(), (item.get("tracking_no") or "").strip()

@@ -22,7 +22,7 @@ from forum.members import User, WeChatIdentity
 from forum.wechat import WeChatServerClient
 from kernel import clock
 from kernel.db import Model, UTCDateTime, db
-from kernel.errors import DependencyDown, ValidationFailed
+from kernel.errors import DependencyDown
 from kernel.sql import insert_if_absent, rows_changed
 from kernel.store import current_store
 from kernel.unit_of_work import transaction
@@ -75,14 +75,13 @@ def template_ids() -> set[str]:
     return {spec["template_id"] for spec in templates().values()}
 
 
-def record_consents(member: User, accepted: list[str]) -> list[SubscribeConsent]:
+def record_consents(member: User, accepted: list[str]) -> list[str]:
     """The member accepted these templates in `wx.requestSubscribeMessage` (a template accepted twice in one
-    call counts twice, as WeChat counts it)."""
-    unknown = sorted(set(accepted) - template_ids())
-    if unknown:
-        raise ValidationFailed("not a template of this mini-program", details={"accepted": unknown})
+    call counts twice, as WeChat counts it). Ids that are not (or no longer) configured are ignored and returned:
+    a client with an old template list must not fail the member's tap."""
+    known = template_ids()
     now = clock.now()
-    for template_id in accepted:
+    for template_id in (t for t in accepted if t in known):
         insert_if_absent(
             SubscribeConsent, {"user_id": member.id, "template_id": template_id, "remaining": 0, "updated_at": now}
         )
@@ -95,7 +94,7 @@ def record_consents(member: User, accepted: list[str]) -> list[SubscribeConsent]
             )
             .values(remaining=SubscribeConsent.remaining + 1, updated_at=now)
         )
-    return my_consents(member)
+    return sorted({t for t in accepted if t not in known})
 
 
 def my_consents(member: User) -> list[SubscribeConsent]:

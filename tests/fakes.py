@@ -85,18 +85,52 @@ class LocalServer:
 
 @dataclass
 class FakeWeChat(LocalServer):
-    """api.weixin.qq.com's jscode2session, answering from a table of codes."""
+    """api.weixin.qq.com as a mini-program's server meets it: jscode2session (answering from a table of codes),
+    stable_token (one token while it lives, a new one on force_refresh) and subscribeMessage.send, which, as
+    WeChat does, delivers only to members holding a one-time consent for the template (43101 otherwise) and only
+    with a current token (40001 otherwise)."""
 
     answers: dict[str, tuple[int, object]] = field(default_factory=dict)
     requests: list[dict] = field(default_factory=list)
+    consents: dict[tuple[str, str], int] = field(default_factory=dict)  # (openid, template_id) → one-time grants
+    delivered: list[dict] = field(default_factory=list)
+    token: str = ""
+    tokens_issued: int = 0
+
+    def _credentials_ok(self, appid: str | None, secret: str | None) -> bool:
+        return appid == "wx-test-app" and secret == "wx-test-secret"
 
     def answer(self, request: Request) -> Answer:
         self.requests.append({"path": request.path, **request.query})
-        if request.path != "/sns/jscode2session":
-            return 404, {"errcode": 404}
-        if request.query.get("appid") != "wx-test-app" or request.query.get("secret") != "wx-test-secret":
-            return 200, {"errcode": 40013, "errmsg": "invalid appid"}
-        return self.answers.get(request.query.get("js_code", ""), (200, {"errcode": 40029}))
+        if request.path == "/sns/jscode2session":
+            if not self._credentials_ok(request.query.get("appid"), request.query.get("secret")):
+                return 200, {"errcode": 40013, "errmsg": "invalid appid"}
+            return self.answers.get(request.query.get("js_code", ""), (200, {"errcode": 40029}))
+        if request.path == "/cgi-bin/stable_token" and request.method == "POST":
+            body = json.loads(request.body)
+            if body.get("grant_type") != "client_credential" or not self._credentials_ok(
+                body.get("appid"), body.get("secret")
+            ):
+                return 200, {"errcode": 40013, "errmsg": "invalid appid"}
+            if body.get("force_refresh") or not self.token:
+                self.tokens_issued += 1
+                self.token = f"token-{self.tokens_issued}-{uuid.uuid4().hex[:8]}"
+            return 200, {"access_token": self.token, "expires_in": 7200}
+        if request.path == "/cgi-bin/message/subscribe/send" and request.method == "POST":
+            if not self.token or request.query.get("access_token") != self.token:
+                return 200, {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"}
+            body = json.loads(request.body)
+            grant = (body.get("touser", ""), body.get("template_id", ""))
+            if self.consents.get(grant, 0) < 1:
+                return 200, {"errcode": 43101, "errmsg": "user refuse to accept the msg"}
+            self.consents[grant] -= 1
+            self.delivered.append(body)
+            return 200, {"errcode": 0, "errmsg": "ok"}
+        return 404, {"errcode": 404}
+
+    def expire_token(self) -> None:
+        """WeChat rotated the token (another service forced a refresh): the one we hold is now invalid."""
+        self.token = f"rotated-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass

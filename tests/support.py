@@ -107,8 +107,9 @@ def notify_payment(
     amount_cents: int | None = None,
     currency: str | None = None,
     at: int | None = None,
+    stage: str = "first",
 ):
-    """Send a notification signed as the provider would."""
+    """Send a notification signed as the provider would (`stage` balance: the second charge of a deposit order)."""
     import time
 
     from c2b.payments import sign
@@ -118,7 +119,10 @@ def notify_payment(
             "event_id": event_id,
             "type": kind,
             "order_id": order["id"],
-            "amount_cents": order["amount_cents"] if amount_cents is None else amount_cents,
+            "stage": stage,
+            "amount_cents": (
+                order["amount_cents" if stage == "first" else "balance_cents"] if amount_cents is None else amount_cents
+            ),
             "currency": currency or order["currency"],
             "provider_ref": f"pay-{event_id}",
         }

@@ -81,6 +81,9 @@ class TemplateOut(ma.Schema):
 
 class SubscriptionsOut(ma.Schema):
     items = BoundedList(ma.fields.Nested(TemplateOut), required=True)
+    ignored = BoundedList(
+        ma.fields.String(), metadata={"description": "reported template ids this mini-program does not use"}
+    )
 
 
 class ConsentsIn(ma.Schema):
@@ -92,13 +95,14 @@ class ConsentsIn(ma.Schema):
     )
 
 
-def _subscriptions(member) -> dict:
+def _subscriptions(member, ignored: list[str] | None = None) -> dict:
     remaining = {c.template_id: c.remaining for c in subscribe_messages.my_consents(member)}
     return {
+        "ignored": ignored or [],
         "items": [
             {"topic": topic, "template_id": spec["template_id"], "remaining": remaining.get(spec["template_id"], 0)}
             for topic, spec in sorted(subscribe_messages.templates().items())
-        ]
+        ],
     }
 
 
@@ -115,9 +119,8 @@ def subscriptions() -> dict:
 @auth_required(blp)
 @blp.arguments(ConsentsIn)
 @blp.response(200, SubscriptionsOut)
-@documented_errors(blp)
 def record_consents(body) -> dict:
     """Report what `wx.requestSubscribeMessage` answered with "accept": each acceptance allows one message."""
     member = current_member()
-    subscribe_messages.record_consents(member, body["accepted"])
-    return _subscriptions(member)
+    ignored = subscribe_messages.record_consents(member, body["accepted"])
+    return _subscriptions(member, ignored)

@@ -652,8 +652,7 @@ def upload_shipments(files, campaign_id: int) -> dict:
     """The same, from the fulfilment partner's CSV file."""
     if request.form:
         raise ValidationFailed("unexpected fields", details={name: ["unknown field"] for name in request.form})
-    items = fulfilment.parse_partner_csv(files["file"].read())
-    return fulfilment.record_shipments(current_member(), campaign_id, items)
+    return fulfilment.record_shipments(current_member(), campaign_id, files["file"].read())
 
 
 class AnomalyArgs(PageArgs):

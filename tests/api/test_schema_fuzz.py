@@ -60,8 +60,15 @@ def _valid_or(value, check, replacement):
         return replacement
 
 
+# Uploads whose validity lies in the bytes (an image, a CSV with the partner's columns): valid bytes replace them.
+UPLOADS = {
+    "/api/v1/media": lambda: PNG,
+    "/api/v1/presales/{campaign_id}/shipments/upload": lambda: b"order_id,carrier,tracking_no\n1,SF,SF1\n",
+}
+
+
 def _is_upload(ctx, case) -> bool:
-    return bool(ctx.operation and ctx.operation.path == "/api/v1/media" and ctx.operation.method.upper() == "POST")
+    return bool(ctx.operation and ctx.operation.path in UPLOADS and ctx.operation.method.upper() == "POST")
 
 
 @schema.hook("filter_case")
@@ -98,7 +105,7 @@ def _rules_beyond_json_schema(ctx, case):
         case.path_parameters["tag"] = _valid_or(case.path_parameters["tag"], member_tags.clean, "乐高")
     body = case.body
     if isinstance(body, dict) and _is_upload(ctx, case):
-        body["file"] = PNG  # an upload must be an image, which its bytes decide
+        body["file"] = UPLOADS[ctx.operation.path]()
     elif isinstance(body, dict):
         _cross_field_rules(ctx, body)
     return case
@@ -113,8 +120,7 @@ def _cross_field_rules(ctx, body: dict) -> None:
     path = ctx.operation.path if ctx.operation else ""
     if path.endswith("/polls") and _when(body.get("closes_at")):
         body["closes_at"] = "2100-01-01T00:00:00+00:00"  # polls close in the future
-    if isinstance(body.get("deposit_cents"), int) and isinstance(body.get("unit_price_cents"), int):
-        body["deposit_cents"] = min(body["deposit_cents"], body["unit_price_cents"])
+    _presale_terms(body)
     both = ("rule_metric", "rule_threshold")
     if any(k in body for k in both) and any(body.get(k) is None for k in both):
         body["rule_metric"] = body["rule_threshold"] = None
@@ -138,6 +144,30 @@ def _cross_field_rules(ctx, body: dict) -> None:
             body["tags"] = _valid_or(body["tags"], check_tag_names, [])
     if path.endswith("/moderation/words") and isinstance(body.get("items"), list):
         body["items"] = [item for item in body["items"] if isinstance(item, dict) and words.normalise(item["word"])[0]]
+
+
+def _presale_terms(body: dict) -> None:
+    """A pre-sale's terms: unique SKUs, options named (samples come only from a closed poll, which a generated case
+    does not have), a deposit below every price with its balance deadline a day after closing, and only then."""
+    options = body.get("options")
+    if not (isinstance(options, list) and "unit_price_cents" in body):
+        return
+    seen: set = set()
+    body["options"] = options = [o for o in options if not (o.get("sku") in seen or seen.add(o.get("sku")))]
+    for option in options:
+        option["poll_option_id"] = None
+        if not str(option.get("name", "")).strip():
+            option["name"] = "option"
+    prices = [o.get("price_cents") or body["unit_price_cents"] for o in options]
+    deposit = body.get("deposit_cents")
+    if isinstance(deposit, int) and min(prices) > 1 and _when(body.get("closes_at")):
+        body["deposit_cents"] = min(deposit, min(prices) - 1)
+        if not _when(body.get("balance_due_at")) or _when(body["balance_due_at"]) <= _when(
+            body["closes_at"]
+        ) + timedelta(days=1):
+            body["balance_due_at"] = _later(body["closes_at"], days=2)
+    else:
+        body["deposit_cents"] = body["balance_due_at"] = None
 
 
 def _fuzz_settings(func):
@@ -169,7 +199,7 @@ CHECKS = [
 def _checks_for(case) -> list:
     # Upload bodies are replaced by a real image above (an upload's validity lies in its bytes), so the
     # generator's labels of valid and invalid uploads no longer hold: the upload route runs every other check.
-    if case.operation.path == "/api/v1/media" and case.operation.method.upper() == "POST":
+    if case.operation.path in UPLOADS and case.operation.method.upper() == "POST":
         return [check for check in CHECKS if check is not checks.negative_data_rejection]
     return CHECKS
 
