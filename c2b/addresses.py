@@ -79,7 +79,9 @@ def own_address(member: User, address_id: int) -> Address:
 def add(member: User, fields: dict[str, Any]) -> Address:
     cleaned = _clean(fields)
     # The member's row serialises their address book, so the cap and the single default hold under double taps.
-    db.session.execute(select(User.id).where(User.id == member.id).with_for_update())
+    # FOR NO KEY UPDATE: rows this request already wrote that refer to the member (its idempotency record) hold a
+    # key-share lock on it, which FOR UPDATE would wait on, deadlocking two taps that both wrote one.
+    db.session.execute(select(User.id).where(User.id == member.id).with_for_update(key_share=True))
     count = db.session.execute(select(func.count()).where(Address.user_id == member.id)).scalar_one()
     if count >= MAX_ADDRESSES:
         raise Conflict("the address book is full", code="address_book_full", details={"limit": MAX_ADDRESSES})

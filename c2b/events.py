@@ -45,6 +45,12 @@ PRESALE_SETTLED = declare(
     fields=("succeeded", "paid_quantity", "moq", "title", "idea_id"),
     about="a pre-sale was settled: confirmed (MOQ met, fully paid orders) or failed and refunded",
 )
+IDEA_PRODUCED = declare(
+    "idea_produced",
+    fields=("creator_id", "idea_id", "free_units"),
+    beneficiary="creator_id",
+    about="a pre-sale of the creator's idea succeeded: the creator is recognised (points and badges by rule)",
+)
 ORDER_SHIPPED = declare(
     "order_shipped",
     fields=("buyer_id", "carrier", "tracking_no"),

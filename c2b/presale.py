@@ -15,6 +15,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from c2b import events
+from c2b.addresses import Address
 from c2b.addresses import snapshot as address_snapshot
 from c2b.ideas import IdeaSupport, get_idea
 from c2b.polls import PollOption, PollVote, get_poll
@@ -62,6 +63,9 @@ class Campaign(Model):
     moq: Mapped[int] = mapped_column(Integer)
     stock_cap: Mapped[int | None] = mapped_column(Integer)
     per_member_limit: Mapped[int] = mapped_column(Integer, default=5)
+    # Recognition of the idea's creator at success: free units of the product (points and badges come from the
+    # economy's rules for idea_produced). Never money.
+    creator_free_units: Mapped[int] = mapped_column(Integer, default=0)
     early_access_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     early_access: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     opens_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -366,7 +370,9 @@ def place_order(
     ship_to = address_snapshot(member, address_id) if address_id is not None else None
     expire_unpaid(now, campaign_id=campaign.id)  # give back stalled units before deciding there are none
     # The member's row serialises their own orders, so the per-member limit holds under double taps.
-    db.session.execute(select(User.id).where(User.id == member.id).with_for_update())
+    # FOR NO KEY UPDATE: rows this request already wrote that refer to the member (its idempotency record) hold a
+    # key-share lock on it, which FOR UPDATE would wait on, deadlocking two taps that both wrote one.
+    db.session.execute(select(User.id).where(User.id == member.id).with_for_update(key_share=True))
     prior = _order_by_key(member.id, key)
     if prior is not None:
         return prior, False
@@ -540,7 +546,8 @@ def _settle(campaign: Campaign, now: datetime, actor: User | None) -> Campaign:
     db.session.refresh(campaign)
     met = campaign.paid_quantity >= campaign.moq
     if met and campaign.deposit_cents:
-        _move_campaign(campaign, ("published",), "balance_due")
+        if not move(campaign, "balance_due", sources=("published",), column="state"):
+            return campaign  # a concurrent settlement got there first and did the rest
         _end_unpaid(campaign)
         outbox.emit(
             events.PRESALE_BALANCE_DUE,
@@ -554,19 +561,13 @@ def _settle(campaign: Campaign, now: datetime, actor: User | None) -> Campaign:
 
 def _finish(campaign: Campaign, succeeded: bool, now: datetime, actor: User | None) -> Campaign:
     source = "balance_due" if campaign.state == "balance_due" else "published"
-    _move_campaign(campaign, (source,), "succeeded" if succeeded else "failed", settled_at=now)
-    keep_deposit = campaign.deposit_policy == "forfeit"
+    if not move(campaign, "succeeded" if succeeded else "failed", sources=(source,), column="state", settled_at=now):
+        return campaign  # a concurrent settlement got there first and did the rest
     for order in _orders_of(campaign.id, ("paid", "deposit_paid")):
-        if succeeded and move_order(order, ("paid",), "confirmed"):
-            continue
-        if succeeded and keep_deposit and move_order(order, ("deposit_paid",), "forfeited"):
-            _release(order, was_paid=True)
-        elif move_order(order, ("paid", "deposit_paid"), "refund_pending"):
-            _release(order, was_paid=True)
-            request_refund(order, "campaign_failed" if not succeeded else "balance_unpaid")
-            if order.balance_paid_at is not None:
-                request_refund(order, "campaign_failed", stage="balance")
+        _close_order(order, succeeded, keep_deposit=campaign.deposit_policy == "forfeit")
     _end_unpaid(campaign)
+    if succeeded and campaign.idea_id:
+        _recognise_creator(campaign, now)
     db.session.refresh(campaign)
     outbox.emit(
         events.PRESALE_SETTLED,
@@ -581,6 +582,64 @@ def _finish(campaign: Campaign, succeeded: bool, now: datetime, actor: User | No
         },
     )
     return campaign
+
+
+def _close_order(order: Order, succeeded: bool, keep_deposit: bool) -> None:
+    """Confirm, forfeit or refund one order by its state now. A balance may land while this runs: a move that
+    loses to it refreshes the order, and the decision is taken again on the state that won."""
+    while order.status in ("paid", "deposit_paid"):
+        current = order.status
+        if succeeded and current == "paid":
+            if move_order(order, ("paid",), "confirmed"):
+                return
+        elif succeeded and keep_deposit:
+            if move_order(order, ("deposit_paid",), "forfeited"):
+                _release(order, was_paid=True)
+                return
+        elif move_order(order, (current,), "refund_pending"):
+            _release(order, was_paid=True)
+            request_refund(order, "balance_unpaid" if succeeded else "campaign_failed")
+            if order.balance_paid_at is not None:
+                request_refund(order, "campaign_failed", stage="balance")
+            return
+
+
+def _recognise_creator(campaign: Campaign, now: datetime) -> None:
+    """The creator's free units are a zero-price confirmed order (so they are on the manifest and ship like any
+    other); its fixed key makes it once per campaign."""
+    assert campaign.idea_id is not None
+    creator_id = get_idea(campaign.idea_id).creator_id
+    if campaign.creator_free_units:
+        address = db.session.scalar(
+            select(Address).where(Address.user_id == creator_id).order_by(Address.is_default.desc(), Address.id)
+        )
+        db.session.add(
+            Order(
+                campaign_id=campaign.id,
+                user_id=creator_id,
+                option_id=campaign.options[0].id,
+                quantity=campaign.creator_free_units,
+                unit_price_cents=0,
+                amount_cents=0,
+                balance_cents=0,
+                currency=campaign.currency,
+                region=address.province if address else "",
+                ship_to=address.as_dict() if address else None,
+                status="confirmed",
+                idempotency_key=f"creator-reward-{campaign.id}",
+                expires_at=now,
+                paid_at=now,
+                payment_ref="creator_reward",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        db.session.flush()
+    outbox.emit(
+        events.IDEA_PRODUCED,
+        subject=("presale", campaign.id),
+        payload={"creator_id": creator_id, "idea_id": campaign.idea_id, "free_units": campaign.creator_free_units},
+    )
 
 
 def _orders_of(campaign_id: int, statuses: tuple[str, ...]) -> list[Order]:

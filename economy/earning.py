@@ -35,6 +35,7 @@ CONTRIBUTIONS = (
     moderation_events.POST_FEATURED,
     c2b_events.IDEA_MILESTONE_REACHED,
     c2b_events.IDEA_APPROVED,
+    c2b_events.IDEA_PRODUCED,
     operations_events.CAMPAIGN_CHECKIN,
     operations_events.SHARE_APPROVED,
     operations_events.CAMPAIGN_COMPLETED,  # no points rule by default; counted for badges

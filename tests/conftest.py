@@ -173,6 +173,30 @@ def frozen_clock():
     clock.set_now(None)
 
 
+@pytest.fixture()
+def wechatpay(app, settings):
+    """WeChat Pay configured against a fake on 127.0.0.1 with a fresh merchant key."""
+    from tests.fakes import FakeWeChatPay, rsa_key_pair
+
+    _, private, public = rsa_key_pair()
+    fake = FakeWeChatPay(merchant_public_pem=public).start()
+    settings(
+        WECHATPAY_API_BASE=fake.base_url,
+        WECHATPAY_MCHID=fake.mchid,
+        WECHATPAY_APPID="wx-test-app",
+        WECHATPAY_CERT_SERIAL="MERCHANT-SERIAL-1",
+        WECHATPAY_PRIVATE_KEY=private,
+        WECHATPAY_APIV3_KEY=fake.apiv3_key,
+        WECHATPAY_PUBLIC_KEY=fake.public_pem,
+        WECHATPAY_PUBLIC_KEY_ID=fake.public_key_id,
+        WECHATPAY_NOTIFY_URL="https://community.example.com/api/v1/payments/wechatpay/notify",
+    )
+    app.extensions.pop("wechatpay", None)
+    yield fake
+    app.extensions.pop("wechatpay", None)
+    fake.stop()
+
+
 __all__ = ["ON_POSTGRES", "postgres_only", "timedelta"]
 
 

@@ -226,3 +226,17 @@ def run_concurrently(app, jobs: list[Callable], timeout: float = 120) -> list:
         thread.join(timeout=timeout)
     assert not errors, errors
     return results
+
+
+def link_wechat(app, member_id: int, openid: str) -> None:
+    from forum.members import WeChatIdentity
+    from kernel import clock
+    from kernel.db import db
+
+    with app.app_context():
+        db.session.add(WeChatIdentity(user_id=member_id, openid=openid, session_key="k", updated_at=clock.now()))
+        db.session.commit()
+
+
+def wechatpay_notify(client, headers, body):
+    return client.post("/api/v1/payments/wechatpay/notify", data=body, headers=headers, content_type="application/json")

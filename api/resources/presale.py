@@ -144,6 +144,11 @@ class CampaignIn(ma.Schema):
     moq = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=10_000_000))
     stock_cap = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     per_member_limit = ma.fields.Integer(load_default=5, validate=ma.validate.Range(min=1, max=1000))
+    creator_free_units = ma.fields.Integer(
+        load_default=0,
+        validate=ma.validate.Range(min=0, max=10),
+        metadata={"description": "free units for the idea's creator when the pre-sale succeeds (on the manifest)"},
+    )
     early_access_at = ma.fields.AwareDateTime(load_default=None, allow_none=True)
     early_access = ma.fields.Nested(EarlyAccess, load_default=dict)
     opens_at = ma.fields.AwareDateTime(required=True)
@@ -172,6 +177,7 @@ class CampaignOut(ma.Schema):
     moq = ma.fields.Integer()
     stock_cap = ma.fields.Integer(allow_none=True)
     per_member_limit = ma.fields.Integer()
+    creator_free_units = ma.fields.Integer()
     early_access_at = ma.fields.DateTime(allow_none=True)
     early_access = ma.fields.Dict()
     opens_at = ma.fields.DateTime()

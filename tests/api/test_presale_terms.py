@@ -4,12 +4,16 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 
+from c2b.presale import Campaign, Order, RefundRequest
 from kernel import clock
+from kernel.db import db
 from tests.api.test_ideas import _published
 from tests.api.test_presale import SECRET, _campaign, _order
+from tests.conftest import postgres_only
 from tests.fakes import FakePaymentProvider
-from tests.support import notify_payment
+from tests.support import notify_payment, run_concurrently
 
 
 @pytest.fixture()
@@ -267,3 +271,78 @@ def test_balance_needs_the_window_and_wechat_pay_charges_it_separately(client, m
     assert order_of_trade(out_trade_no(row, "balance")) == (order["id"], "balance")
     assert order_of_trade(out_trade_no(row)) == (order["id"], "first")
     assert order_of_trade("PB12") is None and order_of_trade("XX0000000001") is None
+
+
+@postgres_only
+def test_a_rush_on_a_capped_sku_sells_exactly_its_cap(app, client, members, frozen_clock):
+    product = members.create(role="product")
+    campaign = _campaign(
+        client,
+        product,
+        frozen_clock,
+        stock_cap=100,
+        per_member_limit=2,
+        options=[{"sku": "STD", "name": "标准"}, {"sku": "LTD", "name": "限定", "price_cents": 59900, "stock_cap": 15}],
+    )
+    buyers = [members.create() for _ in range(40)]
+
+    def buy(member, option):
+        return lambda c: _order(c, member, campaign, option=option).status_code
+
+    codes = run_concurrently(app, [buy(m, 1) for m in buyers] + [buy(m, 0) for m in buyers[:20]])
+    assert codes.count(201) == 15 + 20 and codes.count(409) == 25
+    after = client.get(f"/api/v1/presales/{campaign['id']}").get_json()
+    assert {o["sku"]: o["reserved_quantity"] for o in after["options"]} == {"STD": 20, "LTD": 15}
+    assert after["reserved_quantity"] == 35
+    with app.app_context():
+        live = db.session.execute(
+            select(Order.option_id, func.sum(Order.quantity))
+            .where(Order.campaign_id == campaign["id"], Order.status == "pending_payment")
+            .group_by(Order.option_id)
+        ).all()
+        assert {option: int(units) for option, units in live} == {
+            o["id"]: o["reserved_quantity"] for o in after["options"]
+        }
+
+
+@postgres_only
+def test_balances_racing_the_deadline_are_either_confirmed_or_refunded(app, client, members, frozen_clock):
+    """Balance notifications (each sent twice) race the settlement at the deadline: every order ends confirmed
+    with its balance kept, or forfeited with its balance owed back — never both, never neither."""
+    product = members.create(role="product")
+    campaign = _deposit_campaign(client, product, frozen_clock, moq=1, per_member_limit=1)
+    buyers = [members.create() for _ in range(16)]
+    orders = [_order(client, buyer, campaign).get_json() for buyer in buyers]
+    for number, order in enumerate(orders):
+        _pay(client, order, f"race-dep-{number}")
+    clock.advance(timedelta(days=8))
+    client.post(f"/api/v1/presales/{campaign['id']}/close", headers=product.headers)
+    clock.advance(timedelta(days=2, hours=1))  # past the balance deadline, settlement not yet run
+
+    def balance(number):
+        return lambda c: notify_payment(
+            c,
+            SECRET,
+            order=orders[number],
+            event_id=f"race-bal-{number}",
+            stage="balance",
+            at=int(clock.now().timestamp()),
+        ).get_json()["outcome"]
+
+    def settle(c):
+        return c.post(f"/api/v1/presales/{campaign['id']}/close", headers=product.headers).status_code
+
+    outcomes = run_concurrently(app, [balance(n) for n in range(16)] * 2 + [settle] * 4)
+    assert outcomes.count(200) == 4  # every settle call answers the settled campaign; one of them settled it
+    with app.app_context():
+        rows = db.session.scalars(select(Order).where(Order.campaign_id == campaign["id"])).all()
+        refunds = {
+            r.order_id: r for r in db.session.scalars(select(RefundRequest).where(RefundRequest.stage == "balance"))
+        }
+        for order in rows:
+            assert order.status in ("confirmed", "forfeited"), order.status
+            assert order.balance_paid_at is None or order.status == "confirmed" or order.id in refunds
+            assert (order.status == "confirmed") == (order.id not in refunds)
+        kept = db.session.get(Campaign, campaign["id"])
+        assert kept.state == "succeeded"
+        assert kept.paid_quantity == sum(o.quantity for o in rows if o.status == "confirmed")

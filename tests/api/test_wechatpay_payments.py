@@ -2,45 +2,12 @@
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
-from forum.members import WeChatIdentity
 from kernel import clock
 from kernel.db import db
 from tests.api.test_presale import _campaign, _order
-from tests.fakes import FakeWeChatPay, rsa_key_pair
-
-
-@pytest.fixture()
-def wechatpay(app, settings):
-    _, private, public = rsa_key_pair()
-    fake = FakeWeChatPay(merchant_public_pem=public).start()
-    settings(
-        WECHATPAY_API_BASE=fake.base_url,
-        WECHATPAY_MCHID=fake.mchid,
-        WECHATPAY_APPID="wx-test-app",
-        WECHATPAY_CERT_SERIAL="MERCHANT-SERIAL-1",
-        WECHATPAY_PRIVATE_KEY=private,
-        WECHATPAY_APIV3_KEY=fake.apiv3_key,
-        WECHATPAY_PUBLIC_KEY=fake.public_pem,
-        WECHATPAY_PUBLIC_KEY_ID=fake.public_key_id,
-        WECHATPAY_NOTIFY_URL="https://community.example.com/api/v1/payments/wechatpay/notify",
-    )
-    app.extensions.pop("wechatpay", None)
-    yield fake
-    app.extensions.pop("wechatpay", None)
-    fake.stop()
-
-
-def _link_wechat(app, member_id: int, openid: str) -> None:
-    with app.app_context():
-        db.session.add(WeChatIdentity(user_id=member_id, openid=openid, session_key="k", updated_at=clock.now()))
-        db.session.commit()
-
-
-def _notify(client, headers, body):
-    return client.post("/api/v1/payments/wechatpay/notify", data=body, headers=headers, content_type="application/json")
+from tests.support import link_wechat, wechatpay_notify
 
 
 def test_a_member_pays_in_the_mini_program_and_the_notification_confirms_it_once(app, client, members, wechatpay):
@@ -50,7 +17,7 @@ def test_a_member_pays_in_the_mini_program_and_the_notification_confirms_it_once
 
     unlinked = client.post(f"/api/v1/orders/{order['id']}/wechatpay", headers=buyer.headers)
     assert unlinked.status_code == 409 and unlinked.get_json()["error"]["code"] == "wechat_not_linked"
-    _link_wechat(app, buyer.id, "o-wx-buyer")
+    link_wechat(app, buyer.id, "o-wx-buyer")
     started = client.post(f"/api/v1/orders/{order['id']}/wechatpay", headers=buyer.headers)
     assert started.status_code == 200, started.get_json()
     params = started.get_json()
@@ -61,11 +28,11 @@ def test_a_member_pays_in_the_mini_program_and_the_notification_confirms_it_once
 
     wechatpay.pay(params["out_trade_no"])
     headers, body = wechatpay.notification("TRANSACTION.SUCCESS", wechatpay.transaction(params["out_trade_no"]))
-    tampered = _notify(client, headers, body.replace(b'"summary"', b'"summery"'))
+    tampered = wechatpay_notify(client, headers, body.replace(b'"summary"', b'"summery"'))
     assert tampered.status_code == 401
-    first = _notify(client, headers, body)
+    first = wechatpay_notify(client, headers, body)
     assert first.status_code == 200 and first.get_json()["outcome"] == "paid"
-    assert _notify(client, headers, body).get_json() == first.get_json()  # WeChat Pay retries: applied once
+    assert wechatpay_notify(client, headers, body).get_json() == first.get_json()  # WeChat Pay retries: applied once
     paid = client.get(f"/api/v1/presales/{campaign['id']}", headers=buyer.headers).get_json()
     assert paid["paid_quantity"] == 1
     assert client.get("/api/v1/me/points", headers=buyer.headers).get_json()["balance"] == 0  # money never buys points
@@ -76,13 +43,13 @@ def test_a_notification_with_another_amount_is_held_for_staff(app, client, membe
     product, buyer = members.create(role="product"), members.create("wxshort")
     campaign = _campaign(client, product, datetime.now(UTC) - timedelta(minutes=1))
     order = _order(client, buyer, campaign, key="wx-order-0002").get_json()
-    _link_wechat(app, buyer.id, "o-wx-short")
+    link_wechat(app, buyer.id, "o-wx-short")
     trade_no = client.post(f"/api/v1/orders/{order['id']}/wechatpay", headers=buyer.headers).get_json()["out_trade_no"]
     wechatpay.pay(trade_no)
     resource = wechatpay.transaction(trade_no)
     resource["amount"]["total"] = 1
     assert (
-        _notify(client, *wechatpay.notification("TRANSACTION.SUCCESS", resource)).get_json()["outcome"]
+        wechatpay_notify(client, *wechatpay.notification("TRANSACTION.SUCCESS", resource)).get_json()["outcome"]
         == "amount_mismatch"
     )
     with app.app_context():
@@ -97,7 +64,7 @@ def test_without_wechat_pay_configured_paying_says_so(app, client, members, sett
     product, buyer = members.create(role="product"), members.create()
     campaign = _campaign(client, product, datetime.now(UTC) - timedelta(minutes=1))
     order = _order(client, buyer, campaign, key="wx-order-0003").get_json()
-    _link_wechat(app, buyer.id, "o-wx-none")
+    link_wechat(app, buyer.id, "o-wx-none")
     answer = client.post(f"/api/v1/orders/{order['id']}/wechatpay", headers=buyer.headers)
     app.extensions.pop("wechatpay", None)
     assert answer.status_code == 503 and answer.get_json()["error"]["code"] == "payments_not_configured"
@@ -107,7 +74,7 @@ def _paid_through_wechat(app, client, members, wechatpay, name: str, **campaign_
     product, buyer = members.create(role="product"), members.create(name)
     campaign = _campaign(client, product, datetime.now(UTC) - timedelta(minutes=1), **campaign_fields)
     order = _order(client, buyer, campaign, key=f"wx-{name}-0001").get_json()
-    _link_wechat(app, buyer.id, f"o-{name}")
+    link_wechat(app, buyer.id, f"o-{name}")
     trade_no = client.post(f"/api/v1/orders/{order['id']}/wechatpay", headers=buyer.headers).get_json()["out_trade_no"]
     wechatpay.pay(trade_no)
     return product, buyer, campaign, order, trade_no
@@ -127,7 +94,7 @@ def test_a_lost_notification_never_loses_the_payment(app, client, members, wecha
 def test_a_failed_campaign_refunds_wechat_payments_through_wechat_pay_exactly_once(app, client, members, wechatpay):
     product, buyer, campaign, order, trade_no = _paid_through_wechat(app, client, members, wechatpay, "refundme")
     headers, body = wechatpay.notification("TRANSACTION.SUCCESS", wechatpay.transaction(trade_no))
-    assert _notify(client, headers, body).get_json()["outcome"] == "paid"
+    assert wechatpay_notify(client, headers, body).get_json()["outcome"] == "paid"
     clock.set_now(datetime.now(UTC) + timedelta(days=8))  # closed, 1 paid of MOQ 3
     runner = app.test_cli_runner()
     assert "settled 1" in runner.invoke(args=["presale", "settle"]).output
@@ -146,6 +113,8 @@ def test_a_failed_campaign_refunds_wechat_payments_through_wechat_pay_exactly_on
         "refund_status": "SUCCESS",
         "amount": {"total": order["amount_cents"], "refund": order["amount_cents"], "currency": "CNY"},
     }
-    assert _notify(client, *wechatpay.notification("REFUND.SUCCESS", refund)).get_json()["outcome"] == "refunded"
+    assert (
+        wechatpay_notify(client, *wechatpay.notification("REFUND.SUCCESS", refund)).get_json()["outcome"] == "refunded"
+    )
     mine = client.get("/api/v1/me/orders", headers=buyer.headers).get_json()["items"]
     assert [o["status"] for o in mine] == ["refunded"]
