@@ -12,7 +12,7 @@ from api.ids import MAX_ID
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import CSV_BODY, MemberSummary, csv_response
-from c2b import ideas
+from c2b import ideas, polls, presale
 from c2b.ideas import IdeaComment, IdeaSupport, IdeaUpdate
 from kernel import clock
 from kernel.db import db
@@ -79,6 +79,25 @@ class IdeaOut(ma.Schema):
     decision_feedback = ma.fields.String(metadata={"description": "the product team's public feedback"})
     created_at = ma.fields.DateTime()
     viewer = ma.fields.Nested(SupportState, allow_none=True)
+
+
+class IdeaPollLink(ma.Schema):
+    id = ma.fields.Integer()
+    title = ma.fields.String()
+    open = ma.fields.Boolean()
+
+
+class IdeaPresaleLink(ma.Schema):
+    id = ma.fields.Integer()
+    title = ma.fields.String()
+    status = ma.fields.String()
+
+
+class IdeaDetail(IdeaOut):
+    polls = BoundedList(ma.fields.Nested(IdeaPollLink), metadata={"description": "its sample polls, newest first"})
+    presales = BoundedList(
+        ma.fields.Nested(IdeaPresaleLink), metadata={"description": "its pre-sale campaigns, newest first"}
+    )
 
 
 class IdeaListArgs(PageArgs):
@@ -234,12 +253,20 @@ def submit_idea(body) -> dict:
 
 @blp.route("/<int:idea_id>", methods=["GET"])
 @auth_required(blp, optional=True)
-@blp.response(200, IdeaOut)
+@blp.response(200, IdeaDetail)
 @documented_errors(blp, 404)
 def get_idea(idea_id: int) -> dict:
-    """One idea with milestones, deadline and, when signed in, your support."""
+    """One idea with milestones, deadline, its polls and pre-sales and, when signed in, your support."""
     viewer = current_viewer()
-    return _present(ideas.visible_idea(idea_id, viewer), viewer)
+    idea = ideas.visible_idea(idea_id, viewer)
+    now = clock.now()
+    return {
+        **_present(idea, viewer),
+        "polls": [{"id": p.id, "title": p.title, "open": p.is_open(now)} for p in polls.list_polls(idea.id)],
+        "presales": [
+            {"id": c.id, "title": c.title, "status": c.status(now)} for c in presale.list_campaigns(viewer, idea.id)
+        ],
+    }
 
 
 @blp.route("/<int:idea_id>", methods=["PATCH"])

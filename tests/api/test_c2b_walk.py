@@ -90,6 +90,8 @@ def test_an_idea_walks_from_submission_to_a_shipped_order(app, client, members, 
     assert [c["id"] for c in client.get(f"/api/v1/presales?idea_id={idea['id']}").get_json()["items"]] == [
         campaign["id"]
     ]
+    page = client.get(f"/api/v1/ideas/{idea['id']}").get_json()
+    assert [p["id"] for p in page["polls"]] == [poll["id"]] and [c["id"] for c in page["presales"]] == [campaign["id"]]
     shown = client.get(f"/api/v1/presales/{campaign['id']}").get_json()
     assert shown["creator"]["user_id"] == creator.id and shown["options"][0]["name"] == "青绿山水"
 

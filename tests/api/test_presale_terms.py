@@ -113,6 +113,23 @@ def test_deposit_then_balance_confirms_only_fully_paid_orders(app, client, membe
     assert manifest["total_units"] == 2  # fully paid units only
     anomalies = client.get("/api/v1/payments/anomalies", headers=product.headers).get_json()["items"]
     assert {a["outcome"] for a in anomalies} == {"amount_mismatch", "refund_late_balance"}
+    assert client.get("/api/v1/payments/anomalies", headers=payer.headers).status_code == 403
+    mismatch = next(a for a in anomalies if a["outcome"] == "amount_mismatch")
+    url = f"/api/v1/payments/anomalies/{mismatch['id']}/resolve"
+    assert client.post(url, json={"resolution": "   "}, headers=product.headers).status_code == 422
+    done = client.post(url, json={"resolution": "渠道重复扣款，已人工退回"}, headers=product.headers).get_json()
+    assert done["resolved_by"] == product.id and done["resolution"] == "渠道重复扣款，已人工退回"
+    assert client.post(url, json={"resolution": "again"}, headers=product.headers).status_code == 409
+    left = client.get("/api/v1/payments/anomalies", headers=product.headers).get_json()["items"]
+    assert [a["outcome"] for a in left] == ["refund_late_balance"]
+    every = client.get("/api/v1/payments/anomalies?unresolved=false", headers=product.headers).get_json()["items"]
+    assert len(every) == 2
+    assert (
+        client.post(
+            "/api/v1/payments/anomalies/999999/resolve", json={"resolution": "x"}, headers=product.headers
+        ).status_code
+        == 404
+    )
 
 
 def test_refund_policy_returns_unpaid_deposits_once(app, client, members, frozen_clock, settings):
