@@ -27,14 +27,19 @@ class AddressIn(ma.Schema):
     is_default = ma.fields.Boolean(load_default=False)
 
 
-class AddressOut(ma.Schema):
-    id = ma.fields.Integer()
+class ShipTo(ma.Schema):
+    """An address as it is written on a parcel."""
+
     recipient = ma.fields.String()
     phone = ma.fields.String()
     province = ma.fields.String()
     city = ma.fields.String()
     district = ma.fields.String()
     detail = ma.fields.String()
+
+
+class AddressOut(ShipTo):
+    id = ma.fields.Integer()
     is_default = ma.fields.Boolean()
     masked = ma.fields.Boolean(metadata={"description": "true in lists: name, phone and street are partly hidden"})
 

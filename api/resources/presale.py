@@ -12,6 +12,7 @@ from api.forum_schemas import ImageOut, image_out
 from api.idempotency import RequiredIdempotencyHeader, key_or_new
 from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
+from api.resources.addresses import ShipTo
 from api.schemas import CSV_BODY, csv_response
 from c2b import fulfilment, manifest, payments, polls, presale
 from c2b.presale import Order
@@ -217,15 +218,6 @@ class OrderIn(ma.Schema):
 
 class AddressChoice(ma.Schema):
     address_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
-
-
-class ShipTo(ma.Schema):
-    recipient = ma.fields.String()
-    phone = ma.fields.String()
-    province = ma.fields.String()
-    city = ma.fields.String()
-    district = ma.fields.String()
-    detail = ma.fields.String()
 
 
 class OrderOut(ma.Schema):
