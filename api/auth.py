@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 from flask_jwt_extended import (
     create_access_token,
     create_refresh_token,
@@ -21,7 +21,7 @@ from flask_jwt_extended import (
 
 from api.errors import documented_errors, error_response
 from api.extensions import jwt
-from forum import auth_sessions
+from forum import auth_sessions, policies
 from forum.members import User, ensure_can_sign_in
 from kernel.db import db
 from kernel.errors import Forbidden
@@ -107,6 +107,8 @@ def auth_required(blp, *roles: str, refresh: bool = False, optional: bool = Fals
                     raise Forbidden(
                         "your role does not allow this", code="role_required", details={"roles": list(roles)}
                     )
+                if request.method in WRITES and not refresh and not getattr(func, "policy_exempt", False):
+                    policies.ensure_accepted(user)
             return func(*args, **kwargs)
 
         # Optional routes still refuse a token that is present but invalid, expired or revoked.
@@ -114,6 +116,16 @@ def auth_required(blp, *roles: str, refresh: bool = False, optional: bool = Fals
         return blp.doc(security=BEARER if not optional else [{}, *BEARER])(documented)
 
     return decorate
+
+
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def policy_exempt(view: Callable) -> Callable:
+    """A write a member may make without accepting new policy versions: accepting them, signing out, and the
+    rights the law gives whatever the terms say (deleting the account, exporting one's data)."""
+    view.policy_exempt = True  # type: ignore[attr-defined]
+    return view
 
 
 def current_viewer() -> User | None:

@@ -33,6 +33,10 @@ def _secret(instance: Path, env_name: str) -> str:
     return path.read_text().strip()
 
 
+def _words(value: str) -> tuple[str, ...]:
+    return tuple(word.strip() for word in value.split(",") if word.strip())
+
+
 def _flag(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
@@ -88,6 +92,20 @@ def load_config(instance: Path) -> dict[str, Any]:
         # Subscribe messages: {"topic": {"template_id", "page", "data": {"thing1": "title", …}}}; see
         # forum/subscribe_messages.py. Topics without a template are in-app only.
         "WECHAT_SUBSCRIBE_TEMPLATES": json.loads(env.get("WECHAT_SUBSCRIBE_TEMPLATES") or "{}"),
+        # Phone binding: the numbers' encryption key (generated into the instance folder when unset) and the actions
+        # that need a bound phone (comma-separated: post, reply, idea, support, comment, order; empty: none).
+        "PHONE_ENCRYPTION_KEY": _secret(instance, "PHONE_ENCRYPTION_KEY"),
+        "REQUIRE_PHONE_FOR": _words(env.get("REQUIRE_PHONE_FOR", "")),
+        # Versions of the privacy policy and the terms members must accept before their next write (empty: none).
+        "PRIVACY_POLICY_VERSION": env.get("PRIVACY_POLICY_VERSION", ""),
+        "TERMS_VERSION": env.get("TERMS_VERSION", ""),
+        # Account deletion (注销): the cooling-off period, and how long a deleted username stays retired.
+        "ACCOUNT_DELETION_DAYS": int(env.get("ACCOUNT_DELETION_DAYS", 7)),
+        "RETIRED_USERNAME_DAYS": int(env.get("RETIRED_USERNAME_DAYS", 180)),
+        # Personal-data exports: how long a download link works and the file is kept.
+        "DATA_EXPORT_LINK_MINUTES": int(env.get("DATA_EXPORT_LINK_MINUTES", 30)),
+        "DATA_EXPORT_KEEP_DAYS": int(env.get("DATA_EXPORT_KEEP_DAYS", 7)),
+        "DATA_EXPORT_ROOT": env.get("DATA_EXPORT_ROOT", str(instance / "exports")),
         # WeChat Pay API v3 (the mini-program's payments); unset WECHATPAY_MCHID leaves it off.
         "WECHATPAY_API_BASE": env.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com"),
         "WECHATPAY_MCHID": env.get("WECHATPAY_MCHID", ""),

@@ -9,6 +9,8 @@ from forum import (  # noqa: F401
     media,
     members,
     notifications,
+    phones,
+    policies,
     posts,
     reactions,
     replies,
@@ -16,4 +18,4 @@ from forum import (  # noqa: F401
 )
 from kernel import audit, idempotency, outbox  # noqa: F401
 from moderation import queue, reports, sanctions, words  # noqa: F401
-from operations import campaigns, feedback, tags, tiers  # noqa: F401
+from operations import account_deletion, campaigns, data_export, feedback, tags, tiers  # noqa: F401

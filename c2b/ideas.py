@@ -197,7 +197,7 @@ def visible_idea(idea_id: int, viewer: User | None) -> Idea:
 
 def submit(creator: User, *, title: str, description: str, category: str, image_ids: list[int]) -> Idea:
     now = clock.now()
-    ensure_can_contribute(creator, now)
+    ensure_can_contribute(creator, now, "idea")
     title, description, category = _clean(title, description, category)
     idea = Idea(
         creator_id=creator.id,
@@ -276,7 +276,7 @@ def _trend(idea: Idea) -> float:
 def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: int | None) -> IdeaSupport:
     """One support per member per idea (PUT again to change the survey answers)."""
     now = clock.now()
-    ensure_can_contribute(member, now)
+    ensure_can_contribute(member, now, "support")
     visible_idea(idea_id, member)
     # Hold the idea row from here to commit: the status seen is the status when the support lands, so nobody
     # supports an idea that another supporter has just qualified (and the counters move one at a time).
@@ -485,7 +485,7 @@ def updates_of(idea_id: int, viewer: User | None) -> list[IdeaUpdate]:
 
 
 def add_comment(author: User, idea_id: int, body: str) -> IdeaComment:
-    ensure_can_contribute(author, clock.now())
+    ensure_can_contribute(author, clock.now(), "comment")
     idea = visible_idea(idea_id, author)
     if idea.status in ("pending_review", "rejected"):
         raise Conflict("comments open once the idea is public", code="idea_not_public")

@@ -19,6 +19,7 @@ from c2b.addresses import Address
 from c2b.addresses import snapshot as address_snapshot
 from c2b.ideas import IdeaSupport, get_idea
 from c2b.polls import PollOption, PollVote, get_poll
+from forum import phones
 from forum.members import User
 from kernel import audit, clock, outbox
 from kernel.db import Model, UTCDateTime, db
@@ -354,6 +355,7 @@ def place_order(
     prior = _order_by_key(member.id, key)
     if prior is not None:
         return prior, False
+    phones.ensure_bound(member, "order")  # a muted member may still buy; a phone may be required
     campaign = get_campaign(campaign_id, member)
     status = campaign.status(now)
     early = (

@@ -52,6 +52,7 @@ class Source(enum.StrEnum):
     LOTTERY = "lottery"
     CLAWBACK = "clawback"
     STAFF_DEDUCTION = "staff_deduction"
+    FORFEIT = "forfeit"  # the balance of a deleted account goes to the system
 
 
 CREDIT_SOURCES = frozenset(
@@ -293,6 +294,23 @@ def debit(
         reason_code=reason_code,
         details=details,
     )
+
+
+def forfeit_balance(user_id: int, reason: str) -> LedgerTransaction | None:
+    """Move a member's whole balance to the `forfeited` system account (account deletion); once per member."""
+    account = member_account(user_id, lock=True)
+    if account.balance == 0:
+        return None
+    transaction, _ = debit(
+        user_id,
+        points=account.balance,
+        to="forfeited",
+        source=Source.FORFEIT,
+        key=f"forfeit:{user_id}",
+        memo="账号注销，积分清零",
+        reason_code=reason,
+    )
+    return transaction
 
 
 def verify() -> list[str]:

@@ -1,8 +1,9 @@
 """Members: accounts, roles, profiles, password and WeChat sign-in."""
 
 import contextlib
+import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -42,6 +43,11 @@ class User(Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     muted_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     banned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 注销: asked for at deletion_requested_at, erased by the job once deletion_due_at passes (signing in before
+    # then cancels it); deleted_at marks an erased, anonymised account.
+    deletion_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deletion_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     wechat: Mapped["WeChatIdentity | None"] = relationship(back_populates="user", uselist=False)
 
@@ -117,7 +123,7 @@ def register(username: str, password: str, display_name: str | None = None) -> U
     name = clean_username(username)
     shown = clean_display_name(display_name or name)
     _check_password_strength(password)
-    if _name_taken(username_key=canonical(name)):
+    if _name_taken(username_key=canonical(name)) or _retired(canonical(name)):
         raise Conflict("username already taken", code="username_taken")
     if _lookalike_taken(name):
         raise Conflict("username looks like an existing one", code="username_confusable")
@@ -165,13 +171,52 @@ def authenticate(username: str, password: str) -> User:
     ensure_can_sign_in(user)
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
-    user.last_login_at = clock.now()
+    _signed_in(user, clock.now())
     return user
 
 
 def ensure_can_sign_in(user: User) -> None:
+    if user.deleted_at is not None:
+        raise Unauthenticated("this account was deleted", code="account_deleted")
     if user.banned_at is not None:
         raise Forbidden("this account is banned", code="account_banned")
+
+
+def _signed_in(user: User, now: datetime) -> None:
+    user.last_login_at = now
+    # Signing in during the cooling-off period is how a member changes their mind about deleting the account.
+    user.deletion_requested_at = user.deletion_due_at = None
+
+
+class RetiredUsername(Model):
+    """A deleted account's username, kept from re-registration for a while (RETIRED_USERNAME_DAYS) so nobody
+    can pose as the member who left. Only a hash of the canonical name is kept: the name itself is erased."""
+
+    __tablename__ = "retired_usernames"
+
+    name_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def retired_name_hash(username_key: str) -> str:
+    return hashlib.sha256(b"retired-username:" + username_key.encode()).hexdigest()
+
+
+def _retired(username_key: str) -> bool:
+    until = db.session.scalar(
+        select(RetiredUsername.until).where(RetiredUsername.name_hash == retired_name_hash(username_key))
+    )
+    return until is not None and until > clock.now()
+
+
+def request_deletion(user: User, days: int) -> User:
+    """Ask for the account to be deleted after `days` of cooling off; every session ends now, and signing in
+    again before the date cancels the request."""
+    now = clock.now()
+    if user.deletion_due_at is None:
+        user.deletion_requested_at, user.deletion_due_at = now, now + timedelta(days=days)
+    auth_sessions.revoke_all(user.id, reason="deletion_requested")
+    return user
 
 
 def get_user(user_id: int) -> User:
@@ -220,7 +265,7 @@ def sign_in_with_wechat(openid: str, unionid: str | None, session_key: str) -> t
         identity.unionid = identity.unionid or unionid
         identity.updated_at = now
         ensure_can_sign_in(identity.user)
-        identity.user.last_login_at = now
+        _signed_in(identity.user, now)
         return identity.user, False
     user = _new_wechat_member(now)
     db.session.add(

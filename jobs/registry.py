@@ -17,7 +17,7 @@ from forum import subscribe_messages, view_counts
 from jobs.locks import exclusive
 from kernel import clock, outbox
 from kernel.unit_of_work import transaction
-from operations import tiers
+from operations import account_deletion, data_export, tiers
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,20 @@ def _remind_balance() -> Result:
 def _send_subscribe_messages() -> Result:
     sent, unsent = subscribe_messages.send_pending(subscribe_messages.server_client())
     return Result(f"sent {sent} subscribe message(s), {unsent} not sent")
+
+
+def _erase_deleted_accounts() -> Result:
+    return Result(f"erased {account_deletion.erase_due(clock.now())} account(s)")
+
+
+def _prepare_exports() -> Result:
+    return Result(f"prepared {data_export.prepare_pending(clock.now())} export(s)")
+
+
+def _purge_exports() -> Result:
+    with transaction():
+        count = data_export.purge_expired(clock.now())
+    return Result(f"removed {count} expired export(s)")
 
 
 def _send_refunds() -> Result:
@@ -165,6 +179,30 @@ JOBS = (
         "ask WeChat Pay about orders still unpaid (a lost notification never loses a payment)",
         _reconcile_wechat_payments,
         timedelta(minutes=5),
+    ),
+    Job(
+        "members-erase-deleted",
+        "members",
+        "erase-deleted",
+        "erase accounts whose deletion cooling-off period is over",
+        _erase_deleted_accounts,
+        crontab(minute=15),
+    ),
+    Job(
+        "members-prepare-exports",
+        "members",
+        "prepare-exports",
+        "write the personal-data exports members asked for",
+        _prepare_exports,
+        timedelta(minutes=1),
+    ),
+    Job(
+        "members-purge-exports",
+        "members",
+        "purge-exports",
+        "delete export files past their keeping time",
+        _purge_exports,
+        crontab(hour=4, minute=0),
     ),
     Job(
         "ops-recompute-tiers",

@@ -45,7 +45,7 @@ def submit_post(
     tags: list[str] | None = None,
     image_ids: list[int] | None = None,
 ) -> Post:
-    ensure_can_contribute(author, clock.now())
+    ensure_can_contribute(author, clock.now(), "post")
     screened = _screen_fields(title=title, body=body, tags=" ".join(tags or []))
     held = _review_terms(screened)
     new_member = needs_new_member_review(author)
@@ -95,7 +95,7 @@ def edit_post(
 
 
 def submit_reply(author: User, post_id: int, body: str, quote_reply_id: int | None = None) -> Reply:
-    ensure_can_contribute(author, clock.now())
+    ensure_can_contribute(author, clock.now(), "reply")
     screened = _screen_fields(body=body)
     held = _review_terms(screened)
     reply = replies.create_reply(

@@ -70,6 +70,7 @@ def app(tmp_path_factory, redis_proxy):
         "ARGON2_MEMORY_KIB": 64,
         "STORE_PREFIX": f"test-{uuid.uuid4().hex[:8]}:",
         "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
+        "DATA_EXPORT_ROOT": str(tmp_path_factory.mktemp("exports")),
         "WECHAT_APPID": "wx-test-app",
         "WECHAT_SECRET": "wx-test-secret",
         "WECHAT_TIMEOUT": 2,

@@ -94,6 +94,7 @@ class FakeWeChat(LocalServer):
     requests: list[dict] = field(default_factory=list)
     consents: dict[tuple[str, str], int] = field(default_factory=dict)  # (openid, template_id) → one-time grants
     delivered: list[dict] = field(default_factory=list)
+    phone_codes: dict[str, str] = field(default_factory=dict)  # getPhoneNumber code → the member's number
     token: str = ""
     tokens_issued: int = 0
 
@@ -116,9 +117,19 @@ class FakeWeChat(LocalServer):
                 self.tokens_issued += 1
                 self.token = f"token-{self.tokens_issued}-{uuid.uuid4().hex[:8]}"
             return 200, {"access_token": self.token, "expires_in": 7200}
+        needs_token = request.method == "POST" and request.path.startswith(("/cgi-bin/message/", "/wxa/"))
+        if needs_token and (not self.token or request.query.get("access_token") != self.token):
+            return 200, {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"}
+        if request.path == "/wxa/business/getuserphonenumber":
+            number = self.phone_codes.pop(json.loads(request.body).get("code", ""), None)  # a code works once
+            if number is None:
+                return 200, {"errcode": 40029, "errmsg": "invalid code"}
+            info = {"phoneNumber": number, "purePhoneNumber": number, "countryCode": "86"}
+            if number.startswith("+"):
+                info.update(purePhoneNumber=number[3:], countryCode=number[1:3])
+            stamp = {"appid": "wx-test-app", "timestamp": int(time.time())}
+            return 200, {"errcode": 0, "errmsg": "ok", "phone_info": {**info, "watermark": stamp}}
         if request.path == "/cgi-bin/message/subscribe/send" and request.method == "POST":
-            if not self.token or request.query.get("access_token") != self.token:
-                return 200, {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"}
             body = json.loads(request.body)
             grant = (body.get("touser", ""), body.get("template_id", ""))
             if self.consents.get(grant, 0) < 1:

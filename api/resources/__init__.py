@@ -16,6 +16,7 @@ from api.resources import (
     operations,
     posts,
     presale,
+    privacy,
     replies,
     rewards,
 )
@@ -36,6 +37,7 @@ BLUEPRINTS = (
     ideas.blp,
     presale.blp,
     addresses.blp,
+    privacy.blp,
     operations.blp,
     jobs.blp,
 )
