@@ -89,6 +89,13 @@ def load_config(instance: Path) -> dict[str, Any]:
         "WECHAT_APPID": env.get("WECHAT_APPID", ""),
         "WECHAT_SECRET": env.get("WECHAT_SECRET", ""),
         "WECHAT_TIMEOUT": float(env.get("WECHAT_TIMEOUT", 5)),
+        # Content security: msgSecCheck and mediaCheckAsync on what members publish, when WeChat is configured.
+        "CONTENT_SECURITY": _flag("CONTENT_SECURITY", True),
+        # WeChat's push messages (media-check verdicts): the token, and the EncodingAESKey in encrypted mode.
+        "WECHAT_PUSH_TOKEN": env.get("WECHAT_PUSH_TOKEN", ""),
+        "WECHAT_PUSH_AES_KEY": env.get("WECHAT_PUSH_AES_KEY", ""),
+        # This service's public address (WeChat fetches held images from it to check them).
+        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         # Subscribe messages: {"topic": {"template_id", "page", "data": {"thing1": "title", …}}}; see
         # forum/subscribe_messages.py. Topics without a template are in-app only.
         "WECHAT_SUBSCRIBE_TEMPLATES": json.loads(env.get("WECHAT_SUBSCRIBE_TEMPLATES") or "{}"),

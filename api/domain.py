@@ -17,5 +17,5 @@ from forum import (  # noqa: F401
     subscribe_messages,
 )
 from kernel import audit, idempotency, outbox  # noqa: F401
-from moderation import queue, reports, sanctions, words  # noqa: F401
+from moderation import content_security, queue, reports, sanctions, words  # noqa: F401
 from operations import account_deletion, campaigns, data_export, feedback, tags, tiers  # noqa: F401

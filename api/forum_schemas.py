@@ -26,6 +26,9 @@ class ImageOut(ma.Schema):
     width = ma.fields.Integer()
     height = ma.fields.Integer()
     mime = ma.fields.String()
+    check = ma.fields.String(
+        metadata={"description": "unchecked, pending, pass, review or risky: only unchecked and pass are served"}
+    )
 
 
 class ViewerState(ma.Schema):
@@ -97,6 +100,7 @@ def image_out(media) -> dict:
         "width": media.width,
         "height": media.height,
         "mime": media.mime,
+        "check": media.check_status,
     }
 
 

@@ -42,7 +42,18 @@ class Media(Model):
     storage_key: Mapped[str] = mapped_column(String(200))
     thumb_key: Mapped[str] = mapped_column(String(200))
     thumb_mime: Mapped[str] = mapped_column(String(32))
+    # WeChat's asynchronous image check: unchecked (no WeChat) | pending → pass | review | risky. Only unchecked
+    # and passed images are shown.
+    check_status: Mapped[str] = mapped_column(String(12), default="unchecked")
+    check_trace_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    check_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    check_label: Mapped[int | None] = mapped_column(Integer)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def shown(self) -> bool:
+        return self.check_status in ("unchecked", "pass")
 
 
 @dataclass(frozen=True)
@@ -143,6 +154,7 @@ def store_upload(owner: User, data: bytes, storage: MediaStorage, max_pixels: in
         storage_key=storage.save(processed.data, processed.extension),
         thumb_key=storage.save(processed.thumbnail, "jpg"),
         thumb_mime=processed.thumb_mime,
+        check_status="unchecked",
         created_at=clock.now(),
     )
     db.session.add(media)

@@ -17,6 +17,7 @@ from forum import subscribe_messages, view_counts
 from jobs.locks import exclusive
 from kernel import clock, outbox
 from kernel.unit_of_work import transaction
+from moderation import content_security
 from operations import account_deletion, data_export, tiers
 
 
@@ -87,6 +88,12 @@ def _purge_exports() -> Result:
     with transaction():
         count = data_export.purge_expired(clock.now())
     return Result(f"removed {count} expired export(s)")
+
+
+def _recheck_media() -> Result:
+    with transaction():
+        count = content_security.resubmit_unasked(clock.now())
+    return Result(f"asked WeChat about {count} held image(s)")
 
 
 def _send_refunds() -> Result:
@@ -203,6 +210,14 @@ JOBS = (
         "delete export files past their keeping time",
         _purge_exports,
         crontab(hour=4, minute=0),
+    ),
+    Job(
+        "moderation-recheck-media",
+        "moderation",
+        "recheck-media",
+        "ask WeChat again about held images it never received or never answered",
+        _recheck_media,
+        timedelta(minutes=5),
     ),
     Job(
         "ops-recompute-tiers",

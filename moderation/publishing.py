@@ -12,7 +12,8 @@ from forum.posts import Post
 from forum.replies import Reply
 from kernel import clock
 from kernel.db import db
-from moderation import queue, words
+from kernel.errors import DependencyDown
+from moderation import content_security, queue, words
 
 
 def _screen_fields(**fields: str | None) -> dict[str, words.Screening]:
@@ -23,6 +24,13 @@ def _screen_fields(**fields: str | None) -> dict[str, words.Screening]:
 
 def _review_terms(screenings: dict[str, words.Screening]) -> list[str]:
     return sorted({term for s in screenings.values() for term in s.review})
+
+
+def _wechat_hold(author: User, scene: str, **fields: str | None) -> str | None:
+    """WeChat's check after the local filter: risky is refused here, review or an outage holds (the reason)."""
+    verdict = content_security.check_text(author, scene, **fields)
+    content_security.refuse_risky(verdict)
+    return content_security.hold_reason(verdict)
 
 
 def needs_new_member_review(author: User) -> bool:
@@ -48,7 +56,8 @@ def submit_post(
     ensure_can_contribute(author, clock.now(), "post")
     screened = _screen_fields(title=title, body=body, tags=" ".join(tags or []))
     held = _review_terms(screened)
-    new_member = needs_new_member_review(author)
+    wechat = _wechat_hold(author, "forum", title=screened["title"].text, body=screened["body"].text)
+    reason = "filter" if held else wechat or ("new_member" if needs_new_member_review(author) else None)
     post = posts.create_post(
         author,
         board_id=board_id,
@@ -56,17 +65,10 @@ def submit_post(
         body=screened["body"].text,
         tags=tags,
         image_ids=image_ids,
-        status="pending_review" if held or new_member else "published",
+        status="pending_review" if reason else "published",
     )
-    if held or new_member:
-        queue.enqueue(
-            "post",
-            post.id,
-            reason="filter" if held else "new_member",
-            author_id=author.id,
-            board_id=post.board_id,
-            terms=held,
-        )
+    if reason:
+        queue.enqueue("post", post.id, reason=reason, author_id=author.id, board_id=post.board_id, terms=held)
     return post
 
 
@@ -80,6 +82,12 @@ def edit_post(
     image_ids: list[int] | None = None,
 ) -> Post:
     screened = _screen_fields(title=title, body=body, tags=" ".join(tags) if tags is not None else None)
+    wechat = _wechat_hold(
+        editor,
+        "forum",
+        title=screened["title"].text if title is not None else None,
+        body=screened["body"].text if body is not None else None,
+    )
     post = posts.update_post(
         editor,
         post_id,
@@ -89,8 +97,9 @@ def edit_post(
         image_ids=image_ids,
     )
     held = _review_terms(screened)
-    if held:  # the edit stays visible; a moderator looks at it
-        queue.enqueue("post", post.id, reason="filter", author_id=editor.id, board_id=post.board_id, terms=held)
+    if held or wechat:  # the edit stays visible; a moderator looks at it
+        reason = "filter" if held else wechat or "filter"
+        queue.enqueue("post", post.id, reason=reason, author_id=editor.id, board_id=post.board_id, terms=held)
     return post
 
 
@@ -98,28 +107,33 @@ def submit_reply(author: User, post_id: int, body: str, quote_reply_id: int | No
     ensure_can_contribute(author, clock.now(), "reply")
     screened = _screen_fields(body=body)
     held = _review_terms(screened)
+    reason = "filter" if held else _wechat_hold(author, "comment", body=screened["body"].text)
     reply = replies.create_reply(
-        author, post_id, screened["body"].text, quote_reply_id, status="pending_review" if held else "published"
+        author, post_id, screened["body"].text, quote_reply_id, status="pending_review" if reason else "published"
     )
-    if held:
+    if reason:
         post = db.session.get_one(Post, reply.post_id)
-        queue.enqueue("reply", reply.id, reason="filter", author_id=author.id, board_id=post.board_id, terms=held)
+        queue.enqueue("reply", reply.id, reason=reason, author_id=author.id, board_id=post.board_id, terms=held)
     return reply
 
 
 def edit_reply(editor: User, reply_id: int, body: str) -> Reply:
     screened = _screen_fields(body=body)
+    wechat = _wechat_hold(editor, "comment", body=screened["body"].text)
     reply = replies.update_reply(editor, reply_id, screened["body"].text)
     held = _review_terms(screened)
-    if held:
+    if held or wechat:
         post = db.session.get_one(Post, reply.post_id)
-        queue.enqueue("reply", reply.id, reason="filter", author_id=editor.id, board_id=post.board_id, terms=held)
+        reason = "filter" if held else wechat or "filter"
+        queue.enqueue("reply", reply.id, reason=reason, author_id=editor.id, board_id=post.board_id, terms=held)
     return reply
 
 
 def submit_idea(creator: User, *, title: str, description: str, category: str, image_ids: list[int]) -> Idea:
-    """Every idea waits for a moderator before it is public; listed words are masked, blocked or flagged."""
+    """Every idea waits for a moderator before it is public; listed words are masked, blocked or flagged, and
+    WeChat's risky verdict refuses it at once."""
     screened = _screen_fields(title=title, description=description)
+    _wechat_hold(creator, "forum", title=screened["title"].text, description=screened["description"].text)
     idea = ideas.submit(
         creator,
         title=screened["title"].text,
@@ -135,6 +149,7 @@ def edit_idea(creator: User, idea_id: int, **changes) -> Idea:
     screened = _screen_fields(title=changes.get("title"), description=changes.get("description"))
     for field, screening in screened.items():
         changes[field] = screening.text
+    _wechat_hold(creator, "forum", title=changes.get("title"), description=changes.get("description"))
     was_rejected = ideas.get_idea(idea_id).status == "rejected"
     idea = ideas.edit(creator, idea_id, **changes)
     if was_rejected:  # the edit resubmits it
@@ -171,4 +186,10 @@ def update_profile(
     _refuse_in_names(display_name=display_name, region=region)
     if bio is not None:
         bio = _screen_fields(bio=bio)["bio"].text
+    verdict = content_security.check_text(user, "profile", display_name=display_name, bio=bio, region=region)
+    # A profile cannot wait in a queue: what WeChat would hold for review is refused like what it calls risky,
+    # and a profile WeChat could not check is not taken now.
+    content_security.refuse_risky(content_security.RISKY if verdict == content_security.REVIEW else verdict)
+    if verdict == content_security.UNAVAILABLE:
+        raise DependencyDown("the profile could not be checked, try again", code="content_check_unavailable")
     return members.update_profile(user, display_name=display_name, bio=bio, region=region)

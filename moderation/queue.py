@@ -12,7 +12,7 @@ from kernel import clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.pagination import Page, keyset_page
 
-REASONS = ("filter", "new_member", "reports", "idea", "share")
+REASONS = ("filter", "new_member", "reports", "idea", "share", "wechat", "media")
 
 
 class ReviewItem(Model):

@@ -71,9 +71,11 @@ def app(tmp_path_factory, redis_proxy):
         "STORE_PREFIX": f"test-{uuid.uuid4().hex[:8]}:",
         "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
         "DATA_EXPORT_ROOT": str(tmp_path_factory.mktemp("exports")),
+        "WECHAT_API_BASE": "http://127.0.0.1:9",  # nothing answers there; tests that need WeChat start a fake
         "WECHAT_APPID": "wx-test-app",
         "WECHAT_SECRET": "wx-test-secret",
         "WECHAT_TIMEOUT": 2,
+        "WECHAT_PUSH_TOKEN": "test-push-token",
         "PAYMENT_WEBHOOK_SECRET": "test-webhook-secret",
         **_wechatpay_settings(),
         "REGISTER_RATE_LIMIT": "1000 per minute",

@@ -95,6 +95,9 @@ class FakeWeChat(LocalServer):
     consents: dict[tuple[str, str], int] = field(default_factory=dict)  # (openid, template_id) → one-time grants
     delivered: list[dict] = field(default_factory=list)
     phone_codes: dict[str, str] = field(default_factory=dict)  # getPhoneNumber code → the member's number
+    # msgSecCheck: a word in the text → its verdict (everything else passes); mediaCheckAsync requests, kept.
+    text_verdicts: dict[str, str] = field(default_factory=lambda: {"违禁词": "risky", "待审词": "review"})
+    media_checks: list[dict] = field(default_factory=list)
     token: str = ""
     tokens_issued: int = 0
 
@@ -120,6 +123,25 @@ class FakeWeChat(LocalServer):
         needs_token = request.method == "POST" and request.path.startswith(("/cgi-bin/message/", "/wxa/"))
         if needs_token and (not self.token or request.query.get("access_token") != self.token):
             return 200, {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"}
+        if request.path == "/wxa/msg_sec_check":
+            body = json.loads(request.body)
+            if body.get("version") != 2 or not body.get("openid") or body.get("scene") not in (1, 2, 3, 4):
+                return 200, {"errcode": 47001, "errmsg": "data format error"}
+            suggest = next((v for word, v in self.text_verdicts.items() if word in body.get("content", "")), "pass")
+            label = 100 if suggest == "pass" else 20006
+            return 200, {
+                "errcode": 0,
+                "errmsg": "ok",
+                "result": {"suggest": suggest, "label": label},
+                "trace_id": uuid.uuid4().hex,
+            }
+        if request.path == "/wxa/media_check_async":
+            body = json.loads(request.body)
+            if body.get("version") != 2 or not body.get("openid") or not body.get("media_url"):
+                return 200, {"errcode": 47001, "errmsg": "data format error"}
+            trace_id = uuid.uuid4().hex
+            self.media_checks.append({**body, "trace_id": trace_id})
+            return 200, {"errcode": 0, "errmsg": "ok", "trace_id": trace_id}
         if request.path == "/wxa/business/getuserphonenumber":
             number = self.phone_codes.pop(json.loads(request.body).get("code", ""), None)  # a code works once
             if number is None:

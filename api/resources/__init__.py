@@ -19,6 +19,7 @@ from api.resources import (
     privacy,
     replies,
     rewards,
+    wechat_push,
 )
 
 BLUEPRINTS = (
@@ -40,4 +41,5 @@ BLUEPRINTS = (
     privacy.blp,
     operations.blp,
     jobs.blp,
+    wechat_push.blp,
 )

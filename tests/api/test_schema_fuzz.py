@@ -26,6 +26,7 @@ from forum.names import clean_display_name, clean_username
 from forum.posts import check_tag_names
 from moderation import words
 from operations import tags as member_tags
+from tests.fakes import FakeWeChat
 from tests.support import Members
 
 # The document is read at collection from an app with no database behind it (the spec needs none); each case is
@@ -202,6 +203,16 @@ def _checks_for(case) -> list:
     if case.operation.path in UPLOADS and case.operation.method.upper() == "POST":
         return [check for check in CHECKS if check is not checks.negative_data_rejection]
     return CHECKS
+
+
+@pytest.fixture(scope="module", autouse=True)
+def wechat(app):
+    """WeChat answers (as a fake on 127.0.0.1): calls that reach it get its real refusals, never an outage."""
+    fake = FakeWeChat().start()
+    previous, app.config["WECHAT_API_BASE"] = app.config["WECHAT_API_BASE"], fake.base_url
+    yield fake
+    app.config["WECHAT_API_BASE"] = previous
+    fake.stop()
 
 
 @pytest.fixture()
