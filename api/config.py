@@ -147,7 +147,11 @@ def load_config(instance: Path) -> dict[str, Any]:
         "IDEA_MILESTONES": json.loads(
             env.get("IDEA_MILESTONES", "[[100, 365], [1000, 182], [5000, 182], [10000, null]]")
         ),
-        "IDEA_VERIFIED_MIN_LEVEL": int(env.get("IDEA_VERIFIED_MIN_LEVEL", 2)),
+        # Who counts toward milestones: "all" supporters (as on LEGO Ideas) or only "verified" ones (this level and
+        # account age, checked live); accounts younger than IDEA_SUPPORT_MIN_ACCOUNT_HOURS cannot support.
+        "IDEA_SUPPORT_POLICY": env.get("IDEA_SUPPORT_POLICY", "all"),
+        "IDEA_SUPPORT_MIN_ACCOUNT_HOURS": int(env.get("IDEA_SUPPORT_MIN_ACCOUNT_HOURS", 0)),
+        "IDEA_VERIFIED_MIN_LEVEL": int(env.get("IDEA_VERIFIED_MIN_LEVEL", 3)),
         "IDEA_VERIFIED_MIN_AGE_DAYS": int(env.get("IDEA_VERIFIED_MIN_AGE_DAYS", 7)),
         # Operations: activity tiers over a window of days, by count of a member's own activity events
         "TIER_WINDOW_DAYS": int(env.get("TIER_WINDOW_DAYS", 30)),

@@ -17,10 +17,12 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import (
+    ColumnElement,
     Float,
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     Text,
     delete,
@@ -33,7 +35,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column, relatio
 from c2b import events
 from forum.hot import EPOCH
 from forum.media import Media, owned_media
-from forum.members import User
+from forum.members import STAFF_ROLES, User
 from forum.notifications import notify
 from forum.permissions import ensure_can_contribute
 from kernel import audit, clock, fanout, outbox
@@ -41,7 +43,8 @@ from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
 from kernel.outbox import Event
 from kernel.pagination import Page, keyset_page
-from kernel.sql import get_or_404, insert_if_absent, move, move_or_refuse, rows_changed
+from kernel.sql import contains_pattern, get_or_404, insert_if_absent, move, move_or_refuse, rows_changed
+from kernel.unit_of_work import transaction
 
 STATUSES = (
     "pending_review",
@@ -290,9 +293,13 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
             details={"status": effective_status(idea, now)},
         )
     cfg = current_app.config
-    verified = member.level >= cfg["IDEA_VERIFIED_MIN_LEVEL"] and now - member.created_at >= timedelta(
-        days=cfg["IDEA_VERIFIED_MIN_AGE_DAYS"]
-    )
+    if now - member.created_at < timedelta(hours=cfg["IDEA_SUPPORT_MIN_ACCOUNT_HOURS"]):
+        raise Forbidden(
+            "new accounts support ideas after a while",
+            code="account_too_new",
+            details={"hours": cfg["IDEA_SUPPORT_MIN_ACCOUNT_HOURS"]},
+        )
+    verified = qualifies(member, now)
     inserted = insert_if_absent(
         IdeaSupport,
         {
@@ -357,11 +364,98 @@ def withdraw(member: User, idea_id: int) -> bool:
     return bool(removed)
 
 
+# Who counts toward milestones: every supporter (as on LEGO Ideas), or with IDEA_SUPPORT_POLICY=verified only
+# members who qualify now (level and account age). Either way a banned or deleted member's support stops counting;
+# verification is live: the recount follows members as they level up, age, are banned or leave.
+POLICIES = ("all", "verified")
+
+
+def counting_policy() -> str:
+    return current_app.config["IDEA_SUPPORT_POLICY"]
+
+
+def counted(idea: Idea) -> int:
+    return idea.verified_supporter_count if counting_policy() == "verified" else idea.supporter_count
+
+
+def counted_column() -> InstrumentedAttribute[int]:
+    return Idea.verified_supporter_count if counting_policy() == "verified" else Idea.supporter_count
+
+
+def qualifies(member: User, now: datetime) -> bool:
+    cfg = current_app.config
+    return (
+        member.banned_at is None
+        and member.deleted_at is None
+        and member.level >= cfg["IDEA_VERIFIED_MIN_LEVEL"]
+        and now - member.created_at >= timedelta(days=cfg["IDEA_VERIFIED_MIN_AGE_DAYS"])
+    )
+
+
+def _standing_supporters(now: datetime, verified_only: bool) -> Select[Any]:
+    cfg = current_app.config
+    conditions: list[ColumnElement[bool]] = [User.banned_at.is_(None), User.deleted_at.is_(None)]
+    if verified_only:
+        conditions += [
+            User.level >= cfg["IDEA_VERIFIED_MIN_LEVEL"],
+            User.created_at <= now - timedelta(days=cfg["IDEA_VERIFIED_MIN_AGE_DAYS"]),
+        ]
+    return select(User.id).where(*conditions)
+
+
+def recount(idea_id: int, now: datetime) -> Idea:
+    """Count an idea's supporters again from the supports themselves, under the idea's row lock (so a support
+    landing meanwhile waits and then adds to the exact count), and advance milestones the new count reaches."""
+    idea = db.session.get_one(Idea, idea_id, with_for_update={"of": Idea}, populate_existing=True)
+    verified_members = _standing_supporters(now, verified_only=True)
+    mine = IdeaSupport.idea_id == idea.id
+    db.session.execute(
+        update(IdeaSupport)
+        .where(mine, IdeaSupport.verified != IdeaSupport.user_id.in_(verified_members))
+        .values(verified=IdeaSupport.user_id.in_(verified_members))
+        .execution_options(synchronize_session=False)
+    )
+
+    def count(members) -> int:
+        return db.session.execute(
+            select(func.count()).select_from(IdeaSupport).where(mine, IdeaSupport.user_id.in_(members))
+        ).scalar_one()
+
+    idea.supporter_count = count(_standing_supporters(now, verified_only=False))
+    idea.verified_supporter_count = count(verified_members)
+    if effective_status(idea, now) == "supporting":
+        _advance_milestones(idea, now)
+    idea.trend_score = _trend(idea)
+    return idea
+
+
+def recount_member(user_id: int, now: datetime) -> int:
+    """A member's standing changed (level, ban, deletion): recount the ideas they support that still collect."""
+    idea_ids = db.session.scalars(
+        select(IdeaSupport.idea_id)
+        .join(Idea, Idea.id == IdeaSupport.idea_id)
+        .where(IdeaSupport.user_id == user_id, Idea.status == "supporting")
+        .order_by(IdeaSupport.idea_id)
+    ).all()
+    for idea_id in idea_ids:
+        recount(idea_id, now)
+    return len(idea_ids)
+
+
+def recount_supporting(now: datetime) -> int:
+    """The periodic recount: accounts age into verification without any event to say so."""
+    idea_ids = db.session.scalars(select(Idea.id).where(Idea.status == "supporting").order_by(Idea.id)).all()
+    for idea_id in idea_ids:
+        with transaction():
+            recount(idea_id, now)
+    return len(idea_ids)
+
+
 def _advance_milestones(idea: Idea, now: datetime) -> None:
     stages = milestones()
     while idea.milestones_reached < len(stages) and idea.status == "supporting":
         stage = stages[idea.milestones_reached]
-        if idea.verified_supporter_count < stage.supporters:
+        if counted(idea) < stage.supporters:
             return
         idea.milestones_reached += 1
         outbox.emit(
@@ -437,8 +531,22 @@ def decide(actor: User, idea_id: int, decision: str, feedback: str) -> Idea:
     return idea
 
 
-def list_ideas(*, status: str | None, sort: str, limit: int, cursor: str | None, now: datetime) -> Page:
+def list_ideas(
+    *,
+    status: str | None,
+    sort: str,
+    limit: int,
+    cursor: str | None,
+    now: datetime,
+    q: str | None = None,
+    category: str | None = None,
+) -> Page:
     query = select(Idea).where(Idea.status.not_in(("pending_review", "rejected")))
+    if q and q.strip():  # the same substring search as posts (Chinese has no word boundaries to index)
+        pattern = contains_pattern(q.strip())
+        query = query.where(Idea.title.ilike(pattern, escape="\\") | Idea.description.ilike(pattern, escape="\\"))
+    if category:
+        query = query.where(Idea.category == category)
     if status == "expired":
         query = query.where((Idea.status == "expired") | ((Idea.status == "supporting") & (Idea.deadline_at <= now)))
     elif status == "supporting":
@@ -446,7 +554,7 @@ def list_ideas(*, status: str | None, sort: str, limit: int, cursor: str | None,
     elif status:
         query = query.where(Idea.status == status)
     orders: dict[str, list[InstrumentedAttribute[Any]]] = {
-        "supporters": [Idea.verified_supporter_count, Idea.id],
+        "supporters": [counted_column(), Idea.id],
         "trending": [Idea.trend_score, Idea.id],
         "newest": [Idea.id],
     }
@@ -454,9 +562,20 @@ def list_ideas(*, status: str | None, sort: str, limit: int, cursor: str | None,
     return keyset_page(query, keys, limit, cursor)
 
 
+def ideas_of(creator: User, limit: int, cursor: str | None) -> Page:
+    """All of a member's ideas, whatever their status (rejected ones with the reason)."""
+    return keyset_page(select(Idea).where(Idea.creator_id == creator.id), [Idea.id], limit, cursor)
+
+
+def supports_of(member: User, limit: int, cursor: str | None) -> Page:
+    """The ideas a member supports, most recent support first."""
+    query = select(IdeaSupport).where(IdeaSupport.user_id == member.id)
+    return keyset_page(query, [IdeaSupport.created_at, IdeaSupport.idea_id], limit, cursor)
+
+
 def review_queue(limit: int, cursor: str | None) -> Page:
     query = select(Idea).where(Idea.status.in_(("qualified", "in_review")))
-    return keyset_page(query, [Idea.verified_supporter_count, Idea.id], limit, cursor)
+    return keyset_page(query, [counted_column(), Idea.id], limit, cursor)
 
 
 def add_update(creator: User, idea_id: int, title: str, body: str) -> IdeaUpdate:
@@ -508,10 +627,25 @@ def supporter_ids(idea_id: int) -> list[int]:
     return list(db.session.scalars(select(IdeaSupport.user_id).where(IdeaSupport.idea_id == idea_id)))
 
 
-def demand(idea_id: int, min_level: int, now: datetime) -> dict:
-    """What the product team needs: who supports, how many would buy, at what price, and how fast."""
+def demand_for(viewer: User, idea_id: int, min_level: int | None, now: datetime) -> dict:
+    """The product team reads every idea's demand; a creator reads their own."""
     idea = get_idea(idea_id)
-    rows = db.session.execute(select(IdeaSupport).where(IdeaSupport.idea_id == idea.id)).scalars().all()
+    if viewer.id != idea.creator_id:
+        viewer.ensure_role("product", doing="read demand reports")
+    return demand(idea_id, min_level, now)
+
+
+def demand(idea_id: int, min_level: int | None, now: datetime) -> dict:
+    """What the product team needs: who supports, how many would buy, at what price, and how fast. Staff
+    supports, and those of banned or deleted members, are not demand."""
+    idea = get_idea(idea_id)
+    min_level = min_level or current_app.config["IDEA_VERIFIED_MIN_LEVEL"]
+    members = select(User.id).where(User.role.not_in(STAFF_ROLES), User.banned_at.is_(None), User.deleted_at.is_(None))
+    rows = (
+        db.session.execute(select(IdeaSupport).where(IdeaSupport.idea_id == idea.id, IdeaSupport.user_id.in_(members)))
+        .scalars()
+        .all()
+    )
     prices = sorted(r.price_cents for r in rows if r.price_cents is not None)
     buckets: dict[str, int] = {}
     for price in prices:
@@ -520,7 +654,7 @@ def demand(idea_id: int, min_level: int, now: datetime) -> dict:
         buckets[label] = buckets.get(label, 0) + 1
     daily = db.session.execute(
         select(func.date(IdeaSupport.created_at), func.count())
-        .where(IdeaSupport.idea_id == idea.id)
+        .where(IdeaSupport.idea_id == idea.id, IdeaSupport.user_id.in_(members))
         .group_by(func.date(IdeaSupport.created_at))
         .order_by(func.date(IdeaSupport.created_at))
     ).all()
@@ -548,7 +682,7 @@ def top_ideas(limit: int, now: datetime) -> list[dict]:
     ranked = db.session.scalars(
         select(Idea)
         .where(Idea.status.in_(("supporting", "qualified", "in_review", "approved")))
-        .order_by(Idea.verified_supporter_count.desc(), Idea.id.desc())
+        .order_by(counted_column().desc(), Idea.id.desc())
         .limit(limit)
     ).all()
     return [demand(idea.id, current_app.config["IDEA_VERIFIED_MIN_LEVEL"], now) for idea in ranked]

@@ -2,12 +2,15 @@
 
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import select, update
 
+from c2b import ideas
 from economy import events
 from forum.members import User
-from kernel import outbox
+from kernel import clock, outbox
 from kernel.db import db
+from kernel.outbox import Event
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,7 @@ class Level:
 LEVELS = (
     Level(1, "新手", 0, ("post and reply (first topics reviewed)",)),
     Level(2, "见习", 50, ("topics publish without review", "relaxed posting limits")),
-    Level(3, "常驻", 200, ("reports count toward auto-hide", "verified idea supporter")),
+    Level(3, "常驻", 200, ("reports count toward auto-hide",)),
     Level(4, "达人", 500, ("early access to eligible pre-sales",)),
     Level(5, "精英", 1000, ("apply for experience-officer campaigns",)),
     Level(6, "专家", 2000, ("badge showcase of 3",)),
@@ -30,6 +33,12 @@ LEVELS = (
     Level(9, "传奇", 15000, ("annual community gift",)),
     Level(10, "社区之星", 30000, ("meet the product team",)),
 )
+
+
+def privileges_of(level: Level) -> list[str]:
+    """The level's privileges, with those that settings place (the verified idea supporter's level is one)."""
+    extra = ["verified idea supporter"] if level.number == current_app.config["IDEA_VERIFIED_MIN_LEVEL"] else []
+    return [*level.privileges, *extra]
 
 
 def level_for(contribution: int) -> Level:
@@ -54,3 +63,9 @@ def sync_level(user_id: int, contribution: int) -> int:
     if previous is not None and level > previous:
         outbox.emit(events.LEVEL_REACHED, actor_id=user_id, subject=("user", user_id), payload={"level": level})
     return level
+
+
+@outbox.subscribe(events.LEVEL_REACHED, name="economy.recount_idea_supports")
+def _recount_supports(event: Event) -> None:
+    """A member who levels up may now be a verified supporter of the ideas they back."""
+    ideas.recount_member(event.subject_id or 0, clock.now())

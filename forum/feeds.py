@@ -7,12 +7,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from forum.posts import Post, PostTag, find_tag
 from kernel.pagination import Page, keyset_page
+from kernel.sql import contains_pattern
 
 SORTS = ("hot", "latest", "featured")
-
-
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def list_posts(
@@ -40,7 +37,7 @@ def list_posts(
         query = query.where(Post.id.in_(select(PostTag.post_id).where(PostTag.tag_id == found.id)))
     if q:
         # Substring match, so Chinese words match inside sentences without a tokenizer.
-        pattern = f"%{_escape_like(q.strip())}%"
+        pattern = contains_pattern(q.strip())
         query = query.where(or_(Post.title.ilike(pattern, escape="\\"), Post.body.ilike(pattern, escape="\\")))
     if sort == "hot":
         keys += [Post.hot_score, Post.id]

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from forum.members import User
 from kernel import clock
 from kernel.db import Model, UTCDateTime, db
-from kernel.errors import Forbidden, ValidationFailed
+from kernel.errors import Conflict, Forbidden
 from kernel.sql import insert_if_absent
 
 POLICIES = ("privacy", "terms")
@@ -63,9 +63,8 @@ def accept(member: User, versions: dict[str, str]) -> None:
     current = current_versions()
     wrong = {policy: version for policy, version in versions.items() if current.get(policy) != version}
     if wrong:
-        raise ValidationFailed(
-            "not the current version", code="policy_version_outdated", details={p: [current.get(p, "")] for p in wrong}
-        )
+        # The client showed a version that is no longer (or not yet) current: it should show the current one.
+        raise Conflict("not the current version", code="policy_version_outdated", details={"current": current})
     for policy, version in versions.items():
         insert_if_absent(
             PolicyAcceptance,

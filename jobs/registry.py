@@ -51,6 +51,10 @@ def _sweep_events() -> Result:
     return Result(f"handed {len(event_ids)} event(s) to their reactions")
 
 
+def _recount_ideas() -> Result:
+    return Result(f"recounted {ideas.recount_supporting(clock.now())} idea(s)")
+
+
 def _expire_ideas() -> Result:
     with transaction():
         count = ideas.expire_due(clock.now())
@@ -139,6 +143,14 @@ JOBS = (
         timedelta(minutes=1),
     ),
     Job("ideas-expire", "ideas", "expire", "expire ideas past their deadline", _expire_ideas, crontab(minute=5)),
+    Job(
+        "ideas-recount",
+        "ideas",
+        "recount",
+        "count supporters again (accounts age into verification; banned and deleted ones stop counting)",
+        _recount_ideas,
+        crontab(minute=35),
+    ),
     Job(
         "presale-expire-orders",
         "presale",

@@ -72,3 +72,8 @@ def get_or_404(model: type[T], key: Any, name: str, *, visible: Callable[[T], bo
     if row is None or (visible is not None and not visible(row)):
         raise NotFound(f"no such {name.replace('_', ' ')}", code=f"{name}_not_found")
     return row
+
+
+def contains_pattern(term: str) -> str:
+    """A LIKE pattern matching `term` anywhere, its own %, _ and \\ taken literally (use with escape="\\")."""
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from c2b import ideas
 from forum import auth_sessions
 from forum.members import User, get_user
 from kernel import audit, clock
@@ -64,6 +65,8 @@ def apply(actor: User, user_id: int, kind: str, reason: str, hours: int | None =
     )
     db.session.add(sanction)
     db.session.flush()
+    if kind in ("ban", "unban"):
+        ideas.recount_member(target.id, now)  # a banned member's supports stop counting (and count again after)
     audit.record(
         actor, f"sanction.{kind}", "user", target.id, reason.strip(), ends_at=ends_at.isoformat() if ends_at else None
     )

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, select, update
 
+from c2b import ideas
 from c2b.addresses import Address
 from c2b.presale import Order
 from economy.ledger import forfeit_balance
@@ -93,6 +94,8 @@ def erase(user_id: int, now: datetime) -> bool:
     user.bio = user.region = ""
     user.last_login_at = user.deletion_requested_at = user.deletion_due_at = None
     user.deleted_at = now
+    db.session.flush()
+    ideas.recount_member(user.id, now)  # the supports stay as records but no longer count
     audit.record(None, "member.erased", "user", user.id)
     return True
 

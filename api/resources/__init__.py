@@ -36,6 +36,7 @@ BLUEPRINTS = (
     rewards.blp,
     badges.blp,
     ideas.blp,
+    ideas.me_blp,
     presale.blp,
     addresses.blp,
     privacy.blp,

@@ -148,7 +148,7 @@ def _level_dict(level: levels.Level | None) -> dict | None:
         "number": level.number,
         "name": level.name,
         "threshold": level.threshold,
-        "privileges": list(level.privileges),
+        "privileges": levels.privileges_of(level),
     }
 
 

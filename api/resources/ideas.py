@@ -101,6 +101,10 @@ class IdeaDetail(IdeaOut):
 
 
 class IdeaListArgs(PageArgs):
+    q = ma.fields.String(
+        validate=ma.validate.Length(min=1, max=100), metadata={"description": "words in the title or description"}
+    )
+    category = ma.fields.String(validate=ma.validate.OneOf(ideas.CATEGORIES))
     status = ma.fields.String(validate=ma.validate.OneOf(ideas.STATUSES))
     sort = ma.fields.String(load_default="supporters", validate=ma.validate.OneOf(("supporters", "trending", "newest")))
 
@@ -151,7 +155,11 @@ class DecisionIn(ma.Schema):
 
 
 class DemandArgs(ma.Schema):
-    min_level = ma.fields.Integer(load_default=3, validate=ma.validate.Range(min=1, max=10))
+    min_level = ma.fields.Integer(
+        load_default=None,
+        validate=ma.validate.Range(min=1, max=10),
+        metadata={"description": "default: the verified supporter's level (IDEA_VERIFIED_MIN_LEVEL)"},
+    )
 
 
 class VelocityPoint(ma.Schema):
@@ -231,10 +239,17 @@ def _present(idea, viewer) -> dict:
 @blp.response(200, page_of(IdeaOut))
 @documented_errors(blp, 400)
 def list_ideas(args) -> dict:
-    """Public ideas by verified supporters, trending or newest; filter by status."""
+    """Public ideas by supporters (as the counting policy counts them), trending or newest; search with `q`
+    (substrings, Chinese included), filter by category and status."""
     viewer = current_viewer()
     page = ideas.list_ideas(
-        status=args.get("status"), sort=args["sort"], limit=args["limit"], cursor=args["cursor"], now=clock.now()
+        status=args.get("status"),
+        sort=args["sort"],
+        limit=args["limit"],
+        cursor=args["cursor"],
+        now=clock.now(),
+        q=args.get("q"),
+        category=args.get("category"),
     )
     return page_body(page, lambda idea: _present(idea, viewer))
 
@@ -371,13 +386,15 @@ def decide(body, idea_id: int) -> dict:
 
 
 @blp.route("/<int:idea_id>/demand", methods=["GET"])
-@auth_required(blp, "product")
+@auth_required(blp)
 @blp.arguments(DemandArgs, location="query")
 @blp.response(200, DemandOut)
 @documented_errors(blp, 404)
 def demand(args, idea_id: int) -> dict:
-    """Demand report: supporters (verified, at a level), would-buy units, price distribution, velocity."""
-    return ideas.demand(idea_id, args["min_level"], clock.now())
+    """Demand report for the product team and for the idea's creator: supporters (verified, at a level),
+    would-buy units, price distribution, and supports per day (`velocity`, a series to chart). Staff supports,
+    and those of banned or deleted members, are left out."""
+    return ideas.demand_for(current_member(), idea_id, args["min_level"], clock.now())
 
 
 @blp.route("/top", methods=["GET"])
@@ -393,3 +410,45 @@ def top(args) -> Response | dict:
     if args["format"] == "json":
         return {"items": rows}
     return csv_response(spreadsheet_csv(CSV_COLUMNS, ([row[c] for c in CSV_COLUMNS] for row in rows)), "top-ideas.csv")
+
+
+me_blp = Blueprint("my_ideas", __name__, url_prefix="/api/v1/me", description="Ideas")
+
+
+class MySupportOut(ma.Schema):
+    idea = ma.fields.Nested(IdeaOut)
+    would_buy = ma.fields.Integer(allow_none=True)
+    price_cents = ma.fields.Integer(allow_none=True)
+    created_at = ma.fields.DateTime()
+
+
+@me_blp.route("/ideas", methods=["GET"])
+@auth_required(me_blp)
+@me_blp.arguments(PageArgs, location="query")
+@me_blp.response(200, page_of(IdeaOut))
+@documented_errors(me_blp, 400)
+def my_ideas(args) -> dict:
+    """All of your ideas, newest first, in review and rejected ones included (with the reason)."""
+    member = current_member()
+    return page_body(ideas.ideas_of(member, args["limit"], args["cursor"]), lambda idea: _present(idea, member))
+
+
+@me_blp.route("/supports", methods=["GET"])
+@auth_required(me_blp)
+@me_blp.arguments(PageArgs, location="query")
+@me_blp.response(200, page_of(MySupportOut))
+@documented_errors(me_blp, 400)
+def my_supports(args) -> dict:
+    """The ideas you support, most recent first, with your survey answers."""
+    member = current_member()
+
+    def shown(support) -> dict:
+        idea = ideas.get_idea(support.idea_id)
+        return {
+            "idea": _present(idea, member),
+            "would_buy": support.would_buy,
+            "price_cents": support.price_cents,
+            "created_at": support.created_at,
+        }
+
+    return page_body(ideas.supports_of(member, args["limit"], args["cursor"]), shown)

@@ -11,6 +11,7 @@ from api.ids import MAX_ID
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import MemberSummary
+from c2b.ideas import Idea
 from forum.members import User
 from forum.posts import Post
 from forum.replies import Reply
@@ -168,6 +169,10 @@ def _subject(item: queue.ReviewItem) -> dict:
         reply = db.session.get(Reply, item.subject_id)
         if reply is not None:
             return {"title": None, "excerpt": excerpt(reply.body), "status": reply.status, "post_id": reply.post_id}
+    if item.subject_type == "idea":
+        idea = db.session.get(Idea, item.subject_id)
+        if idea is not None:
+            return {"title": idea.title, "excerpt": excerpt(idea.description), "status": idea.status, "post_id": None}
     return {"title": None, "excerpt": None, "status": None, "post_id": None}
 
 

@@ -120,8 +120,9 @@ def my_policies() -> dict:
 @blp.route("/me/policies", methods=["POST"])
 @auth_required(blp)
 @policy_exempt
-@blp.arguments(PoliciesIn)
+@blp.arguments(PoliciesIn, required=False)
 @blp.response(200, PoliciesOut)
+@documented_errors(blp, 409)
 def accept_policies(body) -> dict:
     """Accept the versions you were shown (they must be the current ones); until you do, writes answer 403
     `policy_acceptance_required`."""
@@ -184,12 +185,12 @@ def _export_out(export, now: datetime) -> dict:
 @blp.route("/me/data-exports", methods=["POST"])
 @auth_required(blp)
 @policy_exempt
-@blp.arguments(ExportIn)
+@blp.arguments(ExportIn, required=False)
 @blp.response(202, ExportOut)
 def request_export(body) -> dict:
     """Ask for a copy of your personal data (profile, posts, replies, ideas, supports, ledger, orders, addresses,
     consents) as JSON or a ZIP of JSON files; a job prepares it within minutes."""
-    return _export_out(data_export.request_export(current_member(), body["format"]), clock.now())
+    return _export_out(data_export.request_export(current_member(), body.get("format", "zip")), clock.now())
 
 
 @blp.route("/me/data-exports", methods=["GET"])

@@ -143,7 +143,12 @@ def test_milestones_extend_deadlines_then_expiry_reads_before_the_job(
 
 
 def test_unverified_supports_are_shown_separately(client, members, png_bytes, settings):
-    settings(IDEA_VERIFIED_MIN_LEVEL=1, IDEA_VERIFIED_MIN_AGE_DAYS=7, IDEA_MILESTONES=[[1, 30], [5, None]])
+    settings(
+        IDEA_SUPPORT_POLICY="verified",
+        IDEA_VERIFIED_MIN_LEVEL=1,
+        IDEA_VERIFIED_MIN_AGE_DAYS=7,
+        IDEA_MILESTONES=[[1, 30], [5, None]],
+    )
     idea, _ = _published(client, members, png_bytes)
     newcomer = members.create()  # registered just now: recorded, not verified
     body = client.put(f"/api/v1/ideas/{idea['id']}/support", json={}, headers=newcomer.headers).get_json()

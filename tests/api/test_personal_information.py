@@ -90,7 +90,7 @@ def test_new_policy_versions_must_be_accepted_before_writing(client, members, se
     assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "policy_acceptance_required"
     assert client.get("/api/v1/me", headers=member.headers).status_code == 200  # reading never waits
     stale = client.post("/api/v1/me/policies", json={"privacy": "2026-10"}, headers=member.headers)
-    assert stale.status_code == 422 and stale.get_json()["error"]["code"] == "policy_version_outdated"
+    assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "policy_version_outdated"
     client.post("/api/v1/me/policies", json={"privacy": "2026-11"}, headers=member.headers)
     assert client.patch("/api/v1/me", json={"bio": "hi"}, headers=member.headers).status_code == 403  # terms left
     done = client.post("/api/v1/me/policies", json={"terms": "v3"}, headers=member.headers).get_json()
@@ -178,6 +178,21 @@ def test_a_deleted_account_keeps_no_personal_data_and_its_content_stays_anonymis
     assert fresh["created"] is True and fresh["user"]["id"] != user_id
 
 
+def test_a_deleted_username_stays_retired(app, client, members, settings):
+    member = members.create("goneforgood")
+    client.post("/api/v1/me/deletion", json={"confirm": "注销"}, headers=member.headers)
+    clock.set_now(clock.now() + timedelta(days=8))
+    try:
+        app.test_cli_runner().invoke(args=["members", "erase-deleted"])
+        again = client.post("/api/v1/auth/register", json={"username": "GoneForGood", "password": PASSWORD})
+        assert again.status_code == 409 and again.get_json()["error"]["code"] == "username_taken"
+        clock.set_now(clock.now() + timedelta(days=181))
+        later = client.post("/api/v1/auth/register", json={"username": "goneforgood", "password": PASSWORD})
+        assert later.status_code == 201
+    finally:
+        clock.set_now(None)
+
+
 def test_signing_in_during_the_cooling_off_period_cancels_the_deletion(app, client, members):
     member = members.create("changedmind")
     client.post("/api/v1/me/deletion", json={"confirm": "注销"}, headers=member.headers)
@@ -202,7 +217,8 @@ def test_the_export_holds_every_record_and_its_link_expires(app, client, members
         json={"board_id": board["id"], "title": "导出测试", "body": "我想看看我的数据"},
         headers=headers,
     ).get_json()
-    other = members.create()
+    other, admin = members.create(), members.create(role="admin")
+    client.post(f"/api/v1/users/{user_id}/points/grants", json={"points": 30, "reason": "欢迎"}, headers=admin.headers)
     client.post(f"/api/v1/posts/{post['id']}/replies", json={"body": "我来回复一下"}, headers=headers)
     client.post(f"/api/v1/posts/{post['id']}/replies", json={"body": "别人的回复"}, headers=other.headers)
     asked = client.post("/api/v1/me/data-exports", json={"format": "zip"}, headers=headers)
@@ -236,6 +252,10 @@ def test_the_export_holds_every_record_and_its_link_expires(app, client, members
     assert [p["title"] for p in sections["posts"]] == ["导出测试"]
     assert [r["body"] for r in sections["replies"]] == ["我来回复一下"]  # only the member's own
     assert sections["addresses"][0]["detail"] == HOME["detail"]
+    grants = [e for e in sections["ledger"] if e["source"] == "staff_grant"]
+    assert [(e["measure"], e["amount"], e["memo"]) for e in grants] == [("points", 30, "欢迎")]
+    points = sum(e["amount"] for e in sections["ledger"] if e["measure"] == "points")
+    assert sections["profile"]["points_balance"] == points > 30  # the grant and what posting earned
     tampered = ready["download"]["url"].replace("signature=", "signature=0")
     assert client.get(tampered[:-1]).status_code in (404, 422)
     clock.set_now(clock.now() + timedelta(hours=1))

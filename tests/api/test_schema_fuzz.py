@@ -100,6 +100,8 @@ def _rules_beyond_json_schema(ctx, case):
     if isinstance(case.query, dict):
         case.query.pop("cursor", None)  # opaque: only the server issues cursors
         case.query = _unicode_text(case.query)
+        if isinstance(case.query.get("tag"), str):  # interest tags are checked after normalisation
+            case.query["tag"] = _valid_or(case.query["tag"], member_tags.clean, "乐高")
     if isinstance(case.body, (dict, list)) and not _is_upload(ctx, case):
         case.body = _unicode_text(case.body)
     if isinstance(case.path_parameters, dict) and isinstance(case.path_parameters.get("tag"), str):

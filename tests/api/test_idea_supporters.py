@@ -1,0 +1,122 @@
+"""Every fan's support counts (or, by setting, only verified ones, checked live); ideas can be found and listed."""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from kernel import clock
+from kernel.db import db
+from tests.api.test_ideas import _moderate, _published, _submit
+from tests.conftest import postgres_only
+from tests.support import run_concurrently
+
+
+def _support(client, idea, member, **survey):
+    return client.put(f"/api/v1/ideas/{idea['id']}/support", json=survey, headers=member.headers)
+
+
+def _idea(client, idea):
+    return client.get(f"/api/v1/ideas/{idea['id']}").get_json()
+
+
+def test_with_default_settings_a_brand_new_member_moves_an_idea(client, members, png_bytes, settings):
+    settings(IDEA_MILESTONES=[[2, 30], [3, None]])
+    idea, _ = _published(client, members, png_bytes)
+    newcomer = members.create()  # registered a moment ago, level 1
+    assert _support(client, idea, newcomer).status_code == 200
+    shown = _idea(client, idea)
+    assert shown["supporter_count"] == 1 and shown["milestones_reached"] == 0
+    _support(client, idea, members.create())
+    assert _idea(client, idea)["milestones_reached"] == 1  # every supporter counts, as on LEGO Ideas
+
+
+def test_verified_counting_is_live(app, client, members, png_bytes, settings, set_level):
+    settings(IDEA_SUPPORT_POLICY="verified", IDEA_VERIFIED_MIN_AGE_DAYS=0, IDEA_MILESTONES=[[1, 30], [5, None]])
+    idea, _ = _published(client, members, png_bytes)
+    fan, moderator = members.create(), members.create(role="admin")
+    _support(client, idea, fan)
+    shown = _idea(client, idea)
+    assert (shown["supporter_count"], shown["verified_supporter_count"], shown["milestones_reached"]) == (1, 0, 0)
+    set_level(fan.id, 3)  # the member qualifies later: the next recount counts them
+    assert "recounted 1 idea(s)" in app.test_cli_runner().invoke(args=["ideas", "recount"]).output
+    shown = _idea(client, idea)
+    assert (shown["verified_supporter_count"], shown["milestones_reached"]) == (1, 1)
+    banned = client.post(
+        f"/api/v1/users/{fan.id}/sanctions", json={"kind": "ban", "reason": "刷票"}, headers=moderator.headers
+    )
+    assert banned.status_code == 201, banned.get_json()
+    shown = _idea(client, idea)
+    assert (shown["supporter_count"], shown["verified_supporter_count"]) == (0, 0)  # a ban stops the count at once
+    assert shown["milestones_reached"] == 1  # a milestone reached stays reached
+    client.post(
+        f"/api/v1/users/{fan.id}/sanctions", json={"kind": "unban", "reason": "申诉成功"}, headers=moderator.headers
+    )
+    assert _idea(client, idea)["verified_supporter_count"] == 1
+
+
+def test_young_accounts_wait_and_staff_are_not_demand(client, members, png_bytes, settings):
+    settings(IDEA_SUPPORT_MIN_ACCOUNT_HOURS=24, IDEA_MILESTONES=[[100, 30], [1000, None]])
+    idea, creator = _published(client, members, png_bytes)
+    newcomer = members.create()
+    refused = _support(client, idea, newcomer)
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "account_too_new"
+    operator, fan = members.create(role="operator"), members.create()
+    clock.set_now(clock.now() + timedelta(hours=25))  # a day later they may support
+    try:
+        assert _support(client, idea, operator, would_buy=10, price_cents=1).status_code == 200  # a staff test
+        assert _support(client, idea, fan, would_buy=2, price_cents=29900).status_code == 200
+    finally:
+        clock.set_now(None)
+    report = client.get(f"/api/v1/ideas/{idea['id']}/demand", headers=creator.headers).get_json()
+    assert (report["supporters"], report["would_buy_units"], report["median_price_cents"]) == (1, 2, 29900)
+    assert report["min_level"] == 3  # one default: the verified supporter's level
+    assert sum(point["supports"] for point in report["velocity"]) == 1  # per day, for a chart
+    assert client.get(f"/api/v1/ideas/{idea['id']}/demand", headers=fan.headers).status_code == 403
+    levels = client.get("/api/v1/economy/levels").get_json()["items"]
+    assert [lvl["number"] for lvl in levels if "verified idea supporter" in lvl["privileges"]] == [3]
+
+
+def test_search_and_my_lists(client, members, png_bytes):
+    creator, fan, mod = members.create(), members.create(), members.create(role="moderator")
+    dragon, _ = _published(client, members, png_bytes, creator=creator)
+    pending = _submit(client, creator, png_bytes, title="另一个想法草稿")
+    assert _moderate(client, mod, pending["id"], "reject", "请补充细节图").status_code == 200
+    found = client.get("/api/v1/ideas?q=节日").get_json()["items"]
+    assert [i["id"] for i in found] == [dragon["id"]]
+    assert client.get("/api/v1/ideas?q=100%").get_json()["items"] == []  # % is literal
+    assert client.get("/api/v1/ideas?category=apparel").get_json()["items"] == []
+    mine = client.get("/api/v1/me/ideas", headers=creator.headers).get_json()["items"]
+    assert {i["id"]: i["status"] for i in mine} == {dragon["id"]: "supporting", pending["id"]: "rejected"}
+    assert next(i for i in mine if i["id"] == pending["id"])["rejection_reason"] == "请补充细节图"
+    _support(client, dragon, fan, would_buy=1)
+    supports = client.get("/api/v1/me/supports", headers=fan.headers).get_json()["items"]
+    assert [(s["idea"]["id"], s["would_buy"]) for s in supports] == [(dragon["id"], 1)]
+    other = _submit(client, creator, png_bytes, title="等待审核的想法")
+    queue = client.get("/api/v1/moderation/queue?subject_type=idea", headers=mod.headers).get_json()["items"]
+    shown = next(item for item in queue if item["subject_id"] == other["id"])
+    assert shown["subject"]["title"] == "等待审核的想法" and shown["subject"]["excerpt"]
+
+
+@postgres_only
+def test_supports_racing_a_recount_keep_exact_counts(app, client, members, png_bytes, settings):
+    settings(IDEA_MILESTONES=[[1000, 30], [5000, None]])
+    idea, _ = _published(client, members, png_bytes)
+    fans = [members.create() for _ in range(24)]
+
+    def support(member):
+        return lambda c: _support(c, idea, member).status_code
+
+    def recount(c):
+        with app.app_context():
+            from c2b import ideas
+
+            return ideas.recount_supporting(clock.now())
+
+    results = run_concurrently(app, [support(m) for m in fans] + [recount] * 4)
+    assert results.count(200) == 24
+    with app.app_context():
+        from c2b.ideas import Idea, IdeaSupport
+
+        stored = db.session.get(Idea, idea["id"])
+        rows = db.session.scalars(select(IdeaSupport).where(IdeaSupport.idea_id == idea["id"])).all()
+        assert stored.supporter_count == len(rows) == 24
