@@ -57,6 +57,7 @@ STATUSES = (
     "not_approved",
     "archived",
 )
+CONTENT_STATUSES = ("published", "pending_review", "hidden", "deleted")
 CATEGORIES = ("building_sets", "figures", "accessories", "apparel", "digital", "other")
 
 
@@ -124,6 +125,8 @@ class IdeaUpdate(Model):
     idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(120))
     body: Mapped[str] = mapped_column(Text)
+    # published | pending_review (the word filter or WeChat held it) | hidden | deleted
+    status: Mapped[str] = mapped_column(String(16), default="published")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -578,32 +581,43 @@ def review_queue(limit: int, cursor: str | None) -> Page:
     return keyset_page(query, [counted_column(), Idea.id], limit, cursor)
 
 
-def add_update(creator: User, idea_id: int, title: str, body: str) -> IdeaUpdate:
+def add_update(creator: User, idea_id: int, title: str, body: str, status: str = "published") -> IdeaUpdate:
     idea = visible_idea(idea_id, creator)
     if idea.creator_id != creator.id:
         raise Forbidden("only the creator posts updates", code="not_author")
     if idea.status in ("pending_review", "rejected", "archived"):
         raise Conflict("updates are for public ideas", code="idea_not_public")
-    update_row = IdeaUpdate(idea_id=idea.id, title=" ".join(title.split()), body=body.strip(), created_at=clock.now())
+    update_row = IdeaUpdate(
+        idea_id=idea.id, title=" ".join(title.split()), body=body.strip(), status=status, created_at=clock.now()
+    )
     db.session.add(update_row)
     db.session.flush()
+    if status == "published":
+        _announce_update(update_row, creator.id)
+    return update_row
+
+
+def _announce_update(update_row: IdeaUpdate, actor_id: int | None) -> None:
     outbox.emit(
         events.IDEA_UPDATE_POSTED,
-        actor_id=creator.id,
-        subject=("idea", idea.id),
+        actor_id=actor_id,
+        subject=("idea", update_row.idea_id),
         payload={"update_id": update_row.id, "title": update_row.title},
     )
-    return update_row
 
 
 def updates_of(idea_id: int, viewer: User | None) -> list[IdeaUpdate]:
     visible_idea(idea_id, viewer)
     return list(
-        db.session.scalars(select(IdeaUpdate).where(IdeaUpdate.idea_id == idea_id).order_by(IdeaUpdate.id.desc()))
+        db.session.scalars(
+            select(IdeaUpdate)
+            .where(IdeaUpdate.idea_id == idea_id, IdeaUpdate.status == "published")
+            .order_by(IdeaUpdate.id.desc())
+        )
     )
 
 
-def add_comment(author: User, idea_id: int, body: str) -> IdeaComment:
+def add_comment(author: User, idea_id: int, body: str, status: str = "published") -> IdeaComment:
     ensure_can_contribute(author, clock.now(), "comment")
     idea = visible_idea(idea_id, author)
     if idea.status in ("pending_review", "rejected"):
@@ -611,9 +625,42 @@ def add_comment(author: User, idea_id: int, body: str) -> IdeaComment:
     body = body.strip()
     if not 1 <= len(body) <= 5000:
         raise ValidationFailed("invalid comment", details={"body": ["1-5000 characters"]})
-    comment = IdeaComment(idea_id=idea.id, author_id=author.id, body=body, status="published", created_at=clock.now())
+    comment = IdeaComment(idea_id=idea.id, author_id=author.id, body=body, status=status, created_at=clock.now())
     db.session.add(comment)
     db.session.flush()
+    return comment
+
+
+def get_comment(comment_id: int) -> IdeaComment:
+    return get_or_404(IdeaComment, comment_id, "comment")
+
+
+def get_update(update_id: int) -> IdeaUpdate:
+    return get_or_404(IdeaUpdate, update_id, "update")
+
+
+def creator_of_update(update_row: IdeaUpdate) -> int:
+    return get_idea(update_row.idea_id).creator_id
+
+
+def set_comment_status(comment: IdeaComment, status: str) -> bool:
+    """Publish, hide or delete a comment; False when it already was (a conditional move: races apply once)."""
+    return move(comment, status, sources=tuple(s for s in CONTENT_STATUSES if s != status))
+
+
+def set_update_status(update_row: IdeaUpdate, status: str, actor_id: int | None) -> bool:
+    was = update_row.status
+    moved = move(update_row, status, sources=tuple(s for s in CONTENT_STATUSES if s != status))
+    if moved and status == "published" and was == "pending_review":
+        _announce_update(update_row, actor_id)  # held at first: supporters hear of it once it is approved
+    return moved
+
+
+def delete_own_comment(author: User, comment_id: int) -> IdeaComment:
+    comment = get_comment(comment_id)
+    if comment.author_id != author.id:
+        raise Forbidden("only the author deletes this comment", code="not_author")
+    set_comment_status(comment, "deleted")
     return comment
 
 

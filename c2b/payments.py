@@ -67,7 +67,7 @@ def verify(secret: str, header: str | None, body: bytes, now: datetime, toleranc
     except (ValueError, KeyError) as exc:
         raise Unauthenticated("missing or malformed signature", code="bad_signature") from exc
     expected = sign(secret, timestamp, body).split("v1=")[1]
-    if not hmac.compare_digest(expected, given):
+    if not hmac.compare_digest(expected.encode(), given.encode()):  # bytes: a header may carry any character
         raise Unauthenticated("the signature does not match", code="bad_signature")
     if abs(now.timestamp() - timestamp) > tolerance:
         raise Unauthenticated("the notification is too old or from the future", code="stale_signature")

@@ -24,6 +24,11 @@ TOLERANCE_SECONDS = 300
 BLOCK = 32
 
 
+def _same(expected: str, given: str) -> bool:
+    """Constant-time comparison of text that may hold any characters (compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
 def _sha1(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
 
@@ -67,7 +72,7 @@ def decrypt(aes_key: str, appid: str, encrypted: str) -> str:
         message, sender = plain[20 : 20 + length], plain[20 + length :]
     except (ValueError, struct.error) as exc:
         raise Unauthenticated("the push message does not decrypt", code="bad_push_message") from exc
-    if not hmac.compare_digest(sender.decode(errors="replace"), appid):
+    if not hmac.compare_digest(sender, appid.encode()):
         raise Unauthenticated("the push message is for another app", code="bad_push_message")
     return message.decode()
 
@@ -82,7 +87,7 @@ def verify_url(token: str, args: dict[str, str], now: float | None = None) -> st
     if not token:
         raise DependencyDown("push messages are not configured", code="wechat_push_not_configured")
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
-    if not hmac.compare_digest(signature(token, timestamp, nonce), args.get("signature", "")):
+    if not _same(signature(token, timestamp, nonce), args.get("signature", "")):
         raise Unauthenticated("the signature does not match", code="bad_signature")
     _fresh(timestamp, now)
     return args.get("echostr", "")
@@ -106,7 +111,7 @@ def open_message(
         if not isinstance(encrypted, str) or not aes_key:
             raise Unauthenticated("an encrypted push message without its key", code="bad_push_message")
         expected = signature(token, timestamp, nonce, encrypted)
-        if not hmac.compare_digest(expected, args.get("msg_signature", "")):
+        if not _same(expected, args.get("msg_signature", "")):
             raise Unauthenticated("the signature does not match", code="bad_signature")
         _fresh(timestamp, now)
         try:
@@ -116,7 +121,7 @@ def open_message(
         if not isinstance(message, dict):
             raise BadRequest("the push message is not an object", code="malformed_json")
         return message
-    if not hmac.compare_digest(signature(token, timestamp, nonce), args.get("signature", "")):
+    if not _same(signature(token, timestamp, nonce), args.get("signature", "")):
         raise Unauthenticated("the signature does not match", code="bad_signature")
     _fresh(timestamp, now)
     return envelope

@@ -64,10 +64,13 @@ def perform(
     actor: User, action: str, target_type: str, target_id: int, reason: str = "", board_id: int | None = None
 ) -> ActionResult:
     target = load(target_type, target_id)
-    allowed = {"post": POST_ACTIONS, "reply": REPLY_ACTIONS, "idea": IDEA_ACTIONS}[target.kind]
+    allowed = {"idea": IDEA_ACTIONS, "post": POST_ACTIONS}.get(target.kind, REPLY_ACTIONS)
     if action not in allowed:
         raise ValidationFailed(f"cannot {action} a {target.kind}", details={"action": [f"one of {', '.join(allowed)}"]})
-    if not (actor.has_role("moderator") if target.board_id is None else can_moderate(actor, target.board_id)):
+    if target.kind.startswith("idea"):
+        # Ideas and what is said about them belong to no board: global moderators and the product team review them.
+        actor.ensure_role("moderator", "product", doing="review ideas")
+    elif not (actor.has_role("moderator") if target.board_id is None else can_moderate(actor, target.board_id)):
         raise Forbidden("you do not moderate this board", code="not_board_moderator")
     reason = reason.strip()
     if action in NEEDS_REASON and not reason:

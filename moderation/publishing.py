@@ -4,7 +4,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from c2b import ideas
-from c2b.ideas import Idea
+from c2b.ideas import Idea, IdeaComment, IdeaUpdate
 from forum import members, posts, replies
 from forum.members import User
 from forum.permissions import ensure_can_contribute
@@ -157,6 +157,40 @@ def edit_idea(creator: User, idea_id: int, **changes) -> Idea:
             "idea", idea.id, reason="idea", author_id=creator.id, terms=_review_terms(screened), resubmitted=True
         )
     return idea
+
+
+def submit_idea_comment(author: User, idea_id: int, body: str) -> IdeaComment:
+    """Idea comments pass the same word filter, WeChat check and review queue as replies."""
+    ensure_can_contribute(author, clock.now(), "comment")
+    screened = _screen_fields(body=body)
+    held = _review_terms(screened)
+    reason = "filter" if held else _wechat_hold(author, "comment", body=screened["body"].text)
+    comment = ideas.add_comment(
+        author, idea_id, screened["body"].text, status="pending_review" if reason else "published"
+    )
+    if reason:
+        queue.enqueue("idea_comment", comment.id, reason=reason, author_id=author.id, terms=held)
+    return comment
+
+
+def submit_idea_update(creator: User, idea_id: int, title: str, body: str) -> IdeaUpdate:
+    """A creator's update passes the filter too; supporters hear of it once it is published."""
+    ensure_can_contribute(creator, clock.now())
+    screened = _screen_fields(title=title, body=body)
+    held = _review_terms(screened)
+    reason = (
+        "filter" if held else _wechat_hold(creator, "forum", title=screened["title"].text, body=screened["body"].text)
+    )
+    update_row = ideas.add_update(
+        creator,
+        idea_id,
+        screened["title"].text,
+        screened["body"].text,
+        status="pending_review" if reason else "published",
+    )
+    if reason:
+        queue.enqueue("idea_update", update_row.id, reason=reason, author_id=creator.id, terms=held)
+    return update_row
 
 
 # Profiles cannot wait in a queue: any listed word in a name is refused; a bio is masked unless blocked.

@@ -16,6 +16,7 @@ from c2b import ideas, polls, presale
 from c2b.ideas import IdeaComment, IdeaSupport, IdeaUpdate
 from kernel import clock
 from kernel.db import db
+from kernel.errors import NotFound
 from kernel.spreadsheet import spreadsheet_csv
 from moderation import publishing
 
@@ -131,6 +132,7 @@ class UpdateIn(ma.Schema):
 
 class UpdateOut(UpdateIn):
     id = ma.fields.Integer()
+    status = ma.fields.String(metadata={"description": "published, or pending_review when held"})
     created_at = ma.fields.DateTime()
 
 
@@ -146,6 +148,7 @@ class CommentOut(ma.Schema):
     id = ma.fields.Integer()
     author = ma.fields.Nested(MemberSummary)
     body = ma.fields.String()
+    status = ma.fields.String(metadata={"description": "published, or pending_review when held"})
     created_at = ma.fields.DateTime()
 
 
@@ -335,9 +338,9 @@ def list_updates(idea_id: int) -> dict:
 @blp.response(201, UpdateOut)
 @documented_errors(blp, 404, 409)
 def post_update(body, idea_id: int) -> IdeaUpdate:
-    """Post an update on your idea; every supporter is notified."""
-    row = ideas.add_update(current_member(), idea_id, body["title"], body["body"])
-    return row
+    """Post an update on your idea; every supporter is notified once it is public (the word filter and WeChat's
+    check may hold it for review; blocked words are refused)."""
+    return publishing.submit_idea_update(current_member(), idea_id, body["title"], body["body"])
 
 
 @blp.route("/<int:idea_id>/comments", methods=["GET"])
@@ -357,9 +360,21 @@ def list_comments(args, idea_id: int) -> dict:
 @blp.response(201, CommentOut)
 @documented_errors(blp, 404, 409)
 def post_comment(body, idea_id: int) -> IdeaComment:
-    """Comment on a public idea."""
-    comment = ideas.add_comment(current_member(), idea_id, body["body"])
-    return comment
+    """Comment on a public idea; the word filter and WeChat's check apply as to replies (blocked words 422, held
+    ones wait for review)."""
+    return publishing.submit_idea_comment(current_member(), idea_id, body["body"])
+
+
+@blp.route("/<int:idea_id>/comments/<int:comment_id>", methods=["DELETE"])
+@auth_required(blp)
+@blp.response(204)
+@documented_errors(blp, 404)
+def delete_comment(idea_id: int, comment_id: int) -> None:
+    """Delete your own comment (moderators use the moderation actions)."""
+    comment = ideas.get_comment(comment_id)
+    if comment.idea_id != idea_id:
+        raise NotFound("no such comment", code="comment_not_found")
+    ideas.delete_own_comment(current_member(), comment_id)
 
 
 @blp.route("/review-queue", methods=["GET"])

@@ -11,7 +11,7 @@ from api.ids import MAX_ID
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import MemberSummary
-from c2b.ideas import Idea
+from c2b.ideas import Idea, IdeaComment, IdeaUpdate
 from forum.members import User
 from forum.posts import Post
 from forum.replies import Reply
@@ -19,7 +19,7 @@ from forum.text import excerpt
 from kernel import audit
 from kernel.db import db
 from kernel.errors import Forbidden
-from moderation import actions, queue, reports, sanctions, words
+from moderation import actions, content, queue, reports, sanctions, words
 from moderation.reports import Report
 from moderation.sanctions import Sanction
 
@@ -27,7 +27,9 @@ blp = Blueprint("moderation", __name__, url_prefix="/api/v1", description="Moder
 
 
 class ReportIn(ma.Schema):
-    target_type = ma.fields.String(required=True, validate=ma.validate.OneOf(("post", "reply")))
+    target_type = ma.fields.String(
+        required=True, validate=ma.validate.OneOf(("post", "reply", "idea_comment", "idea_update"))
+    )
     target_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     reason = ma.fields.String(required=True, validate=ma.validate.OneOf(reports.REASONS))
     detail = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
@@ -62,7 +64,7 @@ class ReportListArgs(PageArgs):
 
 class QueueArgs(PageArgs):
     status = ma.fields.String(load_default="pending", validate=ma.validate.OneOf(("pending", "decided")))
-    subject_type = ma.fields.String(validate=ma.validate.OneOf(("post", "reply", "idea", "share")))
+    subject_type = ma.fields.String(validate=ma.validate.OneOf((*content.TARGET_TYPES, "share")))
 
 
 class QueueSubject(ma.Schema):
@@ -90,7 +92,7 @@ class QueueItemOut(ma.Schema):
 
 class ActionIn(ma.Schema):
     action = ma.fields.String(required=True, validate=ma.validate.OneOf(actions.POST_ACTIONS))
-    target_type = ma.fields.String(required=True, validate=ma.validate.OneOf(("post", "reply", "idea")))
+    target_type = ma.fields.String(required=True, validate=ma.validate.OneOf(content.TARGET_TYPES))
     target_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
     board_id = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID), metadata={"description": "for move"})
@@ -173,6 +175,14 @@ def _subject(item: queue.ReviewItem) -> dict:
         idea = db.session.get(Idea, item.subject_id)
         if idea is not None:
             return {"title": idea.title, "excerpt": excerpt(idea.description), "status": idea.status, "post_id": None}
+    if item.subject_type == "idea_comment":
+        comment = db.session.get(IdeaComment, item.subject_id)
+        if comment is not None:
+            return {"title": None, "excerpt": excerpt(comment.body), "status": comment.status, "post_id": None}
+    if item.subject_type == "idea_update":
+        news = db.session.get(IdeaUpdate, item.subject_id)
+        if news is not None:
+            return {"title": news.title, "excerpt": excerpt(news.body), "status": news.status, "post_id": None}
     return {"title": None, "excerpt": None, "status": None, "post_id": None}
 
 

@@ -120,3 +120,58 @@ def test_supports_racing_a_recount_keep_exact_counts(app, client, members, png_b
         stored = db.session.get(Idea, idea["id"])
         rows = db.session.scalars(select(IdeaSupport).where(IdeaSupport.idea_id == idea["id"])).all()
         assert stored.supporter_count == len(rows) == 24
+
+
+def test_idea_comments_and_updates_are_moderated_like_replies(client, members, png_bytes):
+    from tests.api.test_moderation import _act, _words
+
+    operator, mod, product = (
+        members.create(role="operator"),
+        members.create(role="moderator"),
+        members.create(role="product"),
+    )
+    _words(client, operator, [{"word": "赌博", "action": "block"}, {"word": "代购", "action": "review"}])
+    idea, creator = _published(client, members, png_bytes)
+    fan, other = members.create(), members.create()
+    url = f"/api/v1/ideas/{idea['id']}/comments"
+    blocked = client.post(url, json={"body": "来赌博吧"}, headers=fan.headers)
+    assert blocked.status_code == 422
+    held = client.post(url, json={"body": "有人代购吗"}, headers=fan.headers).get_json()
+    assert held["status"] == "pending_review"
+    fine = client.post(url, json={"body": "这个创意太棒了"}, headers=fan.headers).get_json()
+    assert [c["id"] for c in client.get(url).get_json()["items"]] == [fine["id"]]
+    queue = client.get("/api/v1/moderation/queue?subject_type=idea_comment", headers=mod.headers).get_json()["items"]
+    assert [(i["subject_id"], i["subject"]["excerpt"]) for i in queue] == [(held["id"], "有人代购吗")]
+    assert _act(client, product, "approve", held["id"], "idea_comment").status_code == 200  # product staff review
+    assert len(client.get(url).get_json()["items"]) == 2
+    # Reported, then hidden by a moderator (a board moderator is not an idea reviewer).
+    report = client.post(
+        "/api/v1/reports",
+        json={"target_type": "idea_comment", "target_id": fine["id"], "reason": "spam"},
+        headers=other.headers,
+    )
+    assert report.status_code == 201, report.get_json()
+    assert _act(client, other, "hide", fine["id"], "idea_comment", reason="广告").status_code == 403
+    assert _act(client, mod, "hide", fine["id"], "idea_comment", reason="广告").status_code == 200
+    assert [c["id"] for c in client.get(url).get_json()["items"]] == [held["id"]]
+    # Authors delete their own comments; nobody else can.
+    assert client.delete(f"{url}/{held['id']}", headers=other.headers).status_code == 403
+    assert client.delete(f"{url}/{held['id']}", headers=fan.headers).status_code == 204
+    assert client.get(url).get_json()["items"] == []
+    # A creator's update with a listed word waits for review, and supporters hear of it only once it is public.
+    client.put(f"/api/v1/ideas/{idea['id']}/support", json={}, headers=fan.headers)
+    news = client.post(
+        f"/api/v1/ideas/{idea['id']}/updates",
+        json={"title": "样品进展", "body": "可以代购样品"},
+        headers=creator.headers,
+    ).get_json()
+    assert news["status"] == "pending_review"
+    assert client.get(f"/api/v1/ideas/{idea['id']}/updates").get_json()["items"] == []
+
+    def heard():
+        return [n["message"] for n in client.get("/api/v1/me/notifications", headers=fan.headers).get_json()["items"]]
+
+    assert not any("样品进展" in m for m in heard())
+    assert _act(client, mod, "approve", news["id"], "idea_update").status_code == 200
+    assert [u["id"] for u in client.get(f"/api/v1/ideas/{idea['id']}/updates").get_json()["items"]] == [news["id"]]
+    assert any("样品进展" in m for m in heard())
