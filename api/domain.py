@@ -1,7 +1,18 @@
 """Every domain module that defines models or reacts to events, imported once by the application factory: its
 tables join the metadata (and so the migrations) and its reactions subscribe to the outbox."""
 
-from c2b import addresses, fulfilment, ideas, manifest, notices, payments, polls, presale  # noqa: F401
+from c2b import (  # noqa: F401
+    addresses,
+    fulfilment,
+    idea_merges,
+    ideas,
+    manifest,
+    notices,
+    payments,
+    polls,
+    presale,
+    review_rounds,
+)
 from economy import activity, badges, checkin, clawback, earning, grants, leaderboards, ledger, lottery, mall, tasks  # noqa: F401
 from forum import (  # noqa: F401
     auth_sessions,

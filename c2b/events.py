@@ -22,6 +22,11 @@ IDEA_APPROVED = declare(
 IDEA_UPDATE_POSTED = declare(
     "idea_update_posted", fields=("update_id", "title"), about="an idea's creator posted an update for supporters"
 )
+IDEA_MERGED = declare(
+    "idea_merged",
+    fields=("into_id", "title", "into_title"),
+    about="a reviewer merged a duplicate idea into another; its supports now count there",
+)
 POLL_OPENED = declare(
     "poll_opened", fields=("idea_id", "title"), about="the product team opened a sample poll, perhaps for an idea"
 )

@@ -56,6 +56,7 @@ STATUSES = (
     "approved",
     "not_approved",
     "archived",
+    "merged",
 )
 CONTENT_STATUSES = ("published", "pending_review", "hidden", "deleted")
 CATEGORIES = ("building_sets", "figures", "accessories", "apparel", "digital", "other")
@@ -82,6 +83,10 @@ class Idea(Model):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     rejection_reason: Mapped[str] = mapped_column(String(500), default="")
     decision_feedback: Mapped[str] = mapped_column(Text, default="")
+    # Review rounds (see review_rounds): the round the idea is reviewed in, and a decision taken in it that waits
+    # for the round's publication.
+    review_round_id: Mapped[int | None] = mapped_column(ForeignKey("review_rounds.id"), index=True)
+    pending_decision: Mapped[str] = mapped_column(String(16), default="")
 
     creator: Mapped[User] = relationship(lazy="joined")
     images: Mapped[list[Media]] = relationship(
@@ -511,6 +516,13 @@ def decide(actor: User, idea_id: int, decision: str, feedback: str) -> Idea:
         raise ValidationFailed("unknown decision", details={"decision": list(DECISIONS)})
     if decision in ("approve", "not_approve") and not feedback.strip():
         raise ValidationFailed("tell the community why", details={"feedback": ["required"]})
+    apply_decision(idea, decision, feedback, actor_id=actor.id)
+    audit.record(actor, f"idea.{decision}", "idea", idea.id, feedback.strip())
+    return idea
+
+
+def apply_decision(idea: Idea, decision: str, feedback: str, *, actor_id: int | None) -> None:
+    """Move the idea and tell everyone; used at once, or when a review round publishes its decisions."""
     sources, target = DECISIONS[decision]
     sources = tuple(status for status in sources if status != target)
     _transition(
@@ -522,16 +534,14 @@ def decide(actor: User, idea_id: int, decision: str, feedback: str) -> Idea:
     )
     outbox.emit(
         events.IDEA_STATUS_CHANGED,
-        actor_id=actor.id,
+        actor_id=actor_id,
         subject=("idea", idea.id),
         payload={"creator_id": idea.creator_id, "status": target},
     )
     if target == "approved":
         outbox.emit(
-            events.IDEA_APPROVED, actor_id=actor.id, subject=("idea", idea.id), payload={"creator_id": idea.creator_id}
+            events.IDEA_APPROVED, actor_id=actor_id, subject=("idea", idea.id), payload={"creator_id": idea.creator_id}
         )
-    audit.record(actor, f"idea.{decision}", "idea", idea.id, feedback.strip())
-    return idea
 
 
 def list_ideas(
@@ -544,7 +554,8 @@ def list_ideas(
     q: str | None = None,
     category: str | None = None,
 ) -> Page:
-    query = select(Idea).where(Idea.status.not_in(("pending_review", "rejected")))
+    hidden = ("pending_review", "rejected") if status == "merged" else ("pending_review", "rejected", "merged")
+    query = select(Idea).where(Idea.status.not_in(hidden))
     if q and q.strip():  # the same substring search as posts (Chinese has no word boundaries to index)
         pattern = contains_pattern(q.strip())
         query = query.where(Idea.title.ilike(pattern, escape="\\") | Idea.description.ilike(pattern, escape="\\"))

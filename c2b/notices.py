@@ -82,6 +82,19 @@ def _on_milestone(event: Event) -> None:
     )
 
 
+@outbox.subscribe(events.IDEA_MERGED, name="c2b.notify_idea_merged")
+def _on_idea_merged(event: Event) -> None:
+    payload = event.payload
+    _tell_all(
+        event,
+        supporter_ids(event.subject[1]),
+        kind="idea",
+        topic="idea_decision",
+        title=payload["into_title"],
+        message=f"你支持的创意「{payload['title']}」与「{payload['into_title']}」合并，你的支持已计入后者",
+    )
+
+
 @outbox.subscribe(events.POLL_OPENED, name="c2b.notify_poll_opened")
 def _on_poll_opened(event: Event) -> None:
     if event.payload["idea_id"] is None:

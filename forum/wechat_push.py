@@ -100,28 +100,29 @@ def open_message(
     if not token:
         raise DependencyDown("push messages are not configured", code="wechat_push_not_configured")
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
-    try:
-        envelope = json.loads(body)
-    except ValueError as exc:
-        raise BadRequest("the push message is not JSON", code="malformed_json") from exc
-    if not isinstance(envelope, dict):
-        raise BadRequest("the push message is not an object", code="malformed_json")
-    if args.get("encrypt_type") == "aes":
-        encrypted = envelope.get("Encrypt")
-        if not isinstance(encrypted, str) or not aes_key:
-            raise Unauthenticated("an encrypted push message without its key", code="bad_push_message")
-        expected = signature(token, timestamp, nonce, encrypted)
-        if not _same(expected, args.get("msg_signature", "")):
+    if args.get("encrypt_type") != "aes":
+        # Plain mode: the signature covers no body, so it is checked before the body is even read.
+        if not _same(signature(token, timestamp, nonce), args.get("signature", "")):
             raise Unauthenticated("the signature does not match", code="bad_signature")
         _fresh(timestamp, now)
-        try:
-            message = json.loads(decrypt(aes_key, appid, encrypted))
-        except ValueError as exc:
-            raise Unauthenticated("the push message does not decrypt", code="bad_push_message") from exc
-        if not isinstance(message, dict):
-            raise BadRequest("the push message is not an object", code="malformed_json")
-        return message
-    if not _same(signature(token, timestamp, nonce), args.get("signature", "")):
+        return _object(body)
+    try:
+        encrypted = json.loads(body).get("Encrypt")
+    except (ValueError, AttributeError):
+        encrypted = None
+    if not isinstance(encrypted, str) or not aes_key:
+        raise Unauthenticated("an encrypted push message without its key", code="bad_push_message")
+    if not _same(signature(token, timestamp, nonce, encrypted), args.get("msg_signature", "")):
         raise Unauthenticated("the signature does not match", code="bad_signature")
     _fresh(timestamp, now)
-    return envelope
+    return _object(decrypt(aes_key, appid, encrypted).encode())
+
+
+def _object(body: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(body)
+    except ValueError as exc:
+        raise BadRequest("the push message is not JSON", code="malformed_json") from exc
+    if not isinstance(message, dict):
+        raise BadRequest("the push message is not an object", code="malformed_json")
+    return message

@@ -11,7 +11,7 @@ from datetime import timedelta
 from celery.schedules import crontab
 from flask import current_app
 
-from c2b import ideas, payments, presale, wechatpay
+from c2b import ideas, payments, presale, review_rounds, wechatpay
 from economy import badges, leaderboards
 from forum import subscribe_messages, view_counts
 from jobs.locks import exclusive
@@ -52,7 +52,14 @@ def _sweep_events() -> Result:
 
 
 def _recount_ideas() -> Result:
-    return Result(f"recounted {ideas.recount_supporting(clock.now())} idea(s)")
+    counted = ideas.recount_supporting(clock.now())
+    with transaction():
+        joined = review_rounds.join_open_round(clock.now())
+    return Result(f"recounted {counted} idea(s); {joined} joined the open review round")
+
+
+def _publish_rounds() -> Result:
+    return Result(f"published {review_rounds.publish_due(clock.now())} review round(s)")
 
 
 def _expire_ideas() -> Result:
@@ -143,6 +150,14 @@ JOBS = (
         timedelta(minutes=1),
     ),
     Job("ideas-expire", "ideas", "expire", "expire ideas past their deadline", _expire_ideas, crontab(minute=5)),
+    Job(
+        "ideas-publish-rounds",
+        "ideas",
+        "publish-rounds",
+        "publish the decisions of review rounds whose results date has come",
+        _publish_rounds,
+        timedelta(minutes=5),
+    ),
     Job(
         "ideas-recount",
         "ideas",

@@ -37,6 +37,7 @@ BLUEPRINTS = (
     badges.blp,
     ideas.blp,
     ideas.me_blp,
+    ideas.rounds_blp,
     presale.blp,
     addresses.blp,
     privacy.blp,

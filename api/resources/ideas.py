@@ -12,7 +12,7 @@ from api.ids import MAX_ID
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import CSV_BODY, MemberSummary, csv_response
-from c2b import ideas, polls, presale
+from c2b import idea_merges, ideas, polls, presale, review_rounds
 from c2b.ideas import IdeaComment, IdeaSupport, IdeaUpdate
 from kernel import clock
 from kernel.db import db
@@ -61,6 +61,14 @@ class SupportState(ma.Schema):
     price_cents = ma.fields.Integer(allow_none=True)
 
 
+class RoundOut(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    cutoff_at = ma.fields.DateTime(metadata={"description": "ideas qualified by then are reviewed in the round"})
+    results_at = ma.fields.DateTime(metadata={"description": "when the round's decisions are published"})
+    state = ma.fields.String(metadata={"description": "open or published"})
+
+
 class IdeaOut(ma.Schema):
     id = ma.fields.Integer()
     creator = ma.fields.Nested(MemberSummary)
@@ -78,6 +86,8 @@ class IdeaOut(ma.Schema):
     qualified_at = ma.fields.DateTime(allow_none=True)
     rejection_reason = ma.fields.String(metadata={"description": "guideline rejection, for the creator"})
     decision_feedback = ma.fields.String(metadata={"description": "the product team's public feedback"})
+    merged_into = ma.fields.Integer(allow_none=True, metadata={"description": "a merged idea: where its support went"})
+    review_round = ma.fields.Nested(RoundOut, allow_none=True, metadata={"description": "the round it is reviewed in"})
     created_at = ma.fields.DateTime()
     viewer = ma.fields.Nested(SupportState, allow_none=True)
 
@@ -217,7 +227,17 @@ def _present(idea, viewer) -> dict:
     shown = {
         k: getattr(idea, k)
         for k in IdeaOut._declared_fields
-        if k not in ("images", "status", "next_milestone", "viewer", "rejection_reason")
+        if k
+        not in (
+            "images",
+            "status",
+            "next_milestone",
+            "viewer",
+            "rejection_reason",
+            "merged_into",
+            "review_round",
+            "decision_feedback",
+        )
     }
     is_creator = viewer is not None and viewer.id == idea.creator_id
     return {
@@ -226,6 +246,12 @@ def _present(idea, viewer) -> dict:
         "status": ideas.effective_status(idea, now),
         "next_milestone": upcoming,
         "rejection_reason": idea.rejection_reason if is_creator or (viewer and viewer.is_staff) else "",
+        "merged_into": idea_merges.merged_into(idea.id) if idea.status == "merged" else None,
+        "review_round": review_rounds.get_round(idea.review_round_id) if idea.review_round_id else None,
+        # A decision taken in an open round stays unseen until the round publishes it.
+        "decision_feedback": idea.decision_feedback
+        if not idea.pending_decision or (viewer is not None and viewer.has_role("product"))
+        else "",
         "viewer": None
         if viewer is None
         else {
@@ -377,6 +403,38 @@ def delete_comment(idea_id: int, comment_id: int) -> None:
     ideas.delete_own_comment(current_member(), comment_id)
 
 
+class MergeIn(ma.Schema):
+    into_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
+    reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+
+
+class UnmergeIn(ma.Schema):
+    reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+
+
+@blp.route("/<int:idea_id>/merge", methods=["POST"])
+@auth_required(blp, "moderator", "product")
+@blp.arguments(MergeIn)
+@blp.response(200, IdeaOut)
+@documented_errors(blp, 404, 409)
+def merge_idea(body, idea_id: int) -> dict:
+    """Merge this idea (a duplicate) into `into_id`: its supporters are counted there (each member once), it
+    reads as merged, its supporters are told; audited, and reversible until the other idea's next milestone."""
+    member = current_member()
+    return _present(idea_merges.merge(member, idea_id, body["into_id"], body["reason"]), member)
+
+
+@blp.route("/<int:idea_id>/unmerge", methods=["POST"])
+@auth_required(blp, "moderator", "product")
+@blp.arguments(UnmergeIn, required=False)
+@blp.response(200, IdeaOut)
+@documented_errors(blp, 404, 409)
+def unmerge_idea(body, idea_id: int) -> dict:
+    """Undo a merge (while the other idea has reached no new milestone): the re-cast supports are withdrawn."""
+    member = current_member()
+    return _present(idea_merges.unmerge(member, idea_id, body.get("reason", "")), member)
+
+
 @blp.route("/review-queue", methods=["GET"])
 @auth_required(blp, "product")
 @blp.arguments(PageArgs, location="query")
@@ -396,7 +454,7 @@ def review_queue(args) -> dict:
 def decide(body, idea_id: int) -> dict:
     """start_review (qualified → in_review), approve / not_approve (with public feedback), or archive."""
     member = current_member()
-    idea = ideas.decide(member, idea_id, body["decision"], body["feedback"])
+    idea = review_rounds.decide(member, idea_id, body["decision"], body["feedback"])
     return _present(idea, member)
 
 
@@ -467,3 +525,43 @@ def my_supports(args) -> dict:
         }
 
     return page_body(ideas.supports_of(member, args["limit"], args["cursor"]), shown)
+
+
+rounds_blp = Blueprint("review_rounds", __name__, url_prefix="/api/v1/review-rounds", description="Ideas")
+
+
+class RoundIn(ma.Schema):
+    name = ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=80), ma.validate.Regexp(r"\s*\S")])
+    cutoff_at = ma.fields.AwareDateTime(required=True)
+    results_at = ma.fields.AwareDateTime(required=True, metadata={"description": "after cutoff_at"})
+
+
+class RoundList(ma.Schema):
+    items = BoundedList(ma.fields.Nested(RoundOut), required=True)
+
+
+@rounds_blp.route("", methods=["GET"])
+@rounds_blp.response(200, RoundList)
+def list_rounds() -> dict:
+    """Review rounds, newest first, with their cut-off and results dates."""
+    return {"items": review_rounds.list_rounds()}
+
+
+@rounds_blp.route("", methods=["POST"])
+@auth_required(rounds_blp, "product")
+@rounds_blp.arguments(RoundIn)
+@rounds_blp.response(201, RoundOut)
+@documented_errors(rounds_blp, 409)
+def open_round(body) -> object:
+    """Open a review round (product team; one at a time): ideas qualified by the cut-off join it, and approvals
+    and refusals in it wait for its results date."""
+    return review_rounds.open_round(current_member(), body["name"], body["cutoff_at"], body["results_at"])
+
+
+@rounds_blp.route("/<int:round_id>/publish", methods=["POST"])
+@auth_required(rounds_blp, "product")
+@rounds_blp.response(200, RoundOut)
+@documented_errors(rounds_blp, 404, 409)
+def publish_round(round_id: int) -> object:
+    """Publish the round's decisions now, all together (the job does it at the results date)."""
+    return review_rounds.publish(round_id, current_member(), clock.now())

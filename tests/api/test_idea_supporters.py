@@ -175,3 +175,85 @@ def test_idea_comments_and_updates_are_moderated_like_replies(client, members, p
     assert _act(client, mod, "approve", news["id"], "idea_update").status_code == 200
     assert [u["id"] for u in client.get(f"/api/v1/ideas/{idea['id']}/updates").get_json()["items"]] == [news["id"]]
     assert any("样品进展" in m for m in heard())
+
+
+def test_merging_duplicates_counts_each_member_once_and_can_be_undone(client, members, png_bytes, settings):
+    settings(IDEA_MILESTONES=[[5, 30], [6, None]])
+    keep, keep_creator = _published(client, members, png_bytes)
+    dup, dup_creator = _published(client, members, png_bytes)
+    both, dup_only, keep_only = members.create(), members.create(), members.create()
+    for fan, targets in ((both, (keep, dup)), (dup_only, (dup,)), (keep_only, (keep,)), (keep_creator, (dup,))):
+        for idea in targets:
+            assert _support(client, idea, fan).status_code == 200
+    mod, stranger = members.create(role="moderator"), members.create()
+    url = f"/api/v1/ideas/{dup['id']}/merge"
+    assert client.post(url, json={"into_id": keep["id"]}, headers=stranger.headers).status_code == 403
+    assert client.post(url, json={"into_id": dup["id"]}, headers=mod.headers).status_code == 422
+    merged = client.post(url, json={"into_id": keep["id"], "reason": "重复创意"}, headers=mod.headers).get_json()
+    assert merged["status"] == "merged" and merged["merged_into"] == keep["id"]
+    # keep: both + keep_only before; dup_only joins; both is not counted twice; keep's own creator is not re-cast.
+    assert _idea(client, keep)["supporter_count"] == 3
+    assert _support(client, dup, members.create()).status_code == 409
+    assert dup["id"] not in [i["id"] for i in client.get("/api/v1/ideas").get_json()["items"]]
+    assert any(
+        "合并" in n["message"]
+        for n in client.get("/api/v1/me/notifications", headers=dup_only.headers).get_json()["items"]
+    )
+    undo = client.post(f"/api/v1/ideas/{dup['id']}/unmerge", json={"reason": "误合并"}, headers=mod.headers)
+    assert undo.status_code == 200 and undo.get_json()["status"] == "supporting"
+    assert _idea(client, keep)["supporter_count"] == 2  # both and keep_only, as before the merge
+    assert _idea(client, dup)["supporter_count"] == 3
+    client.post(url, json={"into_id": keep["id"]}, headers=mod.headers)
+    for _ in range(2):
+        _support(client, keep, members.create())  # 5 supporters: keep reaches its next milestone
+    assert _idea(client, keep)["milestones_reached"] == 1
+    final = client.post(f"/api/v1/ideas/{dup['id']}/unmerge", json={}, headers=mod.headers)
+    assert final.status_code == 409 and final.get_json()["error"]["code"] == "merge_final"
+
+
+def test_a_review_round_publishes_its_decisions_together(app, client, members, png_bytes, settings):
+    settings(IDEA_MILESTONES=[[1, None]])
+    product, fan = members.create(role="product"), members.create()
+    first, _ = _published(client, members, png_bytes)
+    second, _ = _published(client, members, png_bytes)
+    for idea in (first, second):
+        _support(client, idea, fan)
+    now = clock.now()
+    body = {
+        "name": "2026 年第三轮评审",
+        "cutoff_at": (now + timedelta(days=1)).isoformat(),
+        "results_at": (now + timedelta(days=10)).isoformat(),
+    }
+    assert client.post("/api/v1/review-rounds", json=body, headers=fan.headers).status_code == 403
+    opened = client.post("/api/v1/review-rounds", json=body, headers=product.headers)
+    assert opened.status_code == 201, opened.get_json()
+    assert client.post("/api/v1/review-rounds", json=body, headers=product.headers).status_code == 409
+    assert _idea(client, first)["review_round"]["name"] == "2026 年第三轮评审"
+
+    def decide(idea, decision, feedback=""):
+        return client.post(
+            f"/api/v1/ideas/{idea['id']}/decision",
+            json={"decision": decision, "feedback": feedback},
+            headers=product.headers,
+        )
+
+    for idea in (first, second):
+        assert decide(idea, "start_review").get_json()["status"] == "in_review"
+    assert decide(first, "approve", "明年量产").get_json()["status"] == "in_review"  # held for the round
+    decide(second, "not_approve", "成本过高")
+    public = _idea(client, first)
+    assert public["status"] == "in_review" and public["decision_feedback"] == ""  # nobody learns it early
+    heard = [n["message"] for n in client.get("/api/v1/me/notifications", headers=fan.headers).get_json()["items"]]
+    assert not any("通过评审" in m for m in heard)
+    runner = app.test_cli_runner()
+    assert "published 0 review round(s)" in runner.invoke(args=["ideas", "publish-rounds"]).output
+    clock.set_now(now + timedelta(days=11))
+    try:
+        assert "published 1 review round(s)" in runner.invoke(args=["ideas", "publish-rounds"]).output
+    finally:
+        clock.set_now(None)
+    assert (_idea(client, first)["status"], _idea(client, first)["decision_feedback"]) == ("approved", "明年量产")
+    assert _idea(client, second)["status"] == "not_approved"
+    assert client.get("/api/v1/review-rounds").get_json()["items"][0]["state"] == "published"
+    heard = [n["message"] for n in client.get("/api/v1/me/notifications", headers=fan.headers).get_json()["items"]]
+    assert any("通过评审" in m and "明年量产" in m for m in heard) and any("未通过本轮评审" in m for m in heard)
