@@ -22,6 +22,16 @@ IDEA_APPROVED = declare(
 IDEA_UPDATE_POSTED = declare(
     "idea_update_posted", fields=("update_id", "title"), about="an idea's creator posted an update for supporters"
 )
+IDEA_REMOVED = declare(
+    "idea_removed",
+    fields=("creator_id", "status", "reason"),
+    about="moderation hid or deleted a public idea: the points it earned are clawed back",
+)
+IDEA_RESTORED = declare(
+    "idea_restored",
+    fields=("creator_id", "reason"),
+    about="moderation restored a hidden idea: the clawed-back points return",
+)
 IDEA_MERGED = declare(
     "idea_merged",
     fields=("into_id", "title", "into_title"),

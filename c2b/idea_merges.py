@@ -51,7 +51,7 @@ def merge(actor: User, merged_id: int, into_id: int, reason: str) -> Idea:
     now = clock.now()
     # Both rows locked in id order: two merges touching the same ideas wait for each other and cannot deadlock.
     for idea_id in sorted((merged_id, into_id)):
-        db.session.get_one(Idea, idea_id, with_for_update={"of": Idea}, populate_existing=True)
+        db.session.get(Idea, idea_id, with_for_update={"of": Idea}, populate_existing=True)
     source, target = get_idea(merged_id), get_idea(into_id)
     for idea in (source, target):
         if idea.status not in MERGEABLE:

@@ -57,6 +57,8 @@ STATUSES = (
     "not_approved",
     "archived",
     "merged",
+    "hidden",
+    "deleted",
 )
 CONTENT_STATUSES = ("published", "pending_review", "hidden", "deleted")
 CATEGORIES = ("building_sets", "figures", "accessories", "apparel", "digital", "other")
@@ -87,6 +89,7 @@ class Idea(Model):
     # for the round's publication.
     review_round_id: Mapped[int | None] = mapped_column(ForeignKey("review_rounds.id"), index=True)
     pending_decision: Mapped[str] = mapped_column(String(16), default="")
+    hidden_from: Mapped[str] = mapped_column(String(16), default="")  # the status a hidden idea returns to
 
     creator: Mapped[User] = relationship(lazy="joined")
     images: Mapped[list[Media]] = relationship(
@@ -197,7 +200,7 @@ def get_idea(idea_id: int) -> Idea:
 
 
 def can_see(idea: Idea, viewer: User | None) -> bool:
-    if idea.status in ("pending_review", "rejected"):
+    if idea.status in ("pending_review", "rejected", "hidden", "deleted"):
         return viewer is not None and (viewer.id == idea.creator_id or viewer.has_role("moderator", "product"))
     return True
 
@@ -554,7 +557,7 @@ def list_ideas(
     q: str | None = None,
     category: str | None = None,
 ) -> Page:
-    hidden = ("pending_review", "rejected") if status == "merged" else ("pending_review", "rejected", "merged")
+    hidden = ["pending_review", "rejected", "hidden", "deleted"] + ([] if status == "merged" else ["merged"])
     query = select(Idea).where(Idea.status.not_in(hidden))
     if q and q.strip():  # the same substring search as posts (Chinese has no word boundaries to index)
         pattern = contains_pattern(q.strip())
@@ -654,6 +657,35 @@ def creator_of_update(update_row: IdeaUpdate) -> int:
     return get_idea(update_row.idea_id).creator_id
 
 
+def set_visibility(idea: Idea, status: str, actor_id: int | None, reason: str) -> bool:
+    """Hide, delete or restore a public idea (moderation); the points it earned go back while it is removed."""
+    if status == "published":
+        if idea.status != "hidden" or not idea.hidden_from:
+            return False
+        if not move(idea, idea.hidden_from, sources=("hidden",), hidden_from=""):
+            return False
+        outbox.emit(
+            events.IDEA_RESTORED,
+            actor_id=actor_id,
+            subject=("idea", idea.id),
+            payload={"creator_id": idea.creator_id, "reason": reason},
+        )
+        return True
+    was = idea.status
+    if was in ("pending_review", "rejected", "deleted") or was == status:
+        return False
+    if not move(idea, status, sources=(was,), hidden_from=idea.hidden_from if was == "hidden" else was):
+        return False
+    if was != "hidden":
+        outbox.emit(
+            events.IDEA_REMOVED,
+            actor_id=actor_id,
+            subject=("idea", idea.id),
+            payload={"creator_id": idea.creator_id, "status": status, "reason": reason},
+        )
+    return True
+
+
 def set_comment_status(comment: IdeaComment, status: str) -> bool:
     """Publish, hide or delete a comment; False when it already was (a conditional move: races apply once)."""
     return move(comment, status, sources=tuple(s for s in CONTENT_STATUSES if s != status))
@@ -665,6 +697,32 @@ def set_update_status(update_row: IdeaUpdate, status: str, actor_id: int | None)
     if moved and status == "published" and was == "pending_review":
         _announce_update(update_row, actor_id)  # held at first: supporters hear of it once it is approved
     return moved
+
+
+def delete_own_update(creator: User, update_id: int) -> IdeaUpdate:
+    update_row = get_update(update_id)
+    if creator_of_update(update_row) != creator.id:
+        raise Forbidden("only the creator deletes this update", code="not_author")
+    set_update_status(update_row, "deleted", creator.id)
+    return update_row
+
+
+# A creator may withdraw an idea until the product team takes it up; after that it belongs to its backers too.
+CREATOR_DELETABLE = ("pending_review", "rejected", "supporting", "expired")
+
+
+def delete_own_idea(creator: User, idea_id: int) -> Idea:
+    idea = visible_idea(idea_id, creator)
+    if idea.creator_id != creator.id:
+        raise Forbidden("only the creator deletes this idea", code="not_author")
+    if idea.status not in CREATOR_DELETABLE:
+        raise Conflict(f"a {idea.status} idea cannot be withdrawn", code="idea_locked")
+    if idea.status in ("pending_review", "rejected"):
+        move(idea, "deleted", sources=(idea.status,))
+    else:
+        set_visibility(idea, "deleted", creator.id, "withdrawn by its creator")
+    audit.record(creator, "idea.delete", "idea", idea.id)
+    return idea
 
 
 def delete_own_comment(author: User, comment_id: int) -> IdeaComment:

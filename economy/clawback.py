@@ -7,6 +7,7 @@ driving the balance below zero. Restoring the content credits back exactly what 
 
 from sqlalchemy import select
 
+from c2b import events as c2b_events
 from economy import ledger
 from economy.earning import refresh_level
 from economy.ledger import Account, LedgerTransaction, Leg, Source
@@ -116,12 +117,16 @@ def give_back(subject_type: str, subject_id: int, event_id: int) -> int:
     return returned
 
 
-@outbox.subscribe(forum_events.POST_REMOVED, forum_events.REPLY_REMOVED, name="economy.clawback")
+@outbox.subscribe(
+    forum_events.POST_REMOVED, forum_events.REPLY_REMOVED, c2b_events.IDEA_REMOVED, name="economy.clawback"
+)
 def on_removed(event: Event) -> None:
     # Only the removed content's own earnings: other members' replies under a removed post keep theirs.
     claw_back(*event.subject, event.id)
 
 
-@outbox.subscribe(forum_events.POST_RESTORED, forum_events.REPLY_RESTORED, name="economy.give_back")
+@outbox.subscribe(
+    forum_events.POST_RESTORED, forum_events.REPLY_RESTORED, c2b_events.IDEA_RESTORED, name="economy.give_back"
+)
 def on_restored(event: Event) -> None:
     give_back(*event.subject, event.id)

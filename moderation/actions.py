@@ -33,7 +33,7 @@ POST_ACTIONS = (
     "move",
 )
 REPLY_ACTIONS = ("approve", "reject", "hide", "restore", "delete")
-IDEA_ACTIONS = ("approve", "reject")
+IDEA_ACTIONS = ("approve", "reject", "hide", "restore", "delete")
 NEEDS_REASON = ("reject", "hide", "delete")
 # Where each visibility action takes content, and whether it upholds the reports against it.
 VISIBILITY = {
@@ -76,7 +76,7 @@ def perform(
     if action in NEEDS_REASON and not reason:
         raise ValidationFailed("a reason is required", details={"reason": ["required for " + action]})
     details: dict = {}
-    if target.kind == "idea":
+    if target.kind == "idea" and action in ("approve", "reject"):
         _review_idea(actor, target, action, reason)
     elif action in VISIBILITY:
         _change_visibility(actor, target, action, reason)

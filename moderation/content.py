@@ -39,11 +39,19 @@ class Target:
             return ideas.set_comment_status(self.obj, status)
         if isinstance(self.obj, IdeaUpdate):
             return ideas.set_update_status(self.obj, status, actor_id)
+        if isinstance(self.obj, Idea):
+            return ideas.set_visibility(self.obj, status, actor_id, reason)
         return set_reply_status(self.as_(Reply), status, actor_id=actor_id, reason=reason)
 
     @property
     def status(self) -> str:
         return self.obj.status
+
+    @property
+    def public(self) -> bool:
+        if isinstance(self.obj, Idea):
+            return self.obj.status not in ("pending_review", "rejected", "hidden", "deleted")
+        return self.obj.status == "published"
 
 
 def load(kind: str, target_id: int) -> Target:

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, select
+from sqlalchemy import JSON, ColumnElement, ForeignKey, Index, Integer, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from forum.boards import BoardModerator
@@ -88,14 +88,21 @@ def resolve(subject_type: str, subject_id: int, actor: User, decision: str, reas
 
 
 def list_items(viewer: User, *, status: str, subject_type: str | None, limit: int, cursor: str | None) -> Page:
-    """Global moderators see everything; a board moderator sees only items from their boards."""
+    """Global moderators see everything; a board moderator sees only items from their boards, and the product
+    team the ideas and what is said about them (ideas belong to no board)."""
     query = select(ReviewItem).where(ReviewItem.status == status)
     if subject_type:
         query = query.where(ReviewItem.subject_type == subject_type)
     if not viewer.has_role("moderator"):
         boards = select(BoardModerator.board_id).where(BoardModerator.user_id == viewer.id)
-        query = query.where(ReviewItem.board_id.in_(boards))
+        visible: ColumnElement[bool] = ReviewItem.board_id.in_(boards)
+        if viewer.has_role("product"):
+            visible = visible | ReviewItem.subject_type.in_(IDEA_SUBJECTS)
+        query = query.where(visible)
     return keyset_page(query, [ReviewItem.id], limit, cursor)
+
+
+IDEA_SUBJECTS = ("idea", "idea_comment", "idea_update")
 
 
 def moderates_any_board(user: User) -> bool:

@@ -54,7 +54,7 @@ class ReporterRecord:
 
 def file_report(reporter: User, target_type: str, target_id: int, reason: str, detail: str = "") -> Report:
     target = load(target_type, target_id)
-    if target.status != "published":
+    if not target.public:
         raise Conflict("this content is not public", code="not_reportable")
     if target.author_id == reporter.id:
         raise Conflict("you cannot report your own content", code="own_content")

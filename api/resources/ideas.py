@@ -391,6 +391,26 @@ def post_comment(body, idea_id: int) -> IdeaComment:
     return publishing.submit_idea_comment(current_member(), idea_id, body["body"])
 
 
+@blp.route("/<int:idea_id>", methods=["DELETE"])
+@auth_required(blp)
+@blp.response(204)
+@documented_errors(blp, 404, 409)
+def delete_idea(idea_id: int) -> None:
+    """Withdraw your idea (until the product team takes it up); the points it earned go back."""
+    ideas.delete_own_idea(current_member(), idea_id)
+
+
+@blp.route("/<int:idea_id>/updates/<int:update_id>", methods=["DELETE"])
+@auth_required(blp)
+@blp.response(204)
+@documented_errors(blp, 404)
+def delete_update(idea_id: int, update_id: int) -> None:
+    """Delete one of your updates."""
+    if ideas.get_update(update_id).idea_id != idea_id:
+        raise NotFound("no such update", code="update_not_found")
+    ideas.delete_own_update(current_member(), update_id)
+
+
 @blp.route("/<int:idea_id>/comments/<int:comment_id>", methods=["DELETE"])
 @auth_required(blp)
 @blp.response(204)

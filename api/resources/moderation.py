@@ -28,7 +28,7 @@ blp = Blueprint("moderation", __name__, url_prefix="/api/v1", description="Moder
 
 class ReportIn(ma.Schema):
     target_type = ma.fields.String(
-        required=True, validate=ma.validate.OneOf(("post", "reply", "idea_comment", "idea_update"))
+        required=True, validate=ma.validate.OneOf(("post", "reply", "idea", "idea_comment", "idea_update"))
     )
     target_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     reason = ma.fields.String(required=True, validate=ma.validate.OneOf(reports.REASONS))
@@ -158,7 +158,7 @@ class AuditOut(ma.Schema):
 
 
 def _require_queue_access(user: User) -> None:
-    if not (user.has_role("moderator") or queue.moderates_any_board(user)):
+    if not (user.has_role("moderator", "product") or queue.moderates_any_board(user)):
         raise Forbidden("moderators only", code="role_required", details={"roles": ["moderator"]})
 
 

@@ -1,4 +1,5 @@
-"""Merging duplicate ideas (reversible until the next milestone) and review rounds with results published together.
+"""Merging duplicate ideas (reversible until the next milestone), review rounds with results published together,
+and hiding a public idea (the status it returns to).
 
 Revision ID: 6391c5b00418
 Revises: cd17f0a15e72
@@ -57,6 +58,7 @@ def upgrade():
     with op.batch_alter_table('ideas', schema=None) as batch_op:
         batch_op.add_column(sa.Column('review_round_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('pending_decision', sa.String(length=16), nullable=False, server_default=""))
+        batch_op.add_column(sa.Column('hidden_from', sa.String(length=16), nullable=False, server_default=""))
         batch_op.create_index(batch_op.f('ix_ideas_review_round_id'), ['review_round_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_ideas_review_round_id_review_rounds'), 'review_rounds', ['review_round_id'], ['id'])
 
@@ -68,6 +70,7 @@ def downgrade():
     with op.batch_alter_table('ideas', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_ideas_review_round_id_review_rounds'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_ideas_review_round_id'))
+        batch_op.drop_column('hidden_from')
         batch_op.drop_column('pending_decision')
         batch_op.drop_column('review_round_id')
 

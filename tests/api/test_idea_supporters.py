@@ -257,3 +257,44 @@ def test_a_review_round_publishes_its_decisions_together(app, client, members, p
     assert client.get("/api/v1/review-rounds").get_json()["items"][0]["state"] == "published"
     heard = [n["message"] for n in client.get("/api/v1/me/notifications", headers=fan.headers).get_json()["items"]]
     assert any("通过评审" in m and "明年量产" in m for m in heard) and any("未通过本轮评审" in m for m in heard)
+
+
+def test_a_reported_idea_is_hidden_with_its_points_and_restored(client, members, png_bytes, settings):
+    from tests.api.test_moderation import _act
+
+    settings(IDEA_MILESTONES=[[1, 30], [5, None]])
+    idea, creator = _published(client, members, png_bytes)
+    fan, mod = members.create(), members.create(role="moderator")
+    _support(client, idea, fan)  # the first milestone pays the creator (idea_milestone_reached)
+
+    def balance():
+        return client.get("/api/v1/me/points", headers=creator.headers).get_json()["balance"]
+
+    earned = balance()
+    assert earned > 0
+    report = client.post(
+        "/api/v1/reports", json={"target_type": "idea", "target_id": idea["id"], "reason": "spam"}, headers=fan.headers
+    )
+    assert report.status_code == 201, report.get_json()
+    assert _act(client, mod, "hide", idea["id"], "idea", reason="抄袭").status_code == 200
+    assert client.get(f"/api/v1/ideas/{idea['id']}").status_code == 404
+    assert client.get(f"/api/v1/ideas/{idea['id']}", headers=creator.headers).get_json()["status"] == "hidden"
+    assert balance() == 0  # clawed back
+    assert _act(client, mod, "restore", idea["id"], "idea").status_code == 200
+    assert _idea(client, idea)["status"] == "supporting" and balance() == earned
+
+
+def test_creators_withdraw_their_ideas_and_updates(client, members, png_bytes):
+    idea, creator = _published(client, members, png_bytes)
+    stranger = members.create()
+    news = client.post(
+        f"/api/v1/ideas/{idea['id']}/updates", json={"title": "进展", "body": "样品打样中"}, headers=creator.headers
+    ).get_json()
+    assert (
+        client.delete(f"/api/v1/ideas/{idea['id']}/updates/{news['id']}", headers=stranger.headers).status_code == 403
+    )
+    assert client.delete(f"/api/v1/ideas/{idea['id']}/updates/{news['id']}", headers=creator.headers).status_code == 204
+    assert client.get(f"/api/v1/ideas/{idea['id']}/updates").get_json()["items"] == []
+    assert client.delete(f"/api/v1/ideas/{idea['id']}", headers=stranger.headers).status_code == 403
+    assert client.delete(f"/api/v1/ideas/{idea['id']}", headers=creator.headers).status_code == 204
+    assert client.get(f"/api/v1/ideas/{idea['id']}").status_code == 404
