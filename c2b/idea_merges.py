@@ -12,7 +12,7 @@ from c2b.ideas import Idea, IdeaSupport, get_idea, recount
 from forum.members import User
 from kernel import audit, clock, outbox
 from kernel.db import Model, UTCDateTime, db
-from kernel.errors import Conflict, ValidationFailed
+from kernel.errors import Conflict
 from kernel.sql import insert_if_absent, move
 
 MERGEABLE = ("supporting", "qualified", "in_review", "expired")
@@ -47,7 +47,7 @@ def merged_into(idea_id: int) -> int | None:
 def merge(actor: User, merged_id: int, into_id: int, reason: str) -> Idea:
     actor.ensure_role("moderator", "product", doing="merge ideas")
     if merged_id == into_id:
-        raise ValidationFailed("an idea cannot merge into itself", details={"into_id": ["another idea"]})
+        raise Conflict("an idea cannot merge into itself", code="merge_into_itself")
     now = clock.now()
     # Both rows locked in id order: two merges touching the same ideas wait for each other and cannot deadlock.
     for idea_id in sorted((merged_id, into_id)):

@@ -203,9 +203,12 @@ def post(
         # A twin with the same key committed first (we waited on its lock): answer with it.
         twin = select(LedgerTransaction).where(LedgerTransaction.idempotency_key == idempotency_key)
         return db.session.execute(twin).scalar_one(), False
-    # Lock order by account id so two transactions over the same accounts cannot deadlock.
+    # Lock order by account id so two transactions over the same accounts cannot deadlock. Only member accounts
+    # keep a stored balance (checked and moved atomically); a system account's balance is the sum of its entries,
+    # so the issuance account that every credit touches is never a row all earning writes queue on.
     for leg in sorted(legs, key=lambda item: (item.account_id, item.measure)):
-        _apply(leg, leg.account_id in member_ids)
+        if leg.account_id in member_ids:
+            _apply(leg)
         db.session.add(
             Entry(
                 transaction_id=transaction.id,
@@ -233,10 +236,10 @@ def _member_account_ids(account_ids: set[int]) -> set[int]:
     return set(db.session.scalars(select(Account.id).where(Account.id.in_(account_ids), Account.user_id.is_not(None))))
 
 
-def _apply(leg: Leg, is_member: bool) -> None:
+def _apply(leg: Leg) -> None:
     column = Account.balance if leg.measure == "points" else Account.contribution
     statement = update(Account).where(Account.id == leg.account_id)
-    if is_member and leg.amount < 0:
+    if leg.amount < 0:
         statement = statement.where(column + leg.amount >= 0)  # never below zero, checked atomically
     moved = rows_changed(statement.values({column.key: column + leg.amount}))
     if moved != 1:
@@ -313,8 +316,17 @@ def forfeit_balance(user_id: int, reason: str) -> LedgerTransaction | None:
     return transaction
 
 
+def system_balance(code: str, measure: str = "points") -> int:
+    """A system account's balance: the sum of its entries (it keeps no stored balance, see `post`)."""
+    account = system_account(code)
+    return db.session.execute(
+        select(func.coalesce(func.sum(Entry.amount), 0)).where(Entry.account_id == account.id, Entry.measure == measure)
+    ).scalar_one()
+
+
 def verify() -> list[str]:
-    """Recompute everything from the entries; every problem found, or an empty list."""
+    """Recompute everything from the entries; every problem found, or an empty list. Member balances must equal
+    their entries; system accounts have no stored balance to disagree with (theirs is their entries)."""
     problems: list[str] = []
     unbalanced = db.session.execute(
         select(Entry.transaction_id, Entry.measure, func.sum(Entry.amount))
@@ -328,7 +340,7 @@ def verify() -> list[str]:
             select(Entry.account_id, Entry.measure, func.sum(Entry.amount)).group_by(Entry.account_id, Entry.measure)
         )
     }
-    for account in db.session.scalars(select(Account)):
+    for account in db.session.scalars(select(Account).where(Account.user_id.is_not(None))):
         for measure, stored in (("points", account.balance), ("contribution", account.contribution)):
             derived = sums.get((account.id, measure), 0)
             if derived != stored:

@@ -188,7 +188,7 @@ def test_merging_duplicates_counts_each_member_once_and_can_be_undone(client, me
     mod, stranger = members.create(role="moderator"), members.create()
     url = f"/api/v1/ideas/{dup['id']}/merge"
     assert client.post(url, json={"into_id": keep["id"]}, headers=stranger.headers).status_code == 403
-    assert client.post(url, json={"into_id": dup["id"]}, headers=mod.headers).status_code == 422
+    assert client.post(url, json={"into_id": dup["id"]}, headers=mod.headers).status_code == 409
     merged = client.post(url, json={"into_id": keep["id"], "reason": "重复创意"}, headers=mod.headers).get_json()
     assert merged["status"] == "merged" and merged["merged_into"] == keep["id"]
     # keep: both + keep_only before; dup_only joins; both is not counted twice; keep's own creator is not re-cast.

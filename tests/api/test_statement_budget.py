@@ -1,0 +1,87 @@
+"""How many SQL statements the hot requests run: writes until their unit of work commits (reactions run after,
+on the workers in production), reads in a number that does not grow with the page size."""
+
+import contextlib
+
+from sqlalchemy import event
+
+from kernel.db import db
+from tests.api.test_ideas import _published
+
+# Ceilings, measured: a change that adds statements to a hot path has to say so here.
+WRITE_BUDGET = {"check-in": 26, "reply": 18, "like": 12, "support": 15}
+READ_BUDGET = {"feed": 8, "post": 8}
+
+
+@contextlib.contextmanager
+def statements(app, *, until_commit: bool):
+    """Statements sent to the database inside the block (for a write, up to its unit of work's commit)."""
+    seen: list[str] = []
+    done = {"committed": False}
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if not done["committed"]:
+            seen.append(statement)
+
+    def committed(conn):
+        if until_commit:
+            done["committed"] = True
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "commit", committed)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "commit", committed)
+
+
+def _count(app, call, *, until_commit: bool) -> int:
+    with statements(app, until_commit=until_commit) as seen:
+        response = call()
+    assert response.status_code < 300, response.get_json()
+    return len([s for s in seen if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO"))])
+
+
+def test_hot_writes_stay_within_their_statement_budget(app, client, members, forum, png_bytes):
+    board = forum.board()
+    author, fan = members.create(), members.create()
+    post = forum.post(author, board["id"])
+    client.post("/api/v1/me/checkin", headers=fan.headers)  # the first of anything warms caches; measure the next
+    idea, _ = _published(client, members, png_bytes)
+    other = members.create()
+    measured = {
+        "check-in": _count(app, lambda: client.post("/api/v1/me/checkin", headers=other.headers), until_commit=True),
+        "reply": _count(
+            app,
+            lambda: client.post(f"/api/v1/posts/{post['id']}/replies", json={"body": "写得真好"}, headers=fan.headers),
+            until_commit=True,
+        ),
+        "like": _count(
+            app, lambda: client.put(f"/api/v1/posts/{post['id']}/like", headers=fan.headers), until_commit=True
+        ),
+        "support": _count(
+            app,
+            lambda: client.put(f"/api/v1/ideas/{idea['id']}/support", json={}, headers=fan.headers),
+            until_commit=True,
+        ),
+    }
+    over = {path: count for path, count in measured.items() if count > WRITE_BUDGET[path]}
+    assert not over, f"over budget: {over} (budget {WRITE_BUDGET})"
+
+
+def test_a_feed_page_and_a_post_read_in_a_bounded_number_of_statements(app, client, members, forum):
+    board = forum.board()
+    author, reader = members.create(), members.create()
+    posts = [forum.post(author, board["id"], title=f"帖子 {n}") for n in range(25)]
+    small = _count(
+        app, lambda: client.get("/api/v1/posts?sort=hot&limit=5", headers=reader.headers), until_commit=False
+    )
+    large = _count(
+        app, lambda: client.get("/api/v1/posts?sort=hot&limit=25", headers=reader.headers), until_commit=False
+    )
+    assert small == large <= READ_BUDGET["feed"], (small, large)
+    one = _count(app, lambda: client.get(f"/api/v1/posts/{posts[0]['id']}", headers=reader.headers), until_commit=False)
+    assert one <= READ_BUDGET["post"], one
