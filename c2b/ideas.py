@@ -43,7 +43,8 @@ from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
 from kernel.outbox import Event
 from kernel.pagination import Page, keyset_page
-from kernel.sql import contains_pattern, get_or_404, insert_if_absent, move, move_or_refuse, rows_changed
+from kernel.search import substring_match
+from kernel.sql import get_or_404, insert_if_absent, move, move_or_refuse, rows_changed
 from kernel.unit_of_work import transaction
 
 STATUSES = (
@@ -559,9 +560,8 @@ def list_ideas(
 ) -> Page:
     hidden = ["pending_review", "rejected", "hidden", "deleted"] + ([] if status == "merged" else ["merged"])
     query = select(Idea).where(Idea.status.not_in(hidden))
-    if q and q.strip():  # the same substring search as posts (Chinese has no word boundaries to index)
-        pattern = contains_pattern(q.strip())
-        query = query.where(Idea.title.ilike(pattern, escape="\\") | Idea.description.ilike(pattern, escape="\\"))
+    if q and q.strip():  # the same substring search as posts
+        query = query.where(substring_match(Idea.id, (Idea.title, Idea.description), "ideas_search", q))
     if category:
         query = query.where(Idea.category == category)
     if status == "expired":

@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from forum.posts import Post, PostTag, find_tag
 from kernel.pagination import Page, keyset_page
-from kernel.sql import contains_pattern
+from kernel.search import substring_match
 
 SORTS = ("hot", "latest", "featured")
 
@@ -37,8 +37,7 @@ def list_posts(
         query = query.where(Post.id.in_(select(PostTag.post_id).where(PostTag.tag_id == found.id)))
     if q:
         # Substring match, so Chinese words match inside sentences without a tokenizer.
-        pattern = contains_pattern(q.strip())
-        query = query.where(or_(Post.title.ilike(pattern, escape="\\"), Post.body.ilike(pattern, escape="\\")))
+        query = query.where(substring_match(Post.id, (Post.title, Post.body), "posts_search", q))
     if sort == "hot":
         keys += [Post.hot_score, Post.id]
     elif sort == "featured":

@@ -3,9 +3,16 @@
 from alembic import context
 from flask import current_app
 
+from kernel.search import is_search_index
+
 config = context.config
 db = current_app.extensions["migrate"].db
 target_metadata = db.metadata
+
+
+def _ours(name, type_, parent_names) -> bool:
+    # Search indexes live only in the migrations (see kernel.search): autogenerate must not drop them.
+    return not is_search_index(name)
 
 
 def run_migrations_offline() -> None:
@@ -22,6 +29,7 @@ def run_migrations_online() -> None:
             # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_name=_ours,
         )
         with context.begin_transaction():
             context.run_migrations()
