@@ -20,25 +20,16 @@ def _key(post_id: int) -> str:
 
 
 def record_view(post_id: int) -> int:
-    """Count one view; returns how many views are still buffered for this post."""
-    store = current_store()
+    """Count one view; returns how many views the post's row did not hold when this request began (buffered, or
+    just flushed by this view), so the page can show the true count."""
     try:
-        pending = store.incr(_key(post_id))
-        store.sadd(DIRTY, str(post_id))
+        pending = current_store().incr_marking(_key(post_id), DIRTY, str(post_id))  # one round trip
     except StoreUnavailable:
         db.session.execute(update(Post).where(Post.id == post_id).values(view_count=Post.view_count + 1))
         return 0
     if pending >= FLUSH_EVERY:
         _flush_one(post_id)
-        return 0
     return pending
-
-
-def buffered(post_id: int) -> int:
-    try:
-        return int(current_store().get(_key(post_id)) or 0)
-    except StoreUnavailable:
-        return 0
 
 
 def _flush_one(post_id: int) -> int:

@@ -31,6 +31,7 @@ class Store(Protocol):
     def exists(self, key: str) -> bool: ...
     def ttl(self, key: str) -> int | None: ...
     def incr(self, key: str, amount: int = 1, ttl: int | None = None) -> int: ...
+    def incr_marking(self, key: str, set_key: str, member: str) -> int: ...
     def getdel(self, key: str) -> str | None: ...
     def sadd(self, key: str, *members: str) -> int: ...
     def spop(self, key: str, count: int) -> list[str]: ...
@@ -174,6 +175,20 @@ class SQLiteStore:
             else:
                 value = int(current) + amount
                 conn.execute("UPDATE store_values SET value = ? WHERE key = ?", (str(value), self._k(key)))
+            return value
+
+    def incr_marking(self, key, set_key, member):
+        """Increment `key` and add `member` to the set `set_key`, in one round trip; the new value."""
+        with self._tx() as conn:
+            current = self._live_value(conn, self._k(key))
+            value = int(current or 0) + 1
+            conn.execute(
+                "INSERT OR REPLACE INTO store_values (key, value, expires_at) VALUES (?, ?, NULL)",
+                (self._k(key), str(value)),
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO store_members (key, member, score) VALUES (?, ?, 0)", (self._k(set_key), member)
+            )
             return value
 
     def getdel(self, key):
@@ -340,6 +355,15 @@ class RedisStore:
         if ttl is not None and value == amount:
             self._call("expire", self._k(key), ttl, nx=True)
         return value
+
+    def incr_marking(self, key, set_key, member):
+        def both() -> int:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.incr(self._k(key))
+            pipe.sadd(self._k(set_key), member)
+            return int(pipe.execute()[0])
+
+        return self._run(both)
 
     def getdel(self, key):
         return self._call("getdel", self._k(key))

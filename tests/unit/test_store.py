@@ -32,6 +32,13 @@ def test_strings_counters_and_expiry(store):
     assert store.delete("k", "missing") == 1
 
 
+def test_a_counter_and_its_set_move_together(store):
+    assert store.incr_marking("views:1", "dirty", "1") == 1
+    assert store.incr_marking("views:1", "dirty", "1") == 2
+    assert store.incr_marking("views:2", "dirty", "2") == 1
+    assert sorted(store.spop("dirty", 10)) == ["1", "2"] and store.get("views:1") == "2"
+
+
 def test_sets_and_sorted_sets(store):
     assert store.sadd("s", "a", "b") == 2 and store.sadd("s", "a") == 0
     assert sorted(store.spop("s", 10)) == ["a", "b"] and store.spop("s", 10) == []
