@@ -204,11 +204,17 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def tokens_for(app, user_ids: list[int]) -> dict[int, str]:
+    """Access tokens for seeded members, each with a real sign-in session (a token without one is refused)."""
     from flask_jwt_extended import create_access_token
 
+    from forum import auth_sessions
+    from kernel.db import db
+
     with app.app_context():
+        families = {uid: auth_sessions.open_session(uid, auth_sessions.new_jti()).id for uid in user_ids}
+        db.session.commit()
         return {
-            uid: create_access_token(identity=str(uid), additional_claims={"fam": f"bench-{uid}", "role": "member"})
+            uid: create_access_token(identity=str(uid), additional_claims={"fam": families[uid], "role": "member"})
             for uid in user_ids
         }
 
@@ -346,6 +352,7 @@ def main() -> int:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--checkins", type=int, default=10_000)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     results: dict = {"started_at": datetime.now(UTC).isoformat(), "config": vars(args)}
@@ -400,8 +407,8 @@ def main() -> int:
         results["supports"] = scenario_supports(app, 2000)
         log("1,000 buyers rushing 100 units")
         results["rush"] = scenario_rush(app, 1000, 100)
-        log("10k check-in burst")
-        results["checkins"] = scenario_checkins(app, 10_000)
+        log(f"{args.checkins} check-in burst")
+        results["checkins"] = scenario_checkins(app, args.checkins)
     finally:
         stop_server(server)
     base = bare["rps"] or None

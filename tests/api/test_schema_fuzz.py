@@ -115,7 +115,7 @@ def _rules_beyond_json_schema(ctx, case):
 
 
 def _cross_field_rules(ctx, body: dict) -> None:
-    for start, end in (("starts_at", "ends_at"), ("opens_at", "closes_at")):
+    for start, end in (("starts_at", "ends_at"), ("opens_at", "closes_at"), ("cutoff_at", "results_at")):
         if _when(body.get(start)) and _when(body.get(end)) and _when(body[end]) <= _when(body[start]):
             body[end] = _later(body[start])
     if _when(body.get("early_access_at")) and _when(body.get("opens_at")):
