@@ -14,8 +14,23 @@ from api.request_guard import GuardedParser
 from kernel.unit_of_work import transactional
 
 
+def operation_id(name: str) -> str:
+    """A view's stable operationId: its function name in camelCase (list_polls → listPolls)."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = GuardedParser()
+
+    def route(self, rule: str, *, parameters: Any = None, tags: Any = None, **options: Any) -> Callable:
+        register = super().route(rule, parameters=parameters, tags=tags, **options)
+
+        def decorate(view: Callable) -> Callable:
+            # Generated clients name their calls after it (placeOrder, not post_api_v1_presales_orders).
+            return register(self.doc(operationId=operation_id(view.__name__))(view))
+
+        return decorate
 
     def response(self, *args: Any, **kwargs: Any) -> Callable[[Callable], Callable]:
         serialise = super().response(*args, **kwargs)

@@ -460,7 +460,7 @@ def unmerge_idea(body, idea_id: int) -> dict:
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_of(IdeaOut))
 @documented_errors(blp, 400)
-def review_queue(args) -> dict:
+def idea_review_queue(args) -> dict:
     """Qualified ideas and ideas in review, most supported first (product team)."""
     member = current_member()
     return page_body(ideas.review_queue(args["limit"], args["cursor"]), lambda idea: _present(idea, member))
