@@ -16,3 +16,11 @@ limit_request_fields = 100
 limit_request_field_size = 8190
 
 serving.install()
+
+
+def child_exit(server, worker):
+    # With PROMETHEUS_MULTIPROC_DIR, a dead worker's metric files are merged away (see api/metrics.py).
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -14,6 +14,8 @@ from api.errors import error_response, register_error_handlers
 from api.extensions import api, jwt, limiter, migrate
 from api.ids import IdConverter, id_parameter_schema
 from api.json import OrjsonProvider
+from api.logs import init_request_logging
+from api.metrics import init_request_metrics
 from api.proxies import TrustedProxies, parse_networks
 from api.request_guard import guard_request
 from api.resources import BLUEPRINTS
@@ -54,6 +56,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_jwt(app)
     register_error_handlers(app)
     _register_request_hooks(app)
+    init_request_logging(app)  # after the request id is assigned
+    init_request_metrics(app)
     _register_blueprints(app)
     init_celery(app)
     register_cli(app)

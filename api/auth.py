@@ -19,6 +19,7 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 
+from api import logs
 from api.errors import documented_errors, error_response
 from api.extensions import jwt
 from forum import auth_sessions, policies
@@ -102,6 +103,7 @@ def auth_required(blp, *roles: str, refresh: bool = False, optional: bool = Fals
             verify_jwt_in_request(refresh=refresh, optional=optional)
             user = current_user if get_jwt() else None
             if user is not None:
+                logs.bind_member(user.id)
                 ensure_can_sign_in(user)
                 if roles and not user.has_role(*roles):
                     raise Forbidden(

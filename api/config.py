@@ -128,6 +128,11 @@ def load_config(instance: Path) -> dict[str, Any]:
         "PAYMENT_API_BASE": env.get("PAYMENT_API_BASE", ""),
         "PAYMENT_TOLERANCE_SECONDS": int(env.get("PAYMENT_TOLERANCE_SECONDS", 300)),
         "ORDER_PAYMENT_MINUTES": int(env.get("ORDER_PAYMENT_MINUTES", 30)),
+        # The Prometheus scraper's bearer token for /api/v1/metrics (unset: the route does not exist).
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
+        # Logs: JSON lines (or "console" for a terminal) at this level.
+        "LOG_FORMAT": env.get("LOG_FORMAT", "json"),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
         # Rate limits: the community store (Redis, or the shared SQLite file) keeps the windows.
         "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": "community://",

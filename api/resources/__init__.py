@@ -11,6 +11,7 @@ from api.resources import (
     jobs,
     media,
     members,
+    metrics,
     moderation,
     notifications,
     operations,
@@ -24,6 +25,7 @@ from api.resources import (
 
 BLUEPRINTS = (
     health.blp,
+    metrics.blp,
     auth.blp,
     members.blp,
     boards.blp,
