@@ -10,6 +10,7 @@ from flask import Flask, Response, g, request
 from api import domain  # noqa: F401  models and reactions
 from api.cli import register_cli
 from api.config import load_config
+from api.error_tracking import init_error_tracking
 from api.errors import error_response, register_error_handlers
 from api.extensions import api, jwt, limiter, migrate
 from api.ids import IdConverter, id_parameter_schema
@@ -38,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     app.wsgi_app = TrustedProxies(app.wsgi_app, parse_networks(app.config["TRUSTED_PROXIES"]))  # type: ignore[method-assign]
 
+    init_error_tracking(app)
     _init_database(app)
     app.extensions["store"] = make_store(
         app.config["REDIS_URL"], app.config["STORE_PATH"], prefix=app.config["STORE_PREFIX"]

@@ -130,6 +130,9 @@ def load_config(instance: Path) -> dict[str, Any]:
         "ORDER_PAYMENT_MINUTES": int(env.get("ORDER_PAYMENT_MINUTES", 30)),
         # The Prometheus scraper's bearer token for /api/v1/metrics (unset: the route does not exist).
         "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
+        # Error tracking: unhandled errors and failed jobs go to Sentry when a DSN is set.
+        "SENTRY_DSN": env.get("SENTRY_DSN", ""),
+        "SENTRY_ENVIRONMENT": env.get("SENTRY_ENVIRONMENT", "production"),
         # Logs: JSON lines (or "console" for a terminal) at this level.
         "LOG_FORMAT": env.get("LOG_FORMAT", "json"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),

@@ -10,6 +10,7 @@ from flask import Flask, Response, g, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from api import error_tracking
 from kernel.errors import DomainError, RateLimited
 from kernel.store import StoreUnavailable
 
@@ -65,6 +66,7 @@ def flatten_validation(messages) -> dict:
 
 def internal_error(exc: BaseException) -> Response:
     request_id = getattr(g, "request_id", "-")
+    error_tracking.report(exc)  # first: the log line's own report is then a duplicate Sentry drops
     log.error("unhandled error (request %s)", request_id, exc_info=exc)
     return error_response(500, "internal_error", "something went wrong on our side", {"request_id": request_id})
 

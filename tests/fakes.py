@@ -313,3 +313,31 @@ class FakeWeChatPay(LocalServer):
             }
         ).encode()
         return self.signed_headers(body, timestamp=timestamp), body
+
+
+@dataclass
+class FakeSentry(LocalServer):
+    """Sentry's ingestion endpoint: accepts envelopes for project 1 from the right public key, keeps their items."""
+
+    public_key: str = "publickey"
+    events: list[dict] = field(default_factory=list)
+
+    @property
+    def dsn(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{self.public_key}@{host}:{port}/1"
+
+    def answer(self, request: Request) -> Answer:
+        import gzip
+
+        auth = request.headers.get("X-Sentry-Auth", "")
+        if request.path != "/api/1/envelope/" or f"sentry_key={self.public_key}" not in auth:
+            return 403, {"detail": "bad key"}
+        body = request.body
+        if request.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        lines = body.split(b"\n")
+        for header, payload in zip(lines[1::2], lines[2::2], strict=False):
+            if json.loads(header).get("type") == "event":
+                self.events.append(json.loads(payload))
+        return 200, {"id": uuid.uuid4().hex}

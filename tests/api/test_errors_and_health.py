@@ -98,3 +98,33 @@ def test_every_operation_has_a_unique_operation_id(app):
     ids = [op.get("operationId") for op in operations]
     assert all(ids) and len(set(ids)) == len(ids)
     assert "placeOrder" in ids and "listPolls" in ids  # named after the view: what generated clients call
+
+
+def test_an_unexpected_error_reaches_sentry_with_its_request_id_and_no_personal_data(make_app):
+    import sentry_sdk
+
+    from tests.fakes import FakeSentry
+
+    sentry = FakeSentry().start()
+    try:
+        fresh = make_app(SENTRY_DSN=sentry.dsn, SENTRY_ENVIRONMENT="test")
+
+        @fresh.route("/boom-tracked")
+        def boom():
+            raise RuntimeError("tracked failure")
+
+        answer = fresh.test_client().get(
+            "/boom-tracked", headers={"X-Request-ID": "req-sentry-01", "Cookie": "session=secret-cookie"}
+        )
+        assert answer.status_code == 500
+        sentry_sdk.flush(timeout=5)
+        assert len(sentry.events) == 1
+        event = sentry.events[0]
+        assert event["exception"]["values"][-1]["type"] == "RuntimeError"
+        assert event["tags"]["request_id"] == "req-sentry-01" and event["environment"] == "test"
+        # No cookies, headers, bodies, addresses or local variables leave the service.
+        assert set(event["request"]) <= {"method", "url"} and "user" not in event
+        assert not any("vars" in frame for frame in event["exception"]["values"][-1]["stacktrace"]["frames"])
+    finally:
+        sentry_sdk.init()  # tracking off again for the rest of the suite
+        sentry.stop()
