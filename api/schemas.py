@@ -60,3 +60,11 @@ CSV_BODY = {"type": "string", "description": "CSV, UTF-8 with BOM"}
 
 def csv_response(text: str, filename: str) -> Response:
     return Response(text, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX_BODY = {"type": "string", "format": "binary", "description": "an XLSX workbook"}
+
+
+def xlsx_response(data: bytes, filename: str) -> Response:
+    return Response(data, mimetype=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

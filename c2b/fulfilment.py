@@ -6,7 +6,6 @@ import io
 from datetime import datetime
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import select, update
 
 from c2b import events
@@ -16,7 +15,7 @@ from forum.members import User
 from kernel import audit, clock, outbox
 from kernel.db import db
 from kernel.errors import Conflict, ValidationFailed
-from kernel.spreadsheet import safe_cell, spreadsheet_csv
+from kernel.spreadsheet import spreadsheet_csv, spreadsheet_xlsx
 
 SHIPPABLE_CAMPAIGNS = ("succeeded", "in_production", "shipped")
 # Where an order may go next; staff may also repeat a step to correct the carrier or tracking number.
@@ -93,15 +92,7 @@ def shipping_csv(rows: list[list[Any]]) -> str:
 
 
 def shipping_xlsx(rows: list[list[Any]]) -> bytes:
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("shipping")
-    sheet.append(list(SHIPPING_COLUMNS))
-    for row in rows:
-        # Text cells keep their leading zeros and never run as formulas; numbers stay numbers.
-        sheet.append([value if isinstance(value, int) else safe_cell(value) for value in row])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    return spreadsheet_xlsx(SHIPPING_COLUMNS, rows, sheet="shipping")
 
 
 def record_shipments(actor: User, campaign_id: int, items: list[dict[str, Any]] | bytes) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from c2b.presale import CampaignOption, Order, get_campaign
 from forum.members import User
 from kernel.db import db
 from kernel.errors import Conflict
-from kernel.spreadsheet import spreadsheet_csv
+from kernel.spreadsheet import spreadsheet_csv, spreadsheet_xlsx
 
 
 def manifest(campaign_id: int, actor: User) -> dict:
@@ -46,3 +46,9 @@ MANIFEST_COLUMNS = ("sku", "name", "region", "units", "orders")
 
 def manifest_csv(data: dict) -> str:
     return spreadsheet_csv(MANIFEST_COLUMNS, ([line[k] for k in MANIFEST_COLUMNS] for line in data["lines"]))
+
+
+def manifest_xlsx(data: dict) -> bytes:
+    return spreadsheet_xlsx(
+        MANIFEST_COLUMNS, ([line[k] for k in MANIFEST_COLUMNS] for line in data["lines"]), "manifest"
+    )

@@ -11,13 +11,13 @@ from api.forum_schemas import ImageOut, image_out
 from api.ids import MAX_ID
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
-from api.schemas import CSV_BODY, MemberSummary, csv_response
+from api.schemas import CSV_BODY, XLSX, XLSX_BODY, MemberSummary, csv_response, xlsx_response
 from c2b import idea_merges, ideas, polls, presale, review_rounds
 from c2b.ideas import IdeaComment, IdeaSupport, IdeaUpdate
 from kernel import clock
 from kernel.db import db
 from kernel.errors import NotFound
-from kernel.spreadsheet import spreadsheet_csv
+from kernel.spreadsheet import spreadsheet_csv, spreadsheet_xlsx
 from moderation import publishing
 
 blp = Blueprint("ideas", __name__, url_prefix="/api/v1/ideas", description="Ideas (LEGO Ideas model)")
@@ -199,7 +199,7 @@ class DemandOut(ma.Schema):
 
 
 class TopArgs(ma.Schema):
-    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv")))
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv", "xlsx")))
     limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))
 
 
@@ -497,12 +497,16 @@ def demand(args, idea_id: int) -> dict:
 @blp.alt_response(
     200, schema=CSV_BODY, content_type="text/csv", description="with ?format=csv: UTF-8 with BOM, opens in Excel"
 )
+@blp.alt_response(200, schema=XLSX_BODY, content_type=XLSX, description="with ?format=xlsx")
 def top(args) -> Response | dict:
     """The most supported ideas with their demand summaries, as JSON or CSV."""
     rows = ideas.top_ideas(args["limit"], clock.now())
     if args["format"] == "json":
         return {"items": rows}
-    return csv_response(spreadsheet_csv(CSV_COLUMNS, ([row[c] for c in CSV_COLUMNS] for row in rows)), "top-ideas.csv")
+    table = [[row[c] for c in CSV_COLUMNS] for row in rows]
+    if args["format"] == "xlsx":
+        return xlsx_response(spreadsheet_xlsx(CSV_COLUMNS, table, "top ideas"), "top-ideas.xlsx")
+    return csv_response(spreadsheet_csv(CSV_COLUMNS, table), "top-ideas.csv")
 
 
 me_blp = Blueprint("my_ideas", __name__, url_prefix="/api/v1/me", description="Ideas")

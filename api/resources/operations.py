@@ -9,10 +9,10 @@ from api.errors import documented_errors
 from api.fields import BoundedList
 from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
-from api.schemas import CSV_BODY, MemberSummary, csv_response
+from api.schemas import CSV_BODY, XLSX, XLSX_BODY, MemberSummary, csv_response, xlsx_response
 from forum.members import get_user
 from kernel import clock
-from kernel.spreadsheet import spreadsheet_csv
+from kernel.spreadsheet import spreadsheet_csv, spreadsheet_xlsx
 from operations import campaigns, feedback, segments, stats, tiers
 from operations import tags as member_tags
 from operations.campaigns import Application, Campaign, Share
@@ -56,7 +56,7 @@ class SegmentArgs(PageArgs):
     badge = ma.fields.String(validate=ma.validate.Length(min=1, max=40))
     supported_idea = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID))
     ordered_presale = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID))
-    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv")))
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv", "xlsx")))
 
 
 class SegmentMember(MemberSummary):
@@ -289,13 +289,17 @@ def get_tier(user_id: int) -> dict:
 @blp.alt_response(
     200, schema=CSV_BODY, content_type="text/csv", description="with ?format=csv: every match, UTF-8 with BOM"
 )
+@blp.alt_response(200, schema=XLSX_BODY, content_type=XLSX, description="with ?format=xlsx: every match")
 @documented_errors(blp, 400)
 def segment(args) -> dict | Response:
-    """Members matching every filter (tag, tier, level, badge, idea support, pre-sale order); CSV export."""
+    """Members matching every filter (tag, tier, level, badge, idea support, pre-sale order); CSV or XLSX export."""
     filters = {k: args.get(k) for k in segments.FILTERS}
-    if args["format"] == "csv":
-        rows = ((u.id, u.username, u.display_name, u.level, u.region) for u in segments.all_members(filters))
-        return csv_response(spreadsheet_csv(("id", "username", "display_name", "level", "region"), rows), "segment.csv")
+    if args["format"] in ("csv", "xlsx"):
+        header = ("id", "username", "display_name", "level", "region")
+        rows = [(u.id, u.username, u.display_name, u.level, u.region) for u in segments.all_members(filters)]
+        if args["format"] == "xlsx":
+            return xlsx_response(spreadsheet_xlsx(header, rows, "segment"), "segment.xlsx")
+        return csv_response(spreadsheet_csv(header, rows), "segment.csv")
     return page_body(segments.members(filters, args["limit"], args["cursor"]))
 
 

@@ -13,7 +13,7 @@ from api.idempotency import RequiredIdempotencyHeader, key_or_new
 from api.ids import MAX_ID
 from api.pagination import PageArgs, page_body, page_of
 from api.resources.addresses import ShipTo
-from api.schemas import CSV_BODY, csv_response
+from api.schemas import CSV_BODY, XLSX, XLSX_BODY, csv_response, xlsx_response
 from c2b import fulfilment, manifest, payments, polls, presale
 from c2b.presale import Order
 from c2b.wechatpay import WeChatPayClient, configured_client
@@ -249,7 +249,7 @@ class NotifyOut(ma.Schema):
 
 
 class ManifestArgs(ma.Schema):
-    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv")))
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv", "xlsx")))
 
 
 class SkuTotal(ma.Schema):
@@ -554,12 +554,15 @@ def close(campaign_id: int) -> dict:
 @blp.arguments(ManifestArgs, location="query")
 @blp.response(200, ManifestOut)
 @blp.alt_response(200, schema=CSV_BODY, content_type="text/csv", description="with ?format=csv: UTF-8 with BOM")
+@blp.alt_response(200, schema=XLSX_BODY, content_type=XLSX, description="with ?format=xlsx")
 @documented_errors(blp, 404, 409)
 def read_manifest(args, campaign_id: int) -> dict | Response:
     """Factory manifest of a succeeded pre-sale: units by SKU and by region."""
     data = manifest.manifest(campaign_id, current_member())
     if args["format"] == "csv":
         return csv_response(manifest.manifest_csv(data), f"presale-{campaign_id}-manifest.csv")
+    if args["format"] == "xlsx":
+        return xlsx_response(manifest.manifest_xlsx(data), f"presale-{campaign_id}-manifest.xlsx")
     return data
 
 
@@ -577,9 +580,6 @@ class ShippingArgs(ma.Schema):
     format = ma.fields.String(load_default="csv", validate=ma.validate.OneOf(("csv", "xlsx")))
 
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
 @blp.route("/presales/<int:campaign_id>/shipping", methods=["GET"])
 @auth_required(blp, "fulfilment")
 @blp.arguments(ShippingArgs, location="query")
@@ -592,11 +592,7 @@ def shipping_list(args, campaign_id: int) -> Response:
     _, rows = fulfilment.shipping_rows(current_member(), campaign_id)
     name = f"presale-{campaign_id}-shipping"
     if args["format"] == "xlsx":
-        return Response(
-            fulfilment.shipping_xlsx(rows),
-            mimetype=XLSX,
-            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-        )
+        return xlsx_response(fulfilment.shipping_xlsx(rows), f"{name}.xlsx")
     return csv_response(fulfilment.shipping_csv(rows), f"{name}.csv")
 
 
