@@ -1,8 +1,9 @@
 """The sensitive-word list (operator-managed) and screening of member text against it.
 
-Text is normalised before matching — NFKC folds full-width to half-width, casefold folds case — and invisible
-characters and whitespace are skipped, so "ＢＡＤ", "bad" and "b a d" all match "bad". Matches map back to the
-original characters, so masking replaces exactly what the member wrote.
+Text is normalised before matching — NFKC folds full-width to half-width, casefold folds case, OpenCC folds
+Traditional to Simplified Chinese — and invisible characters and whitespace are skipped, so "ＢＡＤ", "bad" and
+"b a d" all match "bad", and "賭博" matches "赌博". Matches map back to the original characters, so masking
+replaces exactly what the member wrote.
 """
 
 import threading
@@ -10,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from opencc import OpenCC
 from sqlalchemy import ForeignKey, String, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -46,7 +48,19 @@ def normalise(text: str) -> tuple[str, list[int]]:
             if not folded.isspace():
                 chars.append(folded)
                 origin.append(index)
-    return "".join(chars), origin
+    return _simplified("".join(chars)), origin
+
+
+_TO_SIMPLIFIED = OpenCC("t2s")
+
+
+def _simplified(text: str) -> str:
+    """Traditional → Simplified, character for character (so offsets still map to what the member wrote)."""
+    folded = _TO_SIMPLIFIED.convert(text)
+    if len(folded) == len(text):
+        return folded
+    # A phrase rule changed the length: fold one character at a time instead.
+    return "".join(single if len(single := _TO_SIMPLIFIED.convert(char)) == 1 else char for char in text)
 
 
 @dataclass

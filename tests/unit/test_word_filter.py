@@ -49,3 +49,12 @@ def test_screening_is_linear_in_text_not_in_word_count():
     result = words.screen(text)
     assert time.perf_counter() - started < 1.0
     assert result.masked == [vocabulary[42]]
+
+
+def test_traditional_spellings_of_a_listed_word_are_caught_and_masked_exactly():
+    from moderation.words import WordList
+
+    words = WordList([("赌博", "mask"), ("代购", "block")])
+    screened = words.screen("一起來賭博吧，還有代購")
+    assert screened.text == "一起來＊＊吧，還有代購" and screened.masked == ["赌博"] and screened.blocked == ["代购"]
+    assert WordList([("賭博", "block")]).screen("赌博").blocked == ["賭博"]  # a Traditional entry catches Simplified
