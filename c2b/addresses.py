@@ -10,6 +10,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, String, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from forum.members import User, get_user
+from forum.phones import mask as mask_phone
 from kernel import audit, clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, NotFound, ValidationFailed
@@ -46,7 +47,7 @@ def mask(fields: dict[str, Any]) -> dict[str, Any]:
     return {
         **fields,
         "recipient": recipient[:1] + "*" * max(len(recipient) - 1, 1),
-        "phone": phone[:3] + "****" + phone[-4:],
+        "phone": mask_phone(phone),
         "detail": detail[:4] + "…" if len(detail) > 4 else "…",
     }
 

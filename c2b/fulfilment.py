@@ -6,7 +6,7 @@ import io
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from c2b import events
 from c2b.addresses import snapshot
@@ -16,6 +16,7 @@ from kernel import audit, clock, outbox
 from kernel.db import db
 from kernel.errors import Conflict, ValidationFailed
 from kernel.spreadsheet import spreadsheet_csv, spreadsheet_xlsx
+from kernel.sql import move
 
 SHIPPABLE_CAMPAIGNS = ("succeeded", "in_production", "shipped")
 # Where an order may go next; staff may also repeat a step to correct the carrier or tracking number.
@@ -124,23 +125,16 @@ def _ship(campaign: Campaign, item: dict[str, Any], now: datetime) -> str:
     if order is None or order.campaign_id != campaign.id or order.status != "confirmed":
         return "not a confirmed order of this pre-sale"
     carrier, tracking = (item.get("carrier") or "").strip(), (item.get("tracking_no") or "").strip()
-    values: dict[str, Any] = {"shipment_status": status, "updated_at": now}
+    values: dict[str, Any] = {"updated_at": now}
     if status == "shipped":
         if not carrier or not tracking:
             return "a shipped order needs a carrier and a tracking number"
         values |= {"carrier": carrier[:40], "tracking_no": tracking[:64], "shipped_at": order.shipped_at or now}
     if status == "delivered":
         values["delivered_at"] = now
-    moved = db.session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.shipment_status.in_(SHIPMENT_STEPS[status]))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        return f"a {order.shipment_status or 'new'} order cannot become {status}"
     before = (order.carrier, order.tracking_no, order.shipment_status)
-    db.session.refresh(order)
+    if not move(order, status, sources=SHIPMENT_STEPS[status], column="shipment_status", **values):
+        return f"a {order.shipment_status or 'new'} order cannot become {status}"
     if status == "shipped" and before != (order.carrier, order.tracking_no, "shipped"):
         outbox.emit(
             events.ORDER_SHIPPED,

@@ -201,6 +201,9 @@ def _paid_balance(order: Order, ref: str) -> str:
     return "already_" + order.status
 
 
+# Outcomes of a notification that brought money in (kept, or owed back because it came too late).
+MONEY_RECEIVED = ("paid", "balance_paid", "refund_late_payment", "refund_late_balance")
+
 # Outcomes that need a person: money that does not match its order, or that arrived for an order already over.
 ANOMALIES = ("amount_mismatch", "refund_late_payment", "refund_late_balance", "unknown_order")
 
@@ -397,7 +400,7 @@ def paid_with_wechat(order: Order, stage: str = "first") -> bool:
                 PaymentNotification.order_id == order.id,
                 PaymentNotification.stage == stage,
                 PaymentNotification.event_id.like("wxpay%"),
-                PaymentNotification.outcome.in_(("paid", "balance_paid", "refund_late_payment", "refund_late_balance")),
+                PaymentNotification.outcome.in_(MONEY_RECEIVED),
             )
             .limit(1)
         )
@@ -463,5 +466,5 @@ def reconcile_wechat(wechat: WeChatPayClient, older_than: datetime, limit: int =
                     }
                 )
             )
-            settled += note.outcome in ("paid", "balance_paid", "refund_late_payment", "refund_late_balance")
+            settled += note.outcome in MONEY_RECEIVED
     return settled

@@ -13,7 +13,7 @@ from forum.members import User
 from kernel import audit, clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, ValidationFailed
-from kernel.sql import get_or_404, move_or_refuse
+from kernel.sql import get_or_404, move_or_refuse, rows_changed
 from kernel.unit_of_work import transaction
 
 HELD_DECISIONS = ("approve", "not_approve")
@@ -58,7 +58,7 @@ def join_open_round(now: datetime) -> int:
     review_round = current_round()
     if review_round is None:
         return 0
-    return db.session.execute(
+    return rows_changed(
         update(Idea)
         .where(
             Idea.review_round_id.is_(None),
@@ -67,7 +67,7 @@ def join_open_round(now: datetime) -> int:
         )
         .values(review_round_id=review_round.id)
         .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
+    )
 
 
 def get_round(round_id: int) -> ReviewRound:
