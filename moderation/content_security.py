@@ -7,7 +7,6 @@ content for review; nothing is published unchecked. Without WeChat configured (t
 member without a WeChat identity, the local word filter alone applies.
 """
 
-import hashlib
 import hmac
 from datetime import datetime, timedelta
 
@@ -22,6 +21,7 @@ from forum.wechat import WeChatServerClient
 from kernel import audit, clock
 from kernel.db import db
 from kernel.errors import DependencyDown, ValidationFailed
+from kernel.signing import link_signature
 from kernel.sql import rows_changed
 from moderation import queue
 
@@ -78,8 +78,7 @@ def hold_reason(verdict: str) -> str | None:
 
 
 def check_signature(media_id: int, expires: int) -> str:
-    message = f"media-check:{media_id}:{expires}".encode()
-    return hmac.new(current_app.config["SECRET_KEY"].encode(), message, hashlib.sha256).hexdigest()
+    return link_signature("media-check", media_id, expires)
 
 
 def can_fetch_for_check(media_id: int, expires: int, signature: str) -> bool:

@@ -1,7 +1,6 @@
 """Personal-data export (PIPL art. 45): a member asks, a job gathers what the community holds about them into a
 JSON file or a ZIP of JSON files, and a short-lived signed link hands it over. Files are kept a few days."""
 
-import hashlib
 import hmac
 import io
 import json
@@ -29,6 +28,7 @@ from forum.subscribe_messages import SubscribeConsent
 from kernel import clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, NotFound
+from kernel.signing import link_signature
 from kernel.sql import get_or_404
 from kernel.unit_of_work import transaction
 from operations.tags import MemberTag
@@ -262,8 +262,7 @@ def _discard(export: DataExport) -> None:
 
 
 def _signature(export: DataExport, expires: int) -> str:
-    message = f"{export.id}:{export.file_name}:{expires}".encode()
-    return hmac.new(current_app.config["SECRET_KEY"].encode(), message, hashlib.sha256).hexdigest()
+    return link_signature("data-export", export.id, export.file_name, expires)
 
 
 def download_link(export: DataExport, now: datetime) -> dict[str, Any] | None:
