@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_jwt_extended import (
     create_access_token,
     create_refresh_token,
@@ -23,7 +23,7 @@ from api import logs
 from api.errors import documented_errors, error_response
 from api.extensions import jwt
 from forum import auth_sessions, policies
-from forum.members import User, ensure_can_sign_in
+from forum.members import User, ensure_can_sign_in, signed_in_member
 from kernel.db import db
 from kernel.errors import Forbidden
 
@@ -68,11 +68,16 @@ def revoke_current_family(reason: str) -> None:
 def init_jwt(app: Flask) -> None:
     @jwt.token_in_blocklist_loader
     def is_revoked(_header, payload) -> bool:
+        # The session and its member in one query, kept for the user lookup that follows.
         family = payload.get("fam")
-        return not family or auth_sessions.is_revoked(family)
+        g.signed_in_member = member = signed_in_member(family, int(payload["sub"])) if family else None
+        return member is None
 
     @jwt.user_lookup_loader
     def load_user(_header, payload) -> User | None:
+        member = g.pop("signed_in_member", None)
+        if member is not None and member.id == int(payload["sub"]):
+            return member
         return db.session.get(User, int(payload["sub"]))
 
     def unauthenticated(code: str, message: str) -> Response:

@@ -104,13 +104,17 @@ def image_out(media) -> dict:
     }
 
 
+def badge_out(badge) -> dict:
+    return {"slug": badge.slug, "name": badge.name, "tier": badge.tier, "image_url": badge.image_url}
+
+
 def author_out(user, showcase: dict[int, list] | None) -> dict:
     return {
         "id": user.id,
         "username": user.username,
         "display_name": user.display_name,
         "level": user.level,
-        "showcase": (showcase or {}).get(user.id, []),
+        "showcase": [badge_out(b) for b in (showcase or {}).get(user.id, [])],
     }
 
 

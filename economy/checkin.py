@@ -7,7 +7,7 @@ from sqlalchemy import Date, ForeignKey, Integer, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from economy import events
-from economy.earning import apply_rule, get_rule
+from economy.earning import apply_rule, terms_or_404
 from forum.members import User
 from kernel import outbox
 from kernel.clock import community_day
@@ -36,7 +36,7 @@ def check_in(user: User, now: datetime) -> CheckIn:
     today = community_day(now)
     yesterday = db.session.get(CheckIn, (user.id, today - timedelta(days=1)))
     streak = yesterday.streak + 1 if yesterday else 1
-    rule = get_rule("checked_in")
+    rule = terms_or_404("checked_in")
     bonus = streak_bonus(streak)
     points = (rule.points + bonus) if rule.enabled else 0
     inserted = insert_if_absent(

@@ -5,6 +5,7 @@ ledger transaction whose idempotency key names what earned it — the event, or 
 (giver, target) pair — so retries never pay twice and like/unlike/like cannot farm points.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Boolean, Integer, String, func, select
@@ -17,8 +18,10 @@ from economy.levels import sync_level
 from forum import events as forum_events
 from forum.members import User
 from kernel import audit, clock, outbox
+from kernel.catalogue import Catalogue
 from kernel.clock import community_day_bounds
 from kernel.db import Model, UTCDateTime, db
+from kernel.errors import NotFound
 from kernel.events import named
 from kernel.outbox import Event
 from kernel.sql import get_or_404
@@ -80,12 +83,54 @@ def awards_count(user_id: int, reason_code: str, since: datetime | None = None, 
     return db.session.execute(query).scalar_one()
 
 
+@dataclass(frozen=True)
+class RuleTerms:
+    """An earning rule as the hot paths read it: a snapshot, cached in-process (see kernel.catalogue)."""
+
+    event_type: str
+    points: int
+    contribution: int
+    daily_cap: int | None
+    lifetime_cap: int | None
+    enabled: bool
+    description: str
+
+
+def _load_rules() -> dict[str, RuleTerms]:
+    return {
+        rule.event_type: RuleTerms(
+            rule.event_type,
+            rule.points,
+            rule.contribution,
+            rule.daily_cap,
+            rule.lifetime_cap,
+            rule.enabled,
+            rule.description,
+        )
+        for rule in db.session.scalars(select(EarningRule))
+    }
+
+
+RULES = Catalogue("earning_rules", _load_rules)
+
+
+def rule_terms(event_type: str) -> RuleTerms | None:
+    return RULES.get().get(event_type)
+
+
 def get_rule(event_type: str) -> EarningRule:
     return get_or_404(EarningRule, event_type, "rule")
 
 
+def terms_or_404(event_type: str) -> RuleTerms:
+    terms = rule_terms(event_type)
+    if terms is None:
+        raise NotFound("no such rule", code="rule_not_found")
+    return terms
+
+
 def apply_rule(
-    rule: EarningRule,
+    rule: RuleTerms,
     user_id: int,
     key: str,
     *,
@@ -99,7 +144,7 @@ def apply_rule(
         return None
     if ledger.existing(key) is not None:
         return None
-    ledger.member_account(user_id, lock=True)
+    account = ledger.member_account(user_id, lock=True)
     if rule.daily_cap is not None:
         start, end = community_day_bounds(at)
         if awards_count(user_id, rule.event_type, start, end) >= rule.daily_cap:
@@ -115,9 +160,11 @@ def apply_rule(
         memo=memo or rule.description,
         subject=subject,
         reason_code=rule.event_type,
+        account=account,
     )
     if created:
-        refresh_level(user_id)
+        # The row is ours until commit and was read under the lock: its contribution plus this award is current.
+        sync_level(user_id, account.contribution + rule.contribution)
     return transaction if created else None
 
 
@@ -130,7 +177,7 @@ def refresh_level(user_id: int) -> None:
 
 @outbox.subscribe(*CONTRIBUTIONS, name="economy.award")
 def award_for_event(event: Event) -> None:
-    rule = db.session.get(EarningRule, event.type)
+    rule = rule_terms(event.type)
     user_id = beneficiary(event)
     if rule is None or not user_id or db.session.get(User, user_id) is None:
         return
@@ -150,5 +197,6 @@ def update_rule(actor: User, event_type: str, **changes) -> EarningRule:
             setattr(rule, field, changes[field])
     rule.updated_at = clock.now()
     db.session.flush()
+    RULES.changed()
     audit.record(actor, "economy.rule", "earning_rule", None, event_type=event_type, **changes)
     return rule

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import (
     JSON,
     CheckConstraint,
@@ -140,11 +141,29 @@ def system_account(code: str) -> Account:
     return account
 
 
+def _system_account_ids() -> dict[str, int]:
+    """The system accounts' ids by code. The migrations create them once and they never change, so each
+    application reads them once."""
+    found = current_app.extensions.get("system_account_ids")
+    if not found:
+        rows = db.session.execute(select(Account.code, Account.id).where(Account.user_id.is_(None)))
+        found = current_app.extensions["system_account_ids"] = {code: id_ for code, id_ in rows}
+    return found
+
+
+def system_account_id(code: str) -> int:
+    try:
+        return _system_account_ids()[code]
+    except KeyError:
+        raise LookupError(f"system account {code} is missing (run the migrations)") from None
+
+
 def member_account(user_id: int, *, lock: bool = False) -> Account:
-    """The member's account, created on first use; with lock=True the row is held until commit."""
+    """The member's account, created on first use; with lock=True the row is held until commit (and read afresh
+    under the lock, even when this unit of work loaded it before)."""
     query = select(Account).where(Account.user_id == user_id)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update().execution_options(populate_existing=True)
     account = db.session.scalar(query)
     if account is not None:
         return account
@@ -231,9 +250,7 @@ def contribution_changed(user_id: int, delta: int) -> None:
 
 
 def _member_account_ids(account_ids: set[int]) -> set[int]:
-    if not account_ids:
-        return set()
-    return set(db.session.scalars(select(Account.id).where(Account.id.in_(account_ids), Account.user_id.is_not(None))))
+    return account_ids - set(_system_account_ids().values())
 
 
 def _apply(leg: Leg) -> None:
@@ -257,15 +274,17 @@ def credit(
     subject: tuple[str, int] | None = None,
     reason_code: str = "",
     details: dict[str, Any] | None = None,
+    account: Account | None = None,
 ) -> tuple[LedgerTransaction, bool]:
-    """Issue points and contribution to a member (from the issuance account)."""
-    member = member_account(user_id)
-    issuance = system_account("issuance")
+    """Issue points and contribution to a member (from the issuance account); `account` is the member's, when the
+    caller already holds it."""
+    member = account or member_account(user_id)
+    issuance = system_account_id("issuance")
     legs = [
         Leg(member.id, "points", points),
-        Leg(issuance.id, "points", -points),
+        Leg(issuance, "points", -points),
         Leg(member.id, "contribution", contribution),
-        Leg(issuance.id, "contribution", -contribution),
+        Leg(issuance, "contribution", -contribution),
     ]
     return post(
         source, key, legs, memo=memo, subject=subject, beneficiary_id=user_id, reason_code=reason_code, details=details
@@ -286,11 +305,10 @@ def debit(
 ) -> tuple[LedgerTransaction, bool]:
     """Spend a member's points into a system account; InsufficientPoints (409) if the balance is short."""
     member = member_account(user_id)
-    sink = system_account(to)
     return post(
         source,
         key,
-        [Leg(member.id, "points", -points), Leg(sink.id, "points", points)],
+        [Leg(member.id, "points", -points), Leg(system_account_id(to), "points", points)],
         memo=memo,
         subject=subject,
         beneficiary_id=user_id,

@@ -81,8 +81,3 @@ def revoke_all(user_id: int, reason: str, keep: str | None = None) -> int:
     if keep is not None:
         query = query.where(AuthSession.id != keep)
     return rows_changed(query.values(revoked_at=clock.now(), revoked_reason=reason))
-
-
-def is_revoked(family: str) -> bool:
-    session = db.session.get(AuthSession, family)
-    return session is None or session.revoked_at is not None

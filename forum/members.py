@@ -310,3 +310,17 @@ def set_role(actor: User, target_id: int, role: str) -> User:
         raise Conflict("you cannot change your own role", code="own_role")
     target.role = role
     return target
+
+
+def signed_in_member(family: str, user_id: int) -> User | None:
+    """The member of a sign-in session that has not ended, in one query (the member stays in the identity map, so
+    the token's user lookup next costs nothing); None when the session ended or belongs to someone else."""
+    return db.session.scalar(
+        select(User)
+        .join(auth_sessions.AuthSession, auth_sessions.AuthSession.user_id == User.id)
+        .where(
+            auth_sessions.AuthSession.id == family,
+            auth_sessions.AuthSession.revoked_at.is_(None),
+            User.id == user_id,
+        )
+    )

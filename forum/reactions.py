@@ -8,7 +8,7 @@ under any number of concurrent or repeated requests.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, delete, select, update
+from sqlalchemy import ForeignKey, Index, delete, literal, select, union_all, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from forum import events
@@ -194,15 +194,19 @@ def list_favorites(user: User, limit: int, cursor: str | None) -> Page:
 
 
 def viewer_state(user: User | None, post_ids: list[int]) -> tuple[set[int], set[int]]:
-    """Which of these posts the viewer has liked and favourited (one query each, for a whole page)."""
+    """Which of these posts the viewer has liked and favourited (one query for a whole page)."""
     if user is None or not post_ids:
         return set(), set()
-    liked = set(
-        db.session.scalars(select(PostLike.post_id).where(PostLike.user_id == user.id, PostLike.post_id.in_(post_ids)))
+    likes = select(literal("like").label("kind"), PostLike.post_id).where(
+        PostLike.user_id == user.id, PostLike.post_id.in_(post_ids)
     )
-    faved = set(
-        db.session.scalars(select(Favorite.post_id).where(Favorite.user_id == user.id, Favorite.post_id.in_(post_ids)))
+    favourites = select(literal("favorite").label("kind"), Favorite.post_id).where(
+        Favorite.user_id == user.id, Favorite.post_id.in_(post_ids)
     )
+    liked: set[int] = set()
+    faved: set[int] = set()
+    for kind, post_id in db.session.execute(union_all(likes, favourites)):
+        (liked if kind == "like" else faved).add(post_id)
     return liked, faved
 
 

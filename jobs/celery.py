@@ -8,6 +8,7 @@ SQLite file (kombu's SQLAlchemy transport) used by one local worker that runs be
 """
 
 import logging
+import time
 from typing import Any
 
 from celery import Celery, Task
@@ -57,12 +58,20 @@ def init_celery(flask_app: Flask) -> Celery:
     return celery
 
 
-def broker_status(celery: Celery) -> dict[str, Any]:
-    """One quick connection attempt; the broker being down degrades reactions (the sweep catches up later)."""
+def broker_status(celery: Celery, max_age: float = 0.0) -> dict[str, Any]:
+    """One quick connection attempt; the broker being down degrades reactions (the sweep catches up later).
+
+    With `max_age`, an answer that recent is reused: a health check polled under load must not open a broker
+    connection per request."""
+    checked_at, answer = getattr(celery, "community_broker_check", (None, None))
+    if answer is not None and checked_at is not None and time.monotonic() - checked_at < max_age:
+        return answer
     try:
         with celery.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=1)
         ok = True
     except Exception:
         ok = False
-    return {"ok": ok, "backend": str(celery.conf.broker_url).split(":", 1)[0]}
+    answer = {"ok": ok, "backend": str(celery.conf.broker_url).split(":", 1)[0]}
+    celery.community_broker_check = (time.monotonic(), answer)
+    return answer

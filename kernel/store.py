@@ -26,6 +26,7 @@ class Store(Protocol):
 
     def ping(self) -> bool: ...
     def get(self, key: str) -> str | None: ...
+    def get_many(self, *keys: str) -> list[str | None]: ...
     def set(self, key: str, value: str, ttl: int | None = None, only_if_new: bool = False) -> bool: ...
     def delete(self, *keys: str) -> int: ...
     def exists(self, key: str) -> bool: ...
@@ -124,6 +125,15 @@ class SQLiteStore:
     def get(self, key):
         rows = self._read(f"SELECT value FROM store_values WHERE key = ? AND {self._LIVE}", self._k(key), time.time())
         return rows[0][0] if rows else None
+
+    def get_many(self, *keys):
+        wanted = [self._k(k) for k in keys]
+        marks = ",".join("?" * len(wanted))
+        rows = self._read(
+            f"SELECT key, value FROM store_values WHERE key IN ({marks}) AND {self._LIVE}", *wanted, time.time()
+        )
+        found = dict(rows)
+        return [found.get(k) for k in wanted]
 
     def set(self, key, value, ttl=None, only_if_new=False):
         with self._tx() as conn:
@@ -336,6 +346,9 @@ class RedisStore:
 
     def get(self, key):
         return self._call("get", self._k(key))
+
+    def get_many(self, *keys):
+        return self._call("mget", [self._k(k) for k in keys])
 
     def set(self, key, value, ttl=None, only_if_new=False):
         return bool(self._call("set", self._k(key), value, ex=ttl, nx=only_if_new))

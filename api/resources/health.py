@@ -11,6 +11,9 @@ from kernel import outbox
 from kernel.db import db
 from kernel.store import StoreUnavailable, current_store
 
+# Load balancers poll this every few seconds; a broker answer this recent is reused rather than reconnecting.
+BROKER_CHECK_SECONDS = 5.0
+
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service health")
 
 
@@ -50,7 +53,7 @@ def _store_ok() -> bool:
 def health() -> tuple[dict, int]:
     """Database, store and broker status: 200 while the database answers (the others may be degraded), else 503."""
     celery = current_app.extensions["celery"]
-    database, store, broker = _database_ok(), _store_ok(), broker_status(celery)
+    database, store, broker = _database_ok(), _store_ok(), broker_status(celery, max_age=BROKER_CHECK_SECONDS)
     healthy = store and (broker["ok"] or outbox.inline())
     body = {
         "status": "ok" if database and healthy else ("degraded" if database else "down"),

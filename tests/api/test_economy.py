@@ -278,3 +278,16 @@ def test_leaderboards_rebuild_themselves_after_the_store_forgets(app, client, me
 
         current_store().flush()  # a restarted process with the in-process store, or a flushed Redis
     assert [r["user"]["id"] for r in client.get("/api/v1/leaderboards/week").get_json()["items"]] == [author.id]
+
+
+def test_a_rule_change_reaches_every_worker(app, client, members, make_app, monkeypatch):
+    """Rules are cached in each process; a change made by one worker reaches another once it compares versions."""
+    from kernel import catalogue
+
+    other_worker = make_app().test_client()
+    operator, member, later = members.create(role="operator"), members.create(), members.create()
+    assert other_worker.post("/api/v1/me/checkin", headers=member.headers).get_json()["points_awarded"] == 5
+    patched = client.patch("/api/v1/economy/rules/checked_in", json={"points": 9}, headers=operator.headers)
+    assert patched.status_code == 200
+    monkeypatch.setattr(catalogue, "RECHECK_SECONDS", 0.0)  # instead of waiting out the second between checks
+    assert other_worker.post("/api/v1/me/checkin", headers=later.headers).get_json()["points_awarded"] == 9
