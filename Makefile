@@ -8,13 +8,27 @@ export FLASK_APP := wsgi
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run worker beat test test-sqlite test-postgres lint migrate seed bench clean
+.PHONY: run worker beat test test-sqlite test-postgres lint migrate seed bench clean lock translations
 
-$(STAMP): pyproject.toml
+# Installs exactly what requirements-dev.lock pins (hash-checked), then the project itself without resolving again.
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# After editing api/translations/*/LC_MESSAGES/messages.po (the compiled .mo is committed beside it).
+translations: $(STAMP)
+	$(VENV)/bin/pybabel compile -d api/translations
+
+# After changing the dependencies in pyproject.toml: re-pin them (uv's resolver; pip installs the result).
+# requirements.lock is what production runs (the Docker image), requirements-dev.lock adds the tools.
+LOCK_FOR := --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes
+lock:
+	$(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv pip compile pyproject.toml $(LOCK_FOR) -o requirements.lock
+	$(PYTHON) -m uv pip compile pyproject.toml --extra dev $(LOCK_FOR) -o requirements-dev.lock
 
 migrate: $(STAMP)
 	$(VENV)/bin/flask db upgrade

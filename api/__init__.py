@@ -7,12 +7,16 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from api import domain  # noqa: F401  models and reactions
+from api import (
+    docs_assets,
+    domain,  # noqa: F401  models and reactions
+)
 from api.cli import register_cli
 from api.config import load_config
 from api.error_tracking import init_error_tracking
 from api.errors import error_response, register_error_handlers
 from api.extensions import api, jwt, limiter, migrate
+from api.i18n import init_i18n
 from api.ids import IdConverter, id_parameter_schema
 from api.json import OrjsonProvider
 from api.logs import init_request_logging
@@ -56,6 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from api.auth import init_jwt
 
     init_jwt(app)
+    init_i18n(app)
     register_error_handlers(app)
     _register_request_hooks(app)
     init_request_logging(app)  # after the request id is assigned
@@ -134,3 +139,4 @@ def _register_request_hooks(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    app.register_blueprint(docs_assets.assets)

@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from api.docs_assets import ASSETS_URL
+
 # Per-member allowances; ":new_member" variants apply below NEW_MEMBER_LEVEL. Staff are exempt.
 DEFAULT_ACTION_LIMITS = {
     "post": "10 per hour;30 per day",
@@ -133,6 +135,8 @@ def load_config(instance: Path) -> dict[str, Any]:
         # Error tracking: unhandled errors and failed jobs go to Sentry when a DSN is set.
         "SENTRY_DSN": env.get("SENTRY_DSN", ""),
         "SENTRY_ENVIRONMENT": env.get("SENTRY_ENVIRONMENT", "production"),
+        # Messages follow Accept-Language (zh_CN or en); without one, the community's own language.
+        "COMMUNITY_LOCALE": env.get("COMMUNITY_LOCALE", "zh_CN"),
         # Logs: JSON lines (or "console" for a terminal) at this level.
         "LOG_FORMAT": env.get("LOG_FORMAT", "json"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
@@ -180,5 +184,5 @@ def load_config(instance: Path) -> dict[str, Any]:
         "OPENAPI_URL_PREFIX": "/api",
         "OPENAPI_JSON_PATH": "v1/openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        "OPENAPI_SWAGGER_UI_URL": ASSETS_URL,  # served by the app (api.docs_assets): no CDN
     }

@@ -10,7 +10,7 @@ from flask import Flask, Response, g, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from api import error_tracking
+from api import error_tracking, i18n
 from kernel.errors import DomainError, RateLimited
 from kernel.store import StoreUnavailable
 
@@ -43,9 +43,15 @@ class ErrorEnvelope(ma.Schema):
 
 
 def error_response(status: int, code: str, message: str, details: dict | None = None, headers=None) -> Response:
-    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    """The envelope, its message (and, for a 422, the per-field messages) in the reader's language."""
+    details = details or {}
+    if status == 422:
+        details = i18n.field_messages(details)
+    body = {"error": {"code": code, "message": i18n.error_message(code, message), "details": details}}
     response = jsonify(body)
     response.status_code = status
+    response.headers["Content-Language"] = i18n.current_language().replace("_", "-")
+    response.vary.add("Accept-Language")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

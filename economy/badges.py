@@ -19,6 +19,7 @@ from economy.earning import CONTRIBUTIONS, refresh_level
 from economy.ledger import Source
 from forum.members import User, get_user
 from kernel import audit, clock, outbox
+from kernel.progress import report as report_progress
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, ValidationFailed
 from kernel.outbox import Event
@@ -233,18 +234,62 @@ def evaluate(user_id: int, metric: str) -> list[BadgeAward]:
     return awarded
 
 
+BACKFILL_BATCH = 500
+
+
+def _metric_values(metric: str) -> dict[int, int]:
+    """Every member's value of a metric in one query (members without one have 0): `metric_value`, set-based."""
+    if metric == "checkin_streak":
+        query = select(CheckIn.user_id, func.max(CheckIn.streak)).group_by(CheckIn.user_id)
+    elif metric == "level":
+        query = select(User.id, User.level)
+    else:
+        query = select(activity.ActivityCounter.user_id, activity.ActivityCounter.count).where(
+            activity.ActivityCounter.metric == metric, activity.ActivityCounter.period == "all"
+        )
+    return {user_id: value or 0 for user_id, value in db.session.execute(query)}
+
+
+def _backfill_due(badge: Badge) -> list[tuple[int, list[int]]]:
+    """(member, sequences) the badge owes by rule, from two queries for the whole community."""
+    if badge.rule is None:
+        return []
+    metric, threshold = badge.rule
+    held: dict[int, set[int]] = {}
+    for user_id, sequence in db.session.execute(
+        select(BadgeAward.user_id, BadgeAward.sequence).where(BadgeAward.badge_id == badge.id)
+    ):
+        held.setdefault(user_id, set()).add(sequence)
+    due = []
+    for user_id, value in sorted(_metric_values(metric).items()):
+        if value < threshold:
+            continue
+        earned = value // threshold if badge.repeatable else 1
+        missing = [seq for seq in range(1, earned + 1) if seq not in held.get(user_id, set())]
+        if missing:
+            due.append((user_id, missing))
+    return due
+
+
 def backfill() -> int:
-    """Award every badge existing members already qualify for; the same check as live awarding."""
+    """Award every badge existing members already qualify for, by the same rule as live awarding: each badge's
+    metric is read for the whole community at once, and the awards it owes are made in batches, with progress."""
     count = 0
     badge_ids = db.session.scalars(
-        select(Badge.id).where(Badge.enabled.is_(True), Badge.rule_metric.is_not(None))
+        select(Badge.id).where(Badge.enabled.is_(True), Badge.rule_metric.is_not(None)).order_by(Badge.id)
     ).all()
     for badge_id in badge_ids:
-        with transaction():  # one badge per transaction
+        with transaction():
             badge = db.session.get_one(Badge, badge_id)
-            for user_id in db.session.scalars(select(User.id)).all():
-                for sequence in due_sequences(badge, user_id):
-                    count += _award(badge, user_id, sequence, by=None, reason="backfill") is not None
+            slug, due = badge.slug, _backfill_due(badge)
+        report_progress(f"badge {slug}", 0, len(due))
+        for start in range(0, len(due), BACKFILL_BATCH):
+            with transaction():
+                badge = db.session.get_one(Badge, badge_id)
+                for user_id, sequences in due[start : start + BACKFILL_BATCH]:
+                    for sequence in sequences:
+                        count += _award(badge, user_id, sequence, by=None, reason="backfill") is not None
+            report_progress(f"badge {slug}", min(start + BACKFILL_BATCH, len(due)), len(due))
     return count
 
 

@@ -1,20 +1,53 @@
-"""Post and reply text: a small markdown subset rendered from escaped text, and @mentions.
+"""Post and reply text: a markdown subset rendered by markdown-it-py with HTML disabled, then cleaned by nh3 against
+an allow-list, and @mentions.
 
-Rendering starts from fully escaped text, so no tag or attribute the author typed can reach a client; only the
-constructs below are turned back into markup, and links only for http(s) URLs.
+What an author types as HTML stays text (markdown-it escapes it); the rendered subset is paragraphs and line
+breaks, bold, italic, inline code, code blocks, quotes, lists and http(s) links; nh3 then keeps only those tags,
+only `href` on links (http and https), and only the mention class, whatever the renderer produced.
 """
 
 import re
-from html import escape
+
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from markdown_it.rules_inline import StateInline
 
 MENTION_RE = re.compile(r"(?<![\w@])@([^\W\d_]\w{2,19})")
 MAX_MENTIONS = 10
+_MENTION_AT = re.compile(r"@([^\W\d_]\w{2,19})")
 
-_CODE = re.compile(r"`([^`\n]+)`")
-_BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
-_ITALIC = re.compile(r"(?<!\*)\*([^*\n]+)\*(?!\*)")
-_LINK = re.compile(r"\[([^\]\n]{1,200})\]\((https?://[^\s)]{1,500})\)")
-_ESCAPED_MENTION = re.compile(r"(?<![\w@;/])@([^\W\d_]\w{2,19})")
+ALLOWED_TAGS = {"p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li", "a", "span"}
+ALLOWED_ATTRIBUTES: dict[str, set[str]] = {"a": {"href"}, "ol": {"start"}}  # and span's mention class
+
+
+def _mention(state: StateInline, silent: bool) -> bool:
+    """@name (not inside a word or an e-mail address) becomes a mention."""
+    start = state.pos
+    if state.src[start] != "@" or (start > 0 and (state.src[start - 1].isalnum() or state.src[start - 1] in "_@")):
+        return False
+    found = _MENTION_AT.match(state.src, start)
+    if not found:
+        return False
+    if not silent:
+        token = state.push("mention", "span", 0)
+        token.content = found.group(1)
+    state.pos = found.end()
+    return True
+
+
+def _markdown() -> MarkdownIt:
+    md = MarkdownIt("zero", {"html": False, "breaks": True, "linkify": False, "typographer": False})
+    md.enable(["emphasis", "backticks", "link", "escape", "newline", "entity", "blockquote", "list", "fence", "code"])
+    md.inline.ruler.before("emphasis", "mention", _mention)
+    md.add_render_rule(
+        "mention",
+        lambda self, tokens, idx, options, env: f'<span class="mention">@{escapeHtml(tokens[idx].content)}</span>',
+    )
+    return md
+
+
+_MD = _markdown()
 
 
 def mentioned_usernames(text: str) -> list[str]:
@@ -24,28 +57,18 @@ def mentioned_usernames(text: str) -> list[str]:
     return list(seen)[:MAX_MENTIONS]
 
 
-def _inline(line: str) -> str:
-    codes: list[str] = []
-
-    def stash(match: re.Match) -> str:
-        codes.append(f"<code>{match.group(1)}</code>")
-        return f"\x00{len(codes) - 1}\x00"
-
-    line = _CODE.sub(stash, line)  # code spans are literal: no markup inside them
-    line = _LINK.sub(r'<a href="\2" rel="nofollow noopener noreferrer" target="_blank">\1</a>', line)
-    line = _BOLD.sub(r"<strong>\1</strong>", line)
-    line = _ITALIC.sub(r"<em>\1</em>", line)
-    line = _ESCAPED_MENTION.sub(r'<span class="mention">@\1</span>', line)
-    return re.sub("\x00(\\d+)\x00", lambda m: codes[int(m.group(1))], line)
+_CLEANER = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    attributes=ALLOWED_ATTRIBUTES,
+    url_schemes={"http", "https"},
+    link_rel="nofollow noopener noreferrer",
+    set_tag_attribute_values={"a": {"target": "_blank"}},
+    allowed_classes={"span": {"mention"}},
+)
 
 
 def render_html(text: str) -> str:
-    paragraphs = re.split(r"\n\s*\n", text.strip())
-    rendered = []
-    for paragraph in paragraphs:
-        lines = [_inline(escape(line, quote=True)) for line in paragraph.splitlines()]
-        rendered.append("<p>" + "<br>".join(lines) + "</p>")
-    return "".join(rendered)
+    return _CLEANER.clean(_MD.render(text)).strip()
 
 
 def excerpt(text: str, length: int = 120) -> str:

@@ -83,6 +83,7 @@ def app(tmp_path_factory, redis_proxy):
         "NEW_MEMBER_REVIEW_POSTS": 0,
         "ACTION_LIMITS_ENABLED": False,
         "FEED_CACHE_SECONDS": 0,  # feeds read fresh in tests; test_feed_cache turns it on
+        "COMMUNITY_LOCALE": "en",  # tests read English messages; test_i18n checks the Chinese default
         "LOG_LEVEL": "WARNING",  # the access lines of thousands of test requests say nothing; test_logs turns it up
         "EVENTS_INLINE": True,  # reactions right after each request; tests/jobs run a real Celery worker
     }

@@ -1,17 +1,30 @@
 """`flask jobs list|run NAME`, and each periodic job under its own group (`flask presale settle`, …): the same
 registry, lock and work that beat runs."""
 
+import sys
+
 import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
 from jobs import registry
+from kernel import progress
 
 group = AppGroup("jobs", help="Periodic jobs: what beat runs, runnable by hand.")
 
 
+def _show_progress(what: str, done: int, total: int) -> None:
+    """One line per stage, rewritten in place as it advances."""
+    share = f" ({done * 100 // total}%)" if total else ""
+    click.echo(f"\r{what}: {done:,}/{total:,}{share}", nl=done >= total, err=True)
+
+
 def _run(name: str) -> None:
-    result = registry.run(name)
+    if sys.stderr.isatty():
+        with progress.reporting_to(_show_progress):
+            result = registry.run(name)
+    else:
+        result = registry.run(name)
     if result is None:
         raise click.ClickException(f"{name} is already running")
     click.echo(result.summary)

@@ -42,6 +42,30 @@ class WeChatIn(ma.Schema):
     )
 
 
+SIGNED_IN_EXAMPLE = {
+    "access_token": "eyJhbGciOiJIUzI1NiJ9.…",
+    "refresh_token": "eyJhbGciOiJIUzI1NiJ9.…",
+    "token_type": "Bearer",
+    "expires_in": 900,
+    "refresh_expires_in": 2592000,
+    "created": False,
+    "user": {
+        "id": 42,
+        "username": "xiaoming",
+        "display_name": "小明",
+        "level": 3,
+        "showcase": [{"slug": "first-post", "name": "初来乍到", "tier": "bronze", "image_url": ""}],
+        "bio": "城市街景爱好者",
+        "region": "上海",
+        "role": "member",
+        "created_at": "2026-03-01T08:00:00+00:00",
+        "last_login_at": "2026-11-28T09:30:00+00:00",
+        "muted_until": None,
+        "has_password": True,
+    },
+}
+
+
 def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
@@ -57,8 +81,8 @@ def _signed_in(user, created: bool) -> dict:
 
 @blp.route("/register", methods=["POST"])
 @limiter.limit(_register_limit)
-@blp.arguments(RegisterIn)
-@blp.response(201, SignedIn)
+@blp.arguments(RegisterIn, example={"username": "xiaoming", "password": "积木搭起来2026", "display_name": "小明"})
+@blp.response(201, SignedIn, example={**SIGNED_IN_EXAMPLE, "created": True})
 @documented_errors(blp, 409, 429)
 def register(body) -> dict:
     """Create an account with a username and password."""
@@ -68,8 +92,8 @@ def register(body) -> dict:
 
 @blp.route("/login", methods=["POST"])
 @limiter.limit(_login_limit)
-@blp.arguments(LoginIn)
-@blp.response(200, SignedIn)
+@blp.arguments(LoginIn, example={"username": "xiaoming", "password": "积木搭起来2026"})
+@blp.response(200, SignedIn, example=SIGNED_IN_EXAMPLE)
 @documented_errors(blp, 401, 403, 429)
 def login(body) -> dict:
     """Sign in with a username and password (rate-limited per client address)."""
@@ -79,8 +103,8 @@ def login(body) -> dict:
 
 @blp.route("/wechat", methods=["POST"])
 @limiter.limit(_login_limit)
-@blp.arguments(WeChatIn)
-@blp.response(200, SignedIn)
+@blp.arguments(WeChatIn, example={"code": "0a3Xy1000abcDEF2Gh3i4Jk5Lm6No7P8"})
+@blp.response(200, SignedIn, example=SIGNED_IN_EXAMPLE)
 @documented_errors(blp, 401, 403, 429, 503)
 def wechat(body) -> dict:
     """Sign in from the mini-program: exchanges the wx.login() code with WeChat (code2Session)."""

@@ -204,7 +204,7 @@ def my_ledger(args) -> dict:
 
 @blp.route("/me/checkin", methods=["POST"])
 @auth_required(blp)
-@blp.response(201, CheckinOut)
+@blp.response(201, CheckinOut, example={"day": "2026-11-28", "streak": 7, "points_awarded": 25, "balance": 1280})
 @documented_errors(blp, 409)
 def check_in() -> dict:
     """签到 once per community day (Asia/Shanghai by default); a bonus on every 7th consecutive day."""

@@ -328,7 +328,7 @@ def edit_idea(body, idea_id: int) -> dict:
 @blp.route("/<int:idea_id>/support", methods=["PUT"])
 @auth_required(blp)
 @action_limited(blp, "support")
-@blp.arguments(SupportIn)
+@blp.arguments(SupportIn, example={"would_buy": 2, "price_cents": 59900})
 @blp.response(200, IdeaOut)
 @documented_errors(blp, 404, 409)
 def support(body, idea_id: int) -> dict:

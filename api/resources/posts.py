@@ -133,7 +133,16 @@ def list_posts(args) -> Response:
 @blp.route("/posts", methods=["POST"])
 @auth_required(blp)
 @action_limited(blp, "post")
-@blp.arguments(PostIn)
+@blp.arguments(
+    PostIn,
+    example={
+        "board_id": 2,
+        "title": "周末搭的城市街景",
+        "body": "街角咖啡店 + 公交站，**灯光**用了 LED 套件。",
+        "tags": ["街景", "灯光"],
+        "image_ids": [],
+    },
+)
 @blp.response(201, PostDetail)
 @documented_errors(blp, 404)
 def create_post(body) -> dict:

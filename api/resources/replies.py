@@ -67,7 +67,7 @@ def list_replies(args, post_id: int) -> dict:
 @blp.route("/posts/<int:post_id>/replies", methods=["POST"])
 @auth_required(blp)
 @action_limited(blp, "reply")
-@blp.arguments(ReplyIn)
+@blp.arguments(ReplyIn, example={"body": "灯光效果太棒了！@xiaoming 用的是哪款 LED 套件？", "quote_reply_id": None})
 @blp.response(201, ReplyOut)
 @documented_errors(blp, 404, 409)
 def create_reply(body, post_id: int) -> dict:

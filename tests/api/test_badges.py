@@ -197,3 +197,39 @@ def test_two_events_at_once_award_one_badge(app, client, members, forum):
         assert db.session.scalar(select(func.count(BadgeAward.id))) == 1
         assert db.session.scalar(select(func.count()).where(LedgerTransaction.reason_code == "badge:liked")) == 1
         assert verify() == []
+
+
+def test_backfill_is_set_based_and_reports_progress(app, client, members, forum, monkeypatch):
+    from sqlalchemy import event
+
+    from economy import badges
+    from kernel import progress
+    from kernel.db import db
+
+    operator = members.create(role="operator")
+    board = forum.board()
+    _badge(client, operator, slug="poster", rule_threshold=1, name="发帖者")
+    client.patch("/api/v1/badges/1", json={"enabled": False}, headers=operator.headers)
+    authors = [members.create() for _ in range(5)]
+    for author in authors:
+        forum.post(author, board["id"])
+    client.patch("/api/v1/badges/1", json={"enabled": True}, headers=operator.headers)
+    monkeypatch.setattr(badges, "BACKFILL_BATCH", 2)
+    reports: list[tuple[str, int, int]] = []
+    reads: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            with progress.reporting_to(lambda what, done, total: reports.append((what, done, total))):
+                awarded = badges.backfill()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+    assert awarded == 5 and all(_earned(client, a) == [("poster", 1)] for a in authors)
+    assert reports == [("badge poster", 0, 5), ("badge poster", 2, 5), ("badge poster", 4, 5), ("badge poster", 5, 5)]
+    # Reading who qualifies costs the same for 5 members as for 20,000: the rest are the awards' own writes.
+    assert sum("activity_counters" in s for s in reads) == 1
