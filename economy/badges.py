@@ -19,10 +19,10 @@ from economy.earning import CONTRIBUTIONS, refresh_level
 from economy.ledger import Source
 from forum.members import User, get_user
 from kernel import audit, clock, outbox
-from kernel.progress import report as report_progress
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, ValidationFailed
 from kernel.outbox import Event
+from kernel.progress import report as report_progress
 from kernel.sql import get_or_404, unique_or_refuse
 from kernel.unit_of_work import transaction
 
