@@ -13,6 +13,7 @@ from api import (
 )
 from api.cli import register_cli
 from api.config import load_config
+from api.console import console
 from api.error_tracking import init_error_tracking
 from api.errors import error_response, register_error_handlers
 from api.extensions import api, jwt, limiter, migrate
@@ -140,3 +141,4 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_assets.assets)
+    app.register_blueprint(console)

@@ -74,6 +74,7 @@ def seed_demo() -> int:
     demo_catalogue.seed_badges(people)
     demo_catalogue.seed_ideas(people)
     demo_catalogue.seed_presale(people)
+    demo_catalogue.seed_console(people)
     _feature_showcase()
     return created
 

@@ -16,6 +16,7 @@ from c2b.polls import SamplePoll
 from c2b.presale import Campaign
 from economy import badges
 from economy.badges import Badge
+from forum import posts
 from forum.media import Media, store_upload
 from forum.members import User
 from kernel import clock
@@ -173,3 +174,60 @@ def seed_presale(people: dict[str, User]) -> None:
             presale.place_order(
                 member, campaign.id, campaign.options[option].id, 1, f"demo-{member.username}", "上海", clock.now()
             )
+
+
+HELD_POST_TITLE = "第一次来，晒一下我的星舰"
+OFFICER_CAMPAIGN_TITLE = "龙舟套装体验官招募"
+
+
+@transactional
+def seed_console(people: dict[str, User]) -> None:
+    """What the staff console shows on first start: a held post, a report, spent points, an experience-officer
+    campaign with applicants, activity tiers."""
+    from economy import checkin, mall
+    from economy.mall import RewardItem
+    from forum.boards import Board
+    from forum.posts import Post
+    from moderation import queue, reports
+    from operations import campaigns, tiers
+    from operations.campaigns import Campaign as OfficerCampaign
+
+    now = clock.now()
+    if db.session.scalar(select(Post.id).where(Post.title == HELD_POST_TITLE)) is None:
+        board = db.session.execute(select(Board).where(Board.slug == "showcase")).scalar_one()
+        held = posts.create_post(
+            people["xiaohong"],
+            board_id=board.id,
+            title=HELD_POST_TITLE,
+            body="花了一个月搭完，欢迎拍砖！",
+            tags=["星舰"],
+            status="pending_review",
+        )
+        queue.enqueue("post", held.id, reason="new_member", author_id=held.author_id, board_id=board.id)
+        target = db.session.scalar(select(Post.id).where(Post.title == "零件缺了一块怎么办？"))
+        if target is not None:
+            reports.file_report(people["alice"], "post", target, "spam", "和官方客服渠道重复")
+        sticker = db.session.scalar(select(RewardItem).where(RewardItem.name == "品牌贴纸套装"))
+        for name in ("alice", "xiaoming"):
+            checkin.check_in(people[name], now)
+            if sticker is not None:
+                mall.redeem(people[name], sticker.id, 1, f"demo-sticker-{name}", now)
+    if db.session.scalar(select(OfficerCampaign.id).where(OfficerCampaign.title == OFFICER_CAMPAIGN_TITLE)) is None:
+        campaign = campaigns.create(
+            people["operator"],
+            title=OFFICER_CAMPAIGN_TITLE,
+            product_name="端午龙舟拼装套装",
+            description="抢先体验样品，连续打卡 7 天并分享体验。",
+            questions=[],
+            audience={},
+            slots=2,
+            checkin_days=7,
+            apply_closes_at=now + timedelta(days=7),
+        )
+        for name in ("alice", "xiaoming", "xiaohong"):
+            campaigns.apply(people[name], campaign.id, {}, now)
+    # The second demo idea stands for one that reached its support goal: it waits in the product team's review.
+    waiting = db.session.execute(select(Idea).where(Idea.title == DEMO_IDEAS[1][0])).scalar_one_or_none()
+    if waiting is not None and waiting.status == "supporting":
+        waiting.status, waiting.qualified_at, waiting.deadline_at = "qualified", now, None
+    tiers.recompute(now)

@@ -219,12 +219,24 @@ class DayCount(ma.Schema):
     count = ma.fields.Integer()
 
 
+class PointsDay(ma.Schema):
+    day = ma.fields.String()
+    issued = ma.fields.Integer()
+    spent = ma.fields.Integer()
+
+
 class StatsOut(ma.Schema):
     window_days = ma.fields.Integer()
     daily_active_members = BoundedList(ma.fields.Nested(DayCount))
     posts_per_day = BoundedList(ma.fields.Nested(DayCount))
     replies_per_day = BoundedList(ma.fields.Nested(DayCount))
     points = ma.fields.Dict(metadata={"description": "issued, spent, net_issued, inflation_ratio, outstanding"})
+    points_per_day = BoundedList(
+        ma.fields.Nested(PointsDay), metadata={"description": "points issued and spent per community day"}
+    )
+    tiers = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.Integer(), metadata={"description": "members per activity tier"}
+    )
     idea_funnel = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     presale = ma.fields.Dict(metadata={"description": "orders, paid_or_confirmed, conversion, by_status"})
 

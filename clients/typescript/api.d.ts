@@ -4254,6 +4254,11 @@ export interface components {
             day?: string;
             count?: number;
         };
+        PointsDay: {
+            day?: string;
+            issued?: number;
+            spent?: number;
+        };
         StatsOut: {
             window_days?: number;
             daily_active_members?: components["schemas"]["DayCount"][];
@@ -4262,6 +4267,12 @@ export interface components {
             /** @description issued, spent, net_issued, inflation_ratio, outstanding */
             points?: {
                 [key: string]: unknown;
+            };
+            /** @description points issued and spent per community day */
+            points_per_day?: components["schemas"]["PointsDay"][];
+            /** @description members per activity tier */
+            tiers?: {
+                [key: string]: number;
             };
             idea_funnel?: {
                 [key: string]: number;

@@ -220,4 +220,22 @@ def test_ops_stats(client, members, forum):
     assert sum(d["count"] for d in stats["replies_per_day"]) == 1
     assert stats["points"]["issued"] == 10 + 20 + 2 and stats["points"]["spent"] == 5
     assert stats["points"]["outstanding_balance"] == 27
+    assert len(stats["points_per_day"]) == 7
+    assert sum(d["issued"] for d in stats["points_per_day"]) == 32
+    assert sum(d["spent"] for d in stats["points_per_day"]) == 5
+    assert set(stats["tiers"]) == {"inactive", "occasional", "regular", "highly_active"}
     assert client.get("/api/v1/ops/stats", headers=author.headers).status_code == 403
+
+
+def test_ops_stats_cut_days_in_the_community_time_zone(client, members, frozen_clock):
+    from datetime import UTC, datetime
+
+    from kernel import clock
+
+    clock.set_now(datetime(2026, 3, 1, 17, 30, tzinfo=UTC))  # 01:30 on 2 March in Shanghai
+    member, operator = members.create(), members.create(role="operator")
+    assert client.post("/api/v1/me/checkin", headers=member.headers).status_code == 201
+    stats = client.get("/api/v1/ops/stats?days=2", headers=operator.headers).get_json()
+    assert [d["day"] for d in stats["points_per_day"]] == ["2026-03-01", "2026-03-02"]
+    assert [d["issued"] for d in stats["points_per_day"]] == [0, 5]
+    assert stats["daily_active_members"][-1] == {"day": "2026-03-02", "count": 1}

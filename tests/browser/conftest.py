@@ -4,6 +4,7 @@
 Screenshots go to test-output/browser/ at the repository's root. Without Chromium these tests are skipped, except
 in CI (`CI` set), where .ci/run installs it and a missing browser is a failure."""
 
+import logging
 import os
 import shutil
 import threading
@@ -21,6 +22,7 @@ OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "browser"
 @pytest.fixture(scope="session")
 def live_server(app) -> Iterator[str]:
     """The test app served by a threaded WSGI server on a free port of 127.0.0.1."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the app writes its own access lines
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
