@@ -1,6 +1,7 @@
 """Dashboard numbers for operators: activity, content, points inflation, the idea funnel, pre-sale conversion."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -73,14 +74,14 @@ def overview(now: datetime, days: int) -> dict:
         or 0
     )
     entry_day = _community_date(Entry.created_at, now)
-    issued_by_day = dict(
+    issued_by_day: dict[Any, int] = dict(
         db.session.execute(
             select(entry_day, -func.sum(Entry.amount))
             .where(Entry.account_id == issuance, points, recent)
             .group_by(entry_day)
         ).all()
     )
-    spent_by_day = dict(
+    spent_by_day: dict[Any, int] = dict(
         db.session.execute(
             select(entry_day, func.sum(Entry.amount))
             .where(Entry.account_id.in_(sinks), points, recent)
