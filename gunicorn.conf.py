@@ -17,6 +17,19 @@ limit_request_field_size = 8190
 
 serving.install()
 
+# Gunicorn's own lines (start-up, worker exits) in the same JSON format as the application's.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"community": {"()": "api.logs.formatter", "fmt": os.environ.get("LOG_FORMAT", "json")}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "community", "stream": "ext://sys.stderr"}},
+    "root": {"level": "INFO", "handlers": []},  # the application adds its own (api/logs.py)
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},  # the app logs access
+    },
+}
+
 
 def child_exit(server, worker):
     # With PROMETHEUS_MULTIPROC_DIR, a dead worker's metric files are merged away (see api/metrics.py).

@@ -50,6 +50,7 @@ def configure(fmt: str, level: str) -> None:
         if getattr(existing, "community", False):
             existing.setFormatter(formatter(fmt))
     root.setLevel(level)
+    logging.captureWarnings(True)  # Python warnings become log lines too (logger "py.warnings"), JSON like the rest
 
 
 def bind_member(member_id: int) -> None:

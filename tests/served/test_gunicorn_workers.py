@@ -5,6 +5,7 @@ Whatever one web worker learns (a session ended, a rate-limit window) every work
 by itself is JSON too, and the job worker takes the periodic jobs.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -49,13 +50,8 @@ def serving(tmp_path_factory):
         VENV=str(Path(sys.executable).parents[1]),
     )
     subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], cwd=REPO, env=env, check=True, capture_output=True)
-    server = subprocess.Popen(
-        ["scripts/serve"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    web_log = (root / "web.log").open("w")
+    server = subprocess.Popen(["scripts/serve"], cwd=REPO, env=env, stdout=web_log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base)
@@ -63,6 +59,7 @@ def serving(tmp_path_factory):
     finally:
         server.terminate()
         server.wait(timeout=15)
+        web_log.close()
 
 
 @pytest.fixture()
@@ -142,3 +139,20 @@ def test_the_job_worker_runs_beat_and_takes_jobs(serving):
     else:
         pytest.fail(f"the job worker did not run the job:\n{text[-2000:]}")
     assert "beat: Starting" in text
+
+
+def test_every_line_the_server_writes_is_json(serving):
+    base, _, root = serving
+    assert _fresh("GET", f"{base}/api/v1/health").status_code == 200
+    lines = [line for line in (root / "web.log").read_text().splitlines() if line.strip()]
+    not_json = []
+    for line in lines:
+        try:
+            json.loads(line)
+        except ValueError:
+            not_json.append(line)
+    assert not not_json, not_json[:5]
+    records = [json.loads(line) for line in lines]  # gunicorn's own lines included
+    access = [r for r in records if r.get("logger") == "api.access"]
+    assert access and all(r["request_id"] for r in access)
+    assert any(r.get("logger") == "gunicorn.error" for r in records)
