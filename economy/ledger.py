@@ -26,13 +26,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kernel import clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict
-from kernel.sql import rows_changed
+from kernel.sql import insert_or_none, rows_changed
 
 SYSTEM_ACCOUNTS = ("issuance", "mall", "lottery", "clawback")
 MEASURES = ("points", "contribution")
@@ -167,12 +166,9 @@ def member_account(user_id: int, *, lock: bool = False) -> Account:
     account = db.session.scalar(query)
     if account is not None:
         return account
-    try:
-        with db.session.begin_nested():
-            db.session.add(Account(user_id=user_id, balance=0, contribution=0, created_at=clock.now()))
-    except IntegrityError:
-        pass  # created by a concurrent request
-    return db.session.execute(query).scalar_one()
+    created = insert_or_none(Account, {"user_id": user_id, "balance": 0, "contribution": 0, "created_at": clock.now()})
+    # None: a concurrent request created it first (we waited on its key); read it, locked if asked.
+    return created or db.session.execute(query).scalar_one()
 
 
 def existing(idempotency_key: str) -> LedgerTransaction | None:
@@ -199,27 +195,24 @@ def post(
     member_ids = _member_account_ids({leg.account_id for leg in legs})
     if any(leg.amount > 0 and leg.account_id in member_ids for leg in legs) and source not in CREDIT_SOURCES:
         raise PermissionError(f"{source} may not credit a member account")
-    prior = existing(idempotency_key)
-    if prior is not None:
-        return prior, False
     now = clock.now()
-    transaction = LedgerTransaction(
-        source=str(source),
-        idempotency_key=idempotency_key,
-        memo=memo[:300],
-        subject_type=subject[0] if subject else None,
-        subject_id=subject[1] if subject else None,
-        beneficiary_id=beneficiary_id,
-        reverses_id=reverses_id,
-        reason_code=reason_code,
-        details=details or {},
-        created_at=now,
+    transaction = insert_or_none(
+        LedgerTransaction,
+        {
+            "source": str(source),
+            "idempotency_key": idempotency_key,
+            "memo": memo[:300],
+            "subject_type": subject[0] if subject else None,
+            "subject_id": subject[1] if subject else None,
+            "beneficiary_id": beneficiary_id,
+            "reverses_id": reverses_id,
+            "reason_code": reason_code,
+            "details": details or {},
+            "created_at": now,
+        },
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(transaction)
-    except IntegrityError:
-        # A twin with the same key committed first (we waited on its lock): answer with it.
+    if transaction is None:
+        # The key is taken: by an earlier call, or a twin that committed first (we waited on its lock).
         twin = select(LedgerTransaction).where(LedgerTransaction.idempotency_key == idempotency_key)
         return db.session.execute(twin).scalar_one(), False
     # Lock order by account id so two transactions over the same accounts cannot deadlock. Only member accounts
