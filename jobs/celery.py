@@ -11,12 +11,18 @@ import logging
 import time
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from flask import Flask
 
 from jobs import registry
 
 log = logging.getLogger(__name__)
+
+
+@signals.setup_logging.connect
+def _keep_the_application_logging(**_kwargs: Any) -> None:
+    """Workers and beat log as the web processes do (api/logs.py: JSON lines on stderr, configured when the Flask
+    app is created): with a receiver on this signal, Celery leaves logging alone."""
 
 
 def init_celery(flask_app: Flask) -> Celery:

@@ -139,6 +139,9 @@ def test_the_job_worker_runs_beat_and_takes_jobs(serving):
     else:
         pytest.fail(f"the job worker did not run the job:\n{text[-2000:]}")
     assert "beat: Starting" in text
+    # The worker logs as the web does: JSON lines.
+    job_line = next(line for line in text.splitlines() if "job presale-expire-orders: expired" in line)
+    assert json.loads(job_line)["level"] == "info"
 
 
 def test_every_line_the_server_writes_is_json(serving):
