@@ -186,6 +186,17 @@
     }
   }
 
+  const DAY = 86400000;
+  const isoDay = (date) => date.toISOString().slice(0, 10);
+
+  function dayRange(first, last) {
+    const days = [];
+    for (let t = Date.parse(`${first}T00:00:00Z`); t <= Date.parse(`${last}T00:00:00Z`) && days.length < 366; t += DAY) {
+      days.push(isoDay(new Date(t)));
+    }
+    return days;
+  }
+
   const PALETTE = ["#c8102e", "#1f6feb", "#1a7f37", "#b35900", "#8250df", "#0a7ea4", "#6e7781"];
 
   function actionButton(label, cls, run, done) {
@@ -222,6 +233,7 @@
             ["作者", (item) => (item.author ? item.author.display_name : "—")],
             ["原因", (item) => REASON[item.reason] || item.reason],
             ["时间", (item) => when(item.created_at)],
+            ["理由", (item) => h("input", { class: "reason", "data-item": item.id, placeholder: "驳回或隐藏时告知作者" })],
             ["操作", (item) => moderationButtons(item, reload), "actions"],
           ],
           page.items,
@@ -247,13 +259,15 @@
   }
 
   function moderationButtons(item, reload) {
+    const reason = () => document.querySelector(`input.reason[data-item="${item.id}"]`).value.trim();
     if (item.subject_type === "share") {
-      const review = (decision) => () => api("POST", `/shares/${item.subject_id}/review`, { body: { decision } }).then(reload);
+      const review = (decision) => () =>
+        api("POST", `/shares/${item.subject_id}/review`, { body: { decision, reason: reason() } }).then(reload);
       return [actionButton("通过", "ok approve", review("approve")), actionButton("驳回", "warn reject", review("reject"))];
     }
     const act = (action) => () =>
       api("POST", "/moderation/actions", {
-        body: { action, target_type: item.subject_type, target_id: item.subject_id, reason: "控制台审核" },
+        body: { action, target_type: item.subject_type, target_id: item.subject_id, reason: reason() },
       }).then(reload);
     return [
       actionButton("通过", "ok approve", act("approve")),
@@ -327,12 +341,17 @@
           "还没有评审轮次",
         );
       }),
-      panel("热门创意", async () => {
+      panel("热门创意（累计支持者）", async () => {
         const top = await api("GET", "/ideas/top", { query: { limit: 10 } });
-        const days = [...new Set(top.items.flatMap((idea) => idea.velocity.map((p) => p.day)))].sort();
+        // Supporters so far, day by day (at least the last two weeks), for the five leading ideas.
+        const today = isoDay(new Date());
+        const first = [isoDay(new Date(Date.now() - 13 * DAY)), ...top.items.flatMap((idea) => idea.velocity.map((p) => p.day))].sort()[0];
+        const days = dayRange(first, today);
         const lines = top.items.slice(0, 5).map((idea, i) => {
           const byDay = Object.fromEntries(idea.velocity.map((p) => [p.day, p.supports]));
-          return { label: idea.title, data: days.map((d) => byDay[d] || 0), borderColor: PALETTE[i], backgroundColor: PALETTE[i] };
+          let total = 0;
+          const data = days.map((d) => (total += byDay[d] || 0));
+          return { label: idea.title, data, borderColor: PALETTE[i], backgroundColor: PALETTE[i] };
         });
         return [
           h("div", { class: "toolbar" }, exportButtons("/ideas/top", { limit: 100 }, "top-ideas")),
