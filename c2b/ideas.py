@@ -744,10 +744,10 @@ def supporter_ids(idea_id: int) -> list[int]:
 
 
 def demand_for(viewer: User, idea_id: int, min_level: int | None, now: datetime) -> dict:
-    """The product team reads every idea's demand; a creator reads their own."""
+    """The product team (and operators) read every idea's demand; a creator reads their own."""
     idea = get_idea(idea_id)
     if viewer.id != idea.creator_id:
-        viewer.ensure_role("product", doing="read demand reports")
+        viewer.ensure_role("product", "operator", doing="read demand reports")
     return demand(idea_id, min_level, now)
 
 

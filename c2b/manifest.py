@@ -10,7 +10,7 @@ from kernel.spreadsheet import spreadsheet_csv, spreadsheet_xlsx
 
 
 def manifest(campaign_id: int, actor: User) -> dict:
-    actor.ensure_role("product", doing="read manifests")
+    actor.ensure_role("product", "operator", doing="read manifests")
     campaign = get_campaign(campaign_id, actor)
     if campaign.state not in ("succeeded", "in_production", "shipped"):
         raise Conflict("only a succeeded pre-sale has a manifest", code="presale_not_succeeded")

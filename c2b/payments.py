@@ -209,7 +209,7 @@ ANOMALIES = ("amount_mismatch", "refund_late_payment", "refund_late_balance", "u
 
 
 def anomalies(actor: User, unresolved_only: bool, limit: int, cursor: str | None) -> Page:
-    actor.ensure_role("product", doing="review payment anomalies")
+    actor.ensure_role("product", "operator", doing="review payment anomalies")
     query = select(PaymentNotification).where(PaymentNotification.outcome.in_(ANOMALIES))
     if unresolved_only:
         query = query.where(PaymentNotification.resolved_at.is_(None))

@@ -88,12 +88,12 @@ def resolve(subject_type: str, subject_id: int, actor: User, decision: str, reas
 
 
 def list_items(viewer: User, *, status: str, subject_type: str | None, limit: int, cursor: str | None) -> Page:
-    """Global moderators see everything; a board moderator sees only items from their boards, and the product
-    team the ideas and what is said about them (ideas belong to no board)."""
+    """Global moderators (and operators, who oversee the community) see everything; a board moderator sees only
+    items from their boards, and the product team the ideas and what is said about them (ideas belong to no board)."""
     query = select(ReviewItem).where(ReviewItem.status == status)
     if subject_type:
         query = query.where(ReviewItem.subject_type == subject_type)
-    if not viewer.has_role("moderator"):
+    if not viewer.has_role("moderator", "operator"):
         boards = select(BoardModerator.board_id).where(BoardModerator.user_id == viewer.id)
         visible: ColumnElement[bool] = ReviewItem.board_id.in_(boards)
         if viewer.has_role("product"):

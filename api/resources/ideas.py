@@ -456,7 +456,7 @@ def unmerge_idea(body, idea_id: int) -> dict:
 
 
 @blp.route("/review-queue", methods=["GET"])
-@auth_required(blp, "product")
+@auth_required(blp, "product", "operator")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_of(IdeaOut))
 @documented_errors(blp, 400)
@@ -491,7 +491,7 @@ def demand(args, idea_id: int) -> dict:
 
 
 @blp.route("/top", methods=["GET"])
-@auth_required(blp, "product")
+@auth_required(blp, "product", "operator")
 @blp.arguments(TopArgs, location="query")
 @blp.response(200, TopOut)
 @blp.alt_response(

@@ -158,7 +158,8 @@ class AuditOut(ma.Schema):
 
 
 def _require_queue_access(user: User) -> None:
-    if not (user.has_role("moderator", "product") or queue.moderates_any_board(user)):
+    # Operators run the community: they see the queue (deciding stays with moderators and the product team).
+    if not (user.has_role("moderator", "product", "operator") or queue.moderates_any_board(user)):
         raise Forbidden("moderators only", code="role_required", details={"roles": ["moderator"]})
 
 
@@ -199,7 +200,7 @@ def file_report(body) -> Report:
 
 
 @blp.route("/moderation/reports", methods=["GET"])
-@auth_required(blp, "moderator")
+@auth_required(blp, "moderator", "operator")
 @blp.arguments(ReportListArgs, location="query")
 @blp.response(200, page_of(StaffReportOut))
 @documented_errors(blp, 400)
@@ -280,7 +281,7 @@ def sanction(body, user_id: int) -> Sanction:
 
 
 @blp.route("/users/<int:user_id>/sanctions", methods=["GET"])
-@auth_required(blp, "moderator")
+@auth_required(blp, "moderator", "operator")
 @blp.response(200, SanctionList)
 @documented_errors(blp, 404)
 def sanction_history(user_id: int) -> dict:

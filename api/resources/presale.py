@@ -550,7 +550,7 @@ def close(campaign_id: int) -> dict:
 
 
 @blp.route("/presales/<int:campaign_id>/manifest", methods=["GET"])
-@auth_required(blp, "product")
+@auth_required(blp, "product", "operator")
 @blp.arguments(ManifestArgs, location="query")
 @blp.response(200, ManifestOut)
 @blp.alt_response(200, schema=CSV_BODY, content_type="text/csv", description="with ?format=csv: UTF-8 with BOM")
@@ -676,7 +676,7 @@ class ResolutionIn(ma.Schema):
 
 
 @blp.route("/payments/anomalies", methods=["GET"])
-@auth_required(blp, "product")
+@auth_required(blp, "product", "operator")
 @blp.arguments(AnomalyArgs, location="query")
 @blp.response(200, page_of(AnomalyOut))
 @documented_errors(blp, 400)

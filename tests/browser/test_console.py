@@ -122,13 +122,21 @@ def test_staff_work_every_page(app, demo, live_server, chromium, screenshot):
     _wait(chromium).until(shows.visibility_of_element_located((By.ID, "sign-in-form")))
 
 
-def test_a_role_sees_what_the_api_lets_it_see(app, demo, live_server, chromium, screenshot):
+def test_the_demo_operator_sees_every_page_and_decides_only_their_own(app, demo, live_server, chromium, screenshot):
     _sign_in(chromium, live_server, "operator")
     _wait(chromium).until(shows.visibility_of_element_located((By.ID, "nav")))
-    refused = _wait(chromium).until(
-        shows.presence_of_element_located((By.CSS_SELECTOR, ".queue .refused"))
-    )  # the review queue belongs to moderators
-    assert "版主" in refused.text
+    held = _row_with(chromium, "queue", HELD_POST_TITLE)  # operators oversee the review queue…
+    held.find_element(By.CSS_SELECTOR, "button.approve").click()
+    toast = _wait(chromium).until(shows.visibility_of_element_located((By.ID, "toast")))
+    assert "版主" in toast.text  # …but approving is the moderators' call: the API's refusal, in Chinese
+    with app.app_context():
+        assert db.session.scalar(select(Post.status).where(Post.title == HELD_POST_TITLE)) == "pending_review"
+    screenshot(chromium, "operator-moderation")
+    _open(chromium, "ideas")
+    _row_with(chromium, "idea-queue", DEMO_IDEAS[1][0])
+    assert _painted(chromium, "supporters-over-time") > 500
+    _open(chromium, "presales")
+    _wait(chromium).until(lambda b: "DRAGON-RED" in b.find_element(By.CSS_SELECTOR, ".presale-progress").text)
     _open(chromium, "operations")
     assert _painted(chromium, "points-per-day") > 500
     screenshot(chromium, "operator-operations")
