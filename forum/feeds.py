@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from forum.posts import Post, PostTag, find_tag
+from forum.posts import Post, PostTag, find_tag, shown
 from kernel.pagination import Page, keyset_page
 from kernel.search import substring_match
 
@@ -22,7 +22,7 @@ def list_posts(
     limit: int = 20,
     cursor: str | None = None,
 ) -> Page:
-    query = select(Post).where(Post.status == "published")
+    query = select(Post).options(*shown()).where(Post.status == "published")
     keys: list[InstrumentedAttribute[Any]] = []
     if board_id is not None:
         # Pinned posts lead a board's list, whatever the sort.

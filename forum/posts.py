@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, delete, event, inspect, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship, selectinload
 
 from forum import events, feed_cache
 from forum.boards import Board, can_moderate, get_board
@@ -18,7 +18,7 @@ from forum.permissions import ensure_author, ensure_author_or_moderator, ensure_
 from forum.text import mentioned_usernames
 from kernel import clock, outbox
 from kernel.db import Model, UTCDateTime, db
-from kernel.errors import Conflict, Forbidden, ValidationFailed
+from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.sql import get_or_404, move
 
 STATUSES = ("published", "pending_review", "hidden", "deleted")
@@ -54,10 +54,10 @@ class Post(Model):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     author: Mapped[User] = relationship(lazy="joined")
-    tags: Mapped[list["Tag"]] = relationship(secondary="post_tags", order_by="Tag.name", lazy="selectin")
-    images: Mapped[list[Media]] = relationship(
-        secondary="post_images", order_by="PostImage.position", lazy="selectin", viewonly=True
-    )
+    # Loaded by what shows them (shown() for pages, shown_post for one post): a like or a reply touching the post
+    # does not pay two more queries for its tags and images.
+    tags: Mapped[list["Tag"]] = relationship(secondary="post_tags", order_by="Tag.name")
+    images: Mapped[list[Media]] = relationship(secondary="post_images", order_by="PostImage.position", viewonly=True)
 
     __table_args__ = (
         Index("ix_posts_feed_latest", "status", "created_at", "id"),
@@ -321,8 +321,21 @@ def can_see(post: Post, viewer: User | None) -> bool:
     return viewer.id == post.author_id or can_moderate(viewer, post.board_id)
 
 
+def shown() -> tuple:
+    """Loader options for a page of posts on display: tags and images in one query each for the whole page."""
+    return (selectinload(Post.tags), selectinload(Post.images))
+
+
 def visible_post(post_id: int, viewer: User | None) -> Post:
     return get_or_404(Post, post_id, "post", visible=lambda post: can_see(post, viewer))
+
+
+def shown_post(post_id: int, viewer: User | None) -> Post:
+    """A post to display, its tags and images loaded in the same query."""
+    post = db.session.get(Post, post_id, options=[joinedload(Post.tags), joinedload(Post.images)])
+    if post is None or not can_see(post, viewer):
+        raise NotFound("no such post", code="post_not_found")
+    return post
 
 
 def update_post(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from forum import events
 from forum.members import User
-from forum.posts import Post, bump_counters, visible_post
+from forum.posts import Post, bump_counters, shown, visible_post
 from forum.replies import Reply, visible_reply
 from kernel import clock, outbox
 from kernel.db import Model, UTCDateTime, db
@@ -186,6 +186,7 @@ def list_favorites(user: User, limit: int, cursor: str | None) -> Page:
     """The member's favourites, newest first; posts removed since are left out."""
     query = (
         select(Favorite.created_at, Favorite.post_id, Post)
+        .options(*shown())
         .join(Post, Post.id == Favorite.post_id)
         .where(Favorite.user_id == user.id, Post.status == "published")
     )
