@@ -3,7 +3,7 @@
 import marshmallow as ma
 
 from api.fields import BoundedList
-from api.schemas import MemberSummary
+from api.schemas import MemberSummary, badge_out
 from forum.text import excerpt, render_html
 
 
@@ -102,10 +102,6 @@ def image_out(media) -> dict:
         "mime": media.mime,
         "check": media.check_status,
     }
-
-
-def badge_out(badge) -> dict:
-    return {"slug": badge.slug, "name": badge.name, "tier": badge.tier, "image_url": badge.image_url}
 
 
 def author_out(user, showcase: dict[int, list] | None) -> dict:

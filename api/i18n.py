@@ -20,8 +20,7 @@ from flask_babel import Babel, get_locale, pgettext
 
 SUPPORTED = ("zh_CN", "en")
 CATALOGUE = Path(__file__).resolve().parent / "translations" / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po"
-# Values that are words, not data: translated themselves (Range's "greater than or equal to"…).
-_OP = re.compile(r"_op$")
+# Placeholders ending in _op hold words, not data, translated themselves (Range's "greater than or equal to"…).
 _NUMERIC = {"min", "max", "equal"}
 
 babel = Babel()
@@ -85,7 +84,7 @@ def _translate_field_message(text: str) -> str:
 
 
 def _value(name: str, value: str) -> str:
-    return pgettext("validation", value) if _OP.search(name) else value
+    return pgettext("validation", value) if name.endswith("_op") else value
 
 
 @cache
@@ -105,7 +104,10 @@ def _templates() -> tuple[frozenset[str], list[tuple[str, re.Pattern[str], list[
         for literal, name in re.findall(r"([^{]*)(?:\{(\w+)\})?", sentence):
             regex += re.escape(literal)
             if name:
-                value = "|".join(map(re.escape, ops)) if _OP.search(name) else (r"\S+?" if name in _NUMERIC else ".+?")
+                if name.endswith("_op"):
+                    value = "|".join(map(re.escape, ops))
+                else:
+                    value = r"\S+?" if name in _NUMERIC else ".+?"
                 regex += f"(?P<{name}>{value})"
         patterns.append((sentence, re.compile(regex), names))
     return frozenset(exact), patterns

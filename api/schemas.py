@@ -9,6 +9,11 @@ class DependencyStatus(ma.Schema):
     backend = ma.fields.String(required=True)
 
 
+def badge_out(badge) -> dict:
+    """A pinned badge as it appears beside its holder (profiles, posts, floors)."""
+    return {"slug": badge.slug, "name": badge.name, "tier": badge.tier, "image_url": badge.image_url}
+
+
 class MemberSummary(ma.Schema):
     """How a member appears next to their content."""
 
@@ -28,10 +33,7 @@ class PublicProfile(MemberSummary):
     def _showcase(self, user) -> list[dict]:
         from economy.badges import showcases
 
-        return [
-            {"slug": b.slug, "name": b.name, "tier": b.tier, "image_url": b.image_url}
-            for b in showcases([user.id])[user.id]
-        ]
+        return [badge_out(b) for b in showcases([user.id])[user.id]]
 
 
 class PrivateProfile(PublicProfile):

@@ -36,7 +36,7 @@ def open_round(actor: User, name: str, cutoff_at: datetime, results_at: datetime
     actor.ensure_role("product", doing="run review rounds")
     if results_at <= cutoff_at:
         raise ValidationFailed("results come after the cut-off", details={"results_at": ["after cutoff_at"]})
-    if db.session.scalar(select(ReviewRound.id).where(ReviewRound.state == "open")) is not None:
+    if current_round() is not None:
         raise Conflict("a review round is already open", code="round_open")
     now = clock.now()
     review_round = ReviewRound(

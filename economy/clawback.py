@@ -59,7 +59,7 @@ def claw_back(subject_type: str, subject_id: int, event_id: int) -> int:
             continue
         account = ledger.member_account(earning.beneficiary_id, lock=True)
         db.session.refresh(account)
-        pool = ledger.system_account("clawback")
+        pool = ledger.system_account_id("clawback")
         owed = {e.measure: e.amount for e in earning.entries if e.account_id == account.id}
         points = min(owed.get("points", 0), account.balance)
         contribution = min(owed.get("contribution", 0), account.contribution)
@@ -72,9 +72,9 @@ def claw_back(subject_type: str, subject_id: int, event_id: int) -> int:
             f"clawback:{earning.id}:event:{event_id}",
             [
                 Leg(account.id, "points", -points),
-                Leg(pool.id, "points", points),
+                Leg(pool, "points", points),
                 Leg(account.id, "contribution", -contribution),
-                Leg(pool.id, "contribution", contribution),
+                Leg(pool, "contribution", contribution),
             ],
             memo="content removed",
             subject=(subject_type, subject_id),
@@ -95,12 +95,12 @@ def give_back(subject_type: str, subject_id: int, event_id: int) -> int:
         clawback = _outstanding_clawback(earning)
         if clawback is None or earning.beneficiary_id is None:
             continue
-        pool = ledger.system_account("clawback")
+        pool = ledger.system_account_id("clawback")
         account_id = db.session.scalar(select(Account.id).where(Account.user_id == earning.beneficiary_id))
         legs = []
         for entry in clawback.entries:
             if entry.account_id == account_id:
-                legs += [Leg(account_id, entry.measure, -entry.amount), Leg(pool.id, entry.measure, entry.amount)]
+                legs += [Leg(account_id, entry.measure, -entry.amount), Leg(pool, entry.measure, entry.amount)]
         ledger.post(
             Source.RESTORE,
             f"restore:{clawback.id}",

@@ -133,13 +133,6 @@ class Leg:
     amount: int
 
 
-def system_account(code: str) -> Account:
-    account = db.session.scalar(select(Account).where(Account.code == code))
-    if account is None:
-        raise LookupError(f"system account {code} is missing (run the migrations)")
-    return account
-
-
 def _system_account_ids() -> dict[str, int]:
     """The system accounts' ids by code. The migrations create them once and they never change, so each
     application reads them once."""
@@ -329,9 +322,9 @@ def forfeit_balance(user_id: int, reason: str) -> LedgerTransaction | None:
 
 def system_balance(code: str, measure: str = "points") -> int:
     """A system account's balance: the sum of its entries (it keeps no stored balance, see `post`)."""
-    account = system_account(code)
+    account_id = system_account_id(code)
     return db.session.execute(
-        select(func.coalesce(func.sum(Entry.amount), 0)).where(Entry.account_id == account.id, Entry.measure == measure)
+        select(func.coalesce(func.sum(Entry.amount), 0)).where(Entry.account_id == account_id, Entry.measure == measure)
     ).scalar_one()
 
 

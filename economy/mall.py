@@ -188,13 +188,13 @@ def set_fulfilment(actor: User, redemption_id: int, status: str, note: str = "")
     moved = move(redemption, status, sources=("requested",), shipping_note=note, updated_at=clock.now())
     if moved and status == "cancelled":
         # The points go back from the mall account they were paid into.
-        member, mall = ledger.member_account(redemption.user_id), ledger.system_account("mall")
+        member, mall = ledger.member_account(redemption.user_id), ledger.system_account_id("mall")
         ledger.post(
             Source.REFUND,
             f"refund:redemption:{redemption.id}",
             [
                 ledger.Leg(member.id, "points", redemption.points_spent),
-                ledger.Leg(mall.id, "points", -redemption.points_spent),
+                ledger.Leg(mall, "points", -redemption.points_spent),
             ],
             memo="redemption cancelled",
             subject=("reward", redemption.item_id),

@@ -18,7 +18,7 @@ from forum.permissions import ensure_author, ensure_author_or_moderator, ensure_
 from forum.text import mentioned_usernames
 from kernel import clock, outbox
 from kernel.db import Model, UTCDateTime, db
-from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kernel.errors import Conflict, Forbidden, ValidationFailed
 from kernel.sql import get_or_404, move
 
 STATUSES = ("published", "pending_review", "hidden", "deleted")
@@ -332,10 +332,13 @@ def visible_post(post_id: int, viewer: User | None) -> Post:
 
 def shown_post(post_id: int, viewer: User | None) -> Post:
     """A post to display, its tags and images loaded in the same query."""
-    post = db.session.get(Post, post_id, options=[joinedload(Post.tags), joinedload(Post.images)])
-    if post is None or not can_see(post, viewer):
-        raise NotFound("no such post", code="post_not_found")
-    return post
+    return get_or_404(
+        Post,
+        post_id,
+        "post",
+        visible=lambda post: can_see(post, viewer),
+        options=(joinedload(Post.tags), joinedload(Post.images)),
+    )
 
 
 def update_post(

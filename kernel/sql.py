@@ -1,6 +1,6 @@
 """Small portable SQL helpers for the two supported databases."""
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
@@ -14,22 +14,23 @@ from kernel.errors import Conflict, DomainError, NotFound
 T = TypeVar("T")
 
 
+def _insert_unless_taken(model: type[Any], values: dict[str, Any]):
+    """INSERT … ON CONFLICT DO NOTHING, in the running database's dialect."""
+    module = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(model).values(**values).on_conflict_do_nothing()
+
+
 def insert_if_absent(model: type[Base], values: dict[str, Any]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when a row was inserted. Safe under concurrent twins."""
-    dialect = db.session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
     # RETURNING says whether a row went in; rowcount is not reliable for this statement on every driver.
-    statement = module.insert(model).values(**values).on_conflict_do_nothing().returning(*inspect(model).primary_key)
+    statement = _insert_unless_taken(model, values).returning(*inspect(model).primary_key)
     return db.session.execute(statement).first() is not None
 
 
 def insert_or_none(model: type[T], values: dict[str, Any]) -> T | None:
     """INSERT … ON CONFLICT DO NOTHING RETURNING the row as an ORM object (in the identity map), or None when a
     twin holds the unique key: one statement where a savepoint would take three."""
-    dialect = db.session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(model).values(**values).on_conflict_do_nothing().returning(model)
-    return db.session.scalars(statement).first()
+    return db.session.scalars(_insert_unless_taken(model, values).returning(model)).first()
 
 
 @contextmanager
@@ -75,9 +76,12 @@ def move_or_refuse(
         )
 
 
-def get_or_404(model: type[T], key: Any, name: str, *, visible: Callable[[T], bool] | None = None) -> T:
-    """The row with this primary key, or 404 `<name>_not_found`; rows the caller may not see are not found either."""
-    row = db.session.get(model, key)
+def get_or_404(
+    model: type[T], key: Any, name: str, *, visible: Callable[[T], bool] | None = None, options: Sequence[Any] = ()
+) -> T:
+    """The row with this primary key, or 404 `<name>_not_found`; rows the caller may not see are not found either.
+    `options` are loader options (what to load with the row in the same query)."""
+    row = db.session.get(model, key, options=options)
     if row is None or (visible is not None and not visible(row)):
         raise NotFound(f"no such {name.replace('_', ' ')}", code=f"{name}_not_found")
     return row

@@ -1,14 +1,13 @@
 """Dashboard numbers for operators: activity, content, points inflation, the idea funnel, pre-sale conversion."""
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 
 from c2b import ideas
 from c2b.ideas import Idea
 from c2b.presale import Order
-from economy.ledger import Account, Entry, LedgerTransaction
+from economy.ledger import Account, Entry, LedgerTransaction, system_account_id
 from forum import events as forum_events
 from kernel.clock import community_day, community_zone
 from kernel.db import db
@@ -18,8 +17,13 @@ from operations.tiers import TIERS, MemberTier
 SPEND_ACCOUNTS = ("mall", "lottery")
 
 
+def _per_day(rows) -> dict[str, int]:
+    """{day: figure} from (day, figure) rows; the day is a date on PostgreSQL, text on SQLite."""
+    return {str(day): int(value or 0) for day, value in rows}
+
+
 def _by_day(rows, days: list[str]) -> list[dict]:
-    counts = {str(day): count for day, count in rows}  # a date on PostgreSQL, text on SQLite
+    counts = _per_day(rows)
     return [{"day": day, "count": counts.get(day, 0)} for day in days]
 
 
@@ -31,11 +35,6 @@ def _community_date(column, now: datetime):
         return func.date(func.timezone(zone.key, func.timezone("UTC", column)))
     offset = now.astimezone(zone).utcoffset() or timedelta(0)
     return func.date(column, f"{int(offset.total_seconds() // 60):+d} minutes")
-
-
-def _on(by_day: dict, day: str) -> int:
-    """A day's figure whichever type the database returns for the day (a date on PostgreSQL, text on SQLite)."""
-    return next((value for key, value in by_day.items() if str(key) == day), 0) or 0
 
 
 def overview(now: datetime, days: int) -> dict:
@@ -57,37 +56,27 @@ def overview(now: datetime, days: int) -> dict:
         .where(Event.created_at >= since, Event.type == forum_events.REPLY_CREATED.name)
         .group_by(day)
     ).all()
-    issuance = db.session.scalar(select(Account.id).where(Account.code == "issuance"))
-    sinks = list(db.session.scalars(select(Account.id).where(Account.code.in_(SPEND_ACCOUNTS))))
+    issuance = system_account_id("issuance")
+    sinks = [system_account_id(code) for code in SPEND_ACCOUNTS]
     points = Entry.measure == "points"
     recent = Entry.created_at >= since
-    issued = -(
-        db.session.scalar(
-            select(func.coalesce(func.sum(Entry.amount), 0)).where(Entry.account_id == issuance, points, recent)
-        )
-        or 0
-    )
-    spent = (
-        db.session.scalar(
-            select(func.coalesce(func.sum(Entry.amount), 0)).where(Entry.account_id.in_(sinks), points, recent)
-        )
-        or 0
-    )
     entry_day = _community_date(Entry.created_at, now)
-    issued_by_day: dict[Any, int] = dict(
+    issued_by_day = _per_day(
         db.session.execute(
             select(entry_day, -func.sum(Entry.amount))
             .where(Entry.account_id == issuance, points, recent)
             .group_by(entry_day)
-        ).all()
+        )
     )
-    spent_by_day: dict[Any, int] = dict(
+    spent_by_day = _per_day(
         db.session.execute(
             select(entry_day, func.sum(Entry.amount))
             .where(Entry.account_id.in_(sinks), points, recent)
             .group_by(entry_day)
-        ).all()
+        )
     )
+    # The window's totals are its days' sums (all of them, the window's first part-day included).
+    issued, spent = sum(issued_by_day.values()), sum(spent_by_day.values())
     tiers = dict(db.session.execute(select(MemberTier.tier, func.count()).group_by(MemberTier.tier)).all())
     clawed = db.session.scalar(
         select(func.count(LedgerTransaction.id)).where(
@@ -117,8 +106,8 @@ def overview(now: datetime, days: int) -> dict:
         "points_per_day": [  # community days, as the other series
             {
                 "day": day,
-                "issued": int(_on(issued_by_day, day)),
-                "spent": int(_on(spent_by_day, day)),
+                "issued": issued_by_day.get(day, 0),
+                "spent": spent_by_day.get(day, 0),
             }
             for day in day_list
         ],

@@ -40,10 +40,10 @@ def test_credit_debit_and_idempotency(ctx):
 
 def test_only_contribution_sources_credit_members(ctx):
     uid = _member("ledgertwo")
-    account, mall = ledger.member_account(uid), ledger.system_account("mall")
+    account, mall = ledger.member_account(uid), ledger.system_account_id("mall")
     for source in (Source.MALL, Source.LOTTERY, Source.CLAWBACK, Source.STAFF_DEDUCTION):
         with pytest.raises(PermissionError):
-            ledger.post(source, f"bad-{source}", [Leg(account.id, "points", 5), Leg(mall.id, "points", -5)])
+            ledger.post(source, f"bad-{source}", [Leg(account.id, "points", 5), Leg(mall, "points", -5)])
     with pytest.raises(ValueError, match="unbalanced"):
         ledger.post(Source.RULE, "unbalanced", [Leg(account.id, "points", 5)])
 

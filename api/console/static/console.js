@@ -118,13 +118,14 @@
     }
   }
 
-  function exportButtons(path, query, name, formats = ["csv", "xlsx"]) {
-    return formats.map((format) =>
+  /* `query` is the filters, or a function giving them when the button is pressed (a form's current values). */
+  function exportButtons(path, query, name, label = "导出 ") {
+    return ["csv", "xlsx"].map((format) =>
       h("button", {
         type: "button",
         class: `export-${format}`,
-        text: `导出 ${format.toUpperCase()}`,
-        onclick: () => download(path, { ...query, format }, `${name}.${format}`),
+        text: `${label}${format.toUpperCase()}`,
+        onclick: () => download(path, { ...(typeof query === "function" ? query() : query), format }, `${name}.${format}`),
       }),
     );
   }
@@ -550,10 +551,7 @@
     return [
       h("div", { class: "toolbar" }, tier, level, tag, h("button", { type: "button", class: "primary", text: "筛选", onclick: search }),
         h("span", { class: "muted", text: "导出：" }),
-        ["csv", "xlsx"].map((format) => h("button", {
-          type: "button", text: format.toUpperCase(), class: `export-${format}`,
-          onclick: () => download("/segments", { ...filters(), format }, `segment.${format}`),
-        }))),
+        exportButtons("/segments", filters, "segment", "")),
       results,
     ];
   }
