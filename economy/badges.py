@@ -6,10 +6,10 @@ An award is a row keyed (badge, member, sequence): two events racing to award th
 and only one award (and one reward) exists. Repeatable badges get one sequence per threshold reached.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from c2b.presale import early_access_rule
@@ -19,11 +19,12 @@ from economy.earning import CONTRIBUTIONS, refresh_level
 from economy.ledger import Source
 from forum.members import User, get_user
 from kernel import audit, clock, outbox
+from kernel.catalogue import Catalogue
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, ValidationFailed
 from kernel.outbox import Event
 from kernel.progress import report as report_progress
-from kernel.sql import get_or_404, unique_or_refuse
+from kernel.sql import get_or_404, insert_or_none, unique_or_refuse
 from kernel.unit_of_work import transaction
 
 TIERS = ("bronze", "silver", "gold")
@@ -88,6 +89,41 @@ class ShowcaseSlot(Model):
     badge_id: Mapped[int] = mapped_column(ForeignKey("badges.id", ondelete="CASCADE"))
 
 
+@dataclass(frozen=True)
+class BadgeRule:
+    """A badge awarded by rule, as live awarding reads it: a snapshot, cached in-process (see kernel.catalogue)."""
+
+    id: int
+    slug: str
+    name: str
+    metric: str
+    threshold: int
+    repeatable: bool
+    reward_points: int
+    reward_contribution: int
+
+
+def _load_rules() -> tuple[BadgeRule, ...]:
+    query = select(Badge).where(Badge.enabled.is_(True)).order_by(Badge.id)
+    return tuple(
+        BadgeRule(
+            badge.id,
+            badge.slug,
+            badge.name,
+            badge.rule[0],
+            badge.rule[1],
+            badge.repeatable,
+            badge.reward_points,
+            badge.reward_contribution,
+        )
+        for badge in db.session.scalars(query)
+        if badge.rule is not None
+    )
+
+
+RULES = Catalogue("badge_rules", _load_rules)
+
+
 # Catalogue
 
 
@@ -121,6 +157,7 @@ def create_badge(actor: User, **fields) -> Badge:
         setattr(badge, name, value)
     with unique_or_refuse(Conflict("a badge with this slug exists", code="slug_taken")):
         db.session.add(badge)
+    RULES.changed()
     audit.record(actor, "badge.create", "badge", badge.id, slug=badge.slug)
     return badge
 
@@ -132,6 +169,7 @@ def update_badge(actor: User, badge_id: int, **fields) -> Badge:
     for name, value in fields.items():
         setattr(badge, name, value)
     db.session.flush()
+    RULES.changed()
     audit.record(actor, "badge.update", "badge", badge.id, **fields)
     return badge
 
@@ -170,15 +208,12 @@ def _held(badge: Badge, user_id: int) -> int:
     ).scalar_one()
 
 
-def due_sequences(badge: Badge, user_id: int) -> list[int]:
+def due_sequences(badge: BadgeRule, user_id: int) -> list[int]:
     """Which award sequences the member has earned by rule but does not have yet."""
-    if badge.rule is None:
+    value = metric_value(user_id, badge.metric)
+    if value < badge.threshold:
         return []
-    metric, threshold = badge.rule
-    value = metric_value(user_id, metric)
-    if value < threshold:
-        return []
-    earned = value // threshold if badge.repeatable else 1
+    earned = value // badge.threshold if badge.repeatable else 1
     have = set(
         db.session.scalars(
             select(BadgeAward.sequence).where(BadgeAward.badge_id == badge.id, BadgeAward.user_id == user_id)
@@ -187,21 +222,21 @@ def due_sequences(badge: Badge, user_id: int) -> list[int]:
     return [seq for seq in range(1, earned + 1) if seq not in have]
 
 
-def _award(badge: Badge, user_id: int, sequence: int, *, by: User | None, reason: str) -> BadgeAward | None:
+def _award(badge: Badge | BadgeRule, user_id: int, sequence: int, *, by: User | None, reason: str) -> BadgeAward | None:
     """Insert one award; None when a twin got there first. Pays the badge's reward with the award."""
-    try:
-        with db.session.begin_nested():
-            award = BadgeAward(
-                badge_id=badge.id,
-                user_id=user_id,
-                sequence=sequence,
-                awarded_at=clock.now(),
-                awarded_by=by.id if by else None,
-                reason=reason,
-                revoke_reason="",
-            )
-            db.session.add(award)
-    except IntegrityError:
+    award = insert_or_none(
+        BadgeAward,
+        {
+            "badge_id": badge.id,
+            "user_id": user_id,
+            "sequence": sequence,
+            "awarded_at": clock.now(),
+            "awarded_by": by.id if by else None,
+            "reason": reason,
+            "revoke_reason": "",
+        },
+    )
+    if award is None:
         return None
     if badge.reward_points or badge.reward_contribution:
         ledger.credit(
@@ -226,7 +261,9 @@ def _award(badge: Badge, user_id: int, sequence: int, *, by: User | None, reason
 
 def evaluate(user_id: int, metric: str) -> list[BadgeAward]:
     awarded = []
-    for badge in db.session.scalars(select(Badge).where(Badge.enabled.is_(True), Badge.rule_metric == metric)):
+    for badge in RULES.get():
+        if badge.metric != metric:
+            continue
         for sequence in due_sequences(badge, user_id):
             award = _award(badge, user_id, sequence, by=None, reason="rule")
             if award is not None:
@@ -250,21 +287,18 @@ def _metric_values(metric: str) -> dict[int, int]:
     return {user_id: value or 0 for user_id, value in db.session.execute(query)}
 
 
-def _backfill_due(badge: Badge) -> list[tuple[int, list[int]]]:
+def _backfill_due(badge: BadgeRule) -> list[tuple[int, list[int]]]:
     """(member, sequences) the badge owes by rule, from two queries for the whole community."""
-    if badge.rule is None:
-        return []
-    metric, threshold = badge.rule
     held: dict[int, set[int]] = {}
     for user_id, sequence in db.session.execute(
         select(BadgeAward.user_id, BadgeAward.sequence).where(BadgeAward.badge_id == badge.id)
     ):
         held.setdefault(user_id, set()).add(sequence)
     due = []
-    for user_id, value in sorted(_metric_values(metric).items()):
-        if value < threshold:
+    for user_id, value in sorted(_metric_values(badge.metric).items()):
+        if value < badge.threshold:
             continue
-        earned = value // threshold if badge.repeatable else 1
+        earned = value // badge.threshold if badge.repeatable else 1
         missing = [seq for seq in range(1, earned + 1) if seq not in held.get(user_id, set())]
         if missing:
             due.append((user_id, missing))
@@ -275,21 +309,18 @@ def backfill() -> int:
     """Award every badge existing members already qualify for, by the same rule as live awarding: each badge's
     metric is read for the whole community at once, and the awards it owes are made in batches, with progress."""
     count = 0
-    badge_ids = db.session.scalars(
-        select(Badge.id).where(Badge.enabled.is_(True), Badge.rule_metric.is_not(None)).order_by(Badge.id)
-    ).all()
-    for badge_id in badge_ids:
+    with transaction():
+        rules = _load_rules()  # from the database, not this process's copy: a backfill follows a change
+    for badge in rules:
         with transaction():
-            badge = db.session.get_one(Badge, badge_id)
-            slug, due = badge.slug, _backfill_due(badge)
-        report_progress(f"badge {slug}", 0, len(due))
+            due = _backfill_due(badge)
+        report_progress(f"badge {badge.slug}", 0, len(due))
         for start in range(0, len(due), BACKFILL_BATCH):
             with transaction():
-                badge = db.session.get_one(Badge, badge_id)
                 for user_id, sequences in due[start : start + BACKFILL_BATCH]:
                     for sequence in sequences:
                         count += _award(badge, user_id, sequence, by=None, reason="backfill") is not None
-            report_progress(f"badge {slug}", min(start + BACKFILL_BATCH, len(due)), len(due))
+            report_progress(f"badge {badge.slug}", min(start + BACKFILL_BATCH, len(due)), len(due))
     return count
 
 
@@ -309,11 +340,7 @@ def _on_level(event: Event) -> None:
 
 
 def metrics_with_rules() -> set[str]:
-    return set(
-        db.session.scalars(
-            select(Badge.rule_metric).where(Badge.enabled.is_(True), Badge.rule_metric.is_not(None)).distinct()
-        )
-    )
+    return {badge.metric for badge in RULES.get()}
 
 
 # Staff

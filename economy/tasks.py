@@ -1,5 +1,10 @@
-"""The tasks centre: daily, weekly and one-time goals with progress from activity counters, paid on completion."""
+"""The tasks centre: daily, weekly and one-time goals with progress from activity counters, paid on completion.
 
+Operators tune tasks; every contribution reads them, so they are a catalogue cached in each process
+(kernel.catalogue) and handed around as `TaskTerms` snapshots.
+"""
+
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Boolean, Integer, String, select
@@ -10,9 +15,11 @@ from economy.badges import metrics_with_rules
 from economy.earning import CONTRIBUTIONS, beneficiary, refresh_level
 from economy.ledger import Source
 from forum.members import User
-from kernel import outbox
+from kernel import audit, outbox
+from kernel.catalogue import Catalogue
 from kernel.db import Model, db
 from kernel.outbox import Event
+from kernel.sql import get_or_404
 
 PERIODS = ("daily", "weekly", "once")
 
@@ -31,7 +38,29 @@ class Task(Model):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
-def task_key(task: Task, user_id: int, period: str) -> str:
+@dataclass(frozen=True)
+class TaskTerms:
+    code: str
+    title: str
+    period: str
+    metric: str
+    target: int
+    points: int
+    contribution: int
+
+
+def _load_tasks() -> tuple[TaskTerms, ...]:
+    query = select(Task).where(Task.enabled.is_(True)).order_by(Task.position, Task.code)
+    return tuple(
+        TaskTerms(task.code, task.title, task.period, task.metric, task.target, task.points, task.contribution)
+        for task in db.session.scalars(query)
+    )
+
+
+TASKS = Catalogue("tasks", _load_tasks)
+
+
+def task_key(task: TaskTerms, user_id: int, period: str) -> str:
     return f"task:{task.code}:{user_id}:{period}"
 
 
@@ -49,12 +78,12 @@ def count_and_reward(event: Event) -> None:
             payload={"user_id": user_id, "metric": event.type, "count": counts["once"]},
         )
     periods = activity.period_keys(event.created_at)
-    for task in db.session.scalars(select(Task).where(Task.metric == event.type, Task.enabled.is_(True))):
-        if counts[task.period] >= task.target:
+    for task in TASKS.get():
+        if task.metric == event.type and counts[task.period] >= task.target:
             _pay(task, user_id, periods[task.period])
 
 
-def _pay(task: Task, user_id: int, period: str) -> None:
+def _pay(task: TaskTerms, user_id: int, period: str) -> None:
     _, created = ledger.credit(
         user_id,
         points=task.points,
@@ -71,7 +100,7 @@ def _pay(task: Task, user_id: int, period: str) -> None:
 def progress(user: User, now: datetime) -> list[dict]:
     periods = activity.period_keys(now)
     rows = []
-    for task in db.session.scalars(select(Task).where(Task.enabled.is_(True)).order_by(Task.position, Task.code)):
+    for task in TASKS.get():
         period = periods[task.period]
         done = activity.count(user.id, task.metric, period)
         rows.append(
@@ -88,3 +117,23 @@ def progress(user: User, now: datetime) -> list[dict]:
             }
         )
     return rows
+
+
+# Staff
+
+
+def list_tasks() -> list[Task]:
+    return list(db.session.scalars(select(Task).order_by(Task.position, Task.code)))
+
+
+def update_task(actor: User, code: str, **changes) -> Task:
+    """Tune a task (operators; audited). Its metric and period stay: they define what the task counts."""
+    actor.ensure_role("operator", doing="change tasks")
+    task = get_or_404(Task, code, "task")
+    for field in ("title", "target", "points", "contribution", "position", "enabled"):
+        if field in changes:
+            setattr(task, field, changes[field])
+    db.session.flush()
+    TASKS.changed()
+    audit.record(actor, "economy.task", "task", None, code=code, **changes)
+    return task

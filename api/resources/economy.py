@@ -77,6 +77,31 @@ class TaskList(ma.Schema):
     items = BoundedList(ma.fields.Nested(TaskOut), required=True)
 
 
+class TaskDefinition(ma.Schema):
+    code = ma.fields.String()
+    title = ma.fields.String()
+    period = ma.fields.String(metadata={"description": "daily, weekly or once"})
+    metric = ma.fields.String(metadata={"description": "the contribution event the task counts"})
+    target = ma.fields.Integer()
+    points = ma.fields.Integer()
+    contribution = ma.fields.Integer()
+    position = ma.fields.Integer(metadata={"description": "order in the tasks centre"})
+    enabled = ma.fields.Boolean()
+
+
+class TaskDefinitionList(ma.Schema):
+    items = BoundedList(ma.fields.Nested(TaskDefinition), required=True)
+
+
+class TaskPatch(ma.Schema):
+    title = ma.fields.String(validate=ma.validate.Length(min=1, max=80))
+    target = ma.fields.Integer(validate=ma.validate.Range(min=1, max=10000))
+    points = ma.fields.Integer(validate=ma.validate.Range(min=0, max=10000))
+    contribution = ma.fields.Integer(validate=ma.validate.Range(min=0, max=10000))
+    position = ma.fields.Integer(validate=ma.validate.Range(min=0, max=1000))
+    enabled = ma.fields.Boolean()
+
+
 class LevelTable(ma.Schema):
     items = BoundedList(ma.fields.Nested(LevelOut), required=True)
 
@@ -277,6 +302,25 @@ def update_rule(body, event_type: str) -> EarningRule:
     """Change an earning rule (operators; audited). Rules only ever pay for contribution events."""
     rule = earning.update_rule(current_member(), event_type, **body)
     return rule
+
+
+@blp.route("/economy/tasks", methods=["GET"])
+@auth_required(blp, "operator")
+@blp.response(200, TaskDefinitionList)
+def list_tasks() -> dict:
+    """Every task of the tasks centre, disabled ones too (operators)."""
+    return {"items": tasks.list_tasks()}
+
+
+@blp.route("/economy/tasks/<string:code>", methods=["PATCH"])
+@auth_required(blp, "operator")
+@blp.arguments(TaskPatch)
+@blp.response(200, TaskDefinition)
+@documented_errors(blp, 404)
+def update_task(body, code: str) -> tasks.Task:
+    """Tune a task: its title, target, reward, order, or switch it off (operators; audited). Every worker uses the
+    change within a second; a reward already paid stays paid."""
+    return tasks.update_task(current_member(), code, **body)
 
 
 @blp.route("/users/<int:user_id>/points/grants", methods=["POST"])

@@ -838,6 +838,45 @@ export interface paths {
         patch: operations["updateRule"];
         trace?: never;
     };
+    "/api/v1/economy/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every task of the tasks centre, disabled ones too (operators). */
+        get: operations["listTasks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/economy/tasks/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Tune a task: its title, target, reward, order, or switch it off (operators; audited). Every worker uses the
+         *     change within a second; a reward already paid stays paid.
+         */
+        patch: operations["updateTask"];
+        trace?: never;
+    };
     "/api/v1/users/{user_id}/points/grants": {
         parameters: {
             query?: never;
@@ -3107,6 +3146,31 @@ export interface components {
             lifetime_cap?: number | null;
             enabled?: boolean;
             description?: string;
+        };
+        TaskDefinition: {
+            code?: string;
+            title?: string;
+            /** @description daily, weekly or once */
+            period?: string;
+            /** @description the contribution event the task counts */
+            metric?: string;
+            target?: number;
+            points?: number;
+            contribution?: number;
+            /** @description order in the tasks centre */
+            position?: number;
+            enabled?: boolean;
+        };
+        TaskDefinitionList: {
+            items: components["schemas"]["TaskDefinition"][];
+        };
+        TaskPatch: {
+            title?: string;
+            target?: number;
+            points?: number;
+            contribution?: number;
+            position?: number;
+            enabled?: boolean;
         };
         GrantIn: {
             /** @description non-zero: positive grants, negative deducts */
@@ -7472,6 +7536,100 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RuleOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            422: components["responses"]["UNPROCESSABLE_ENTITY"];
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    listTasks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskDefinitionList"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    updateTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskPatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskDefinition"];
                 };
             };
             /** @description Unauthorized */

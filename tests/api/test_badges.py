@@ -233,3 +233,31 @@ def test_backfill_is_set_based_and_reports_progress(app, client, members, forum,
     assert reports == [("badge poster", 0, 5), ("badge poster", 2, 5), ("badge poster", 4, 5), ("badge poster", 5, 5)]
     # Reading who qualifies costs the same for 5 members as for 20,000: the rest are the awards' own writes.
     assert sum("activity_counters" in s for s in reads) == 1
+
+
+def test_a_badge_change_reaches_every_worker(client, members, forum, make_app, monkeypatch):
+    """Rule badges are cached in each process; creating or switching one off reaches a worker holding a copy."""
+    from kernel import catalogue
+    from tests.support import Forum
+
+    other_worker = make_app().test_client()
+    elsewhere = Forum(other_worker, members)
+    operator, early, late, later = (
+        members.create(role="operator"),
+        members.create(),
+        members.create(),
+        members.create(),
+    )
+    board = forum.board()
+    elsewhere.post(early, board["id"])  # the other worker reads the catalogue: no rule badges yet
+    assert _earned(other_worker, early) == []
+
+    badge = _badge(client, operator)
+    monkeypatch.setattr(catalogue, "RECHECK_SECONDS", 0.0)  # instead of waiting out the second between checks
+    elsewhere.post(late, board["id"])
+    assert _earned(other_worker, late) == [("first-post", 1)]
+
+    switched_off = client.patch(f"/api/v1/badges/{badge['id']}", json={"enabled": False}, headers=operator.headers)
+    assert switched_off.status_code == 200
+    elsewhere.post(later, board["id"])
+    assert _earned(other_worker, later) == []

@@ -291,3 +291,52 @@ def test_a_rule_change_reaches_every_worker(app, client, members, make_app, monk
     assert patched.status_code == 200
     monkeypatch.setattr(catalogue, "RECHECK_SECONDS", 0.0)  # instead of waiting out the second between checks
     assert other_worker.post("/api/v1/me/checkin", headers=later.headers).get_json()["points_awarded"] == 9
+
+
+def test_operators_tune_tasks_and_every_worker_pays_the_new_terms(client, members, forum, make_app, monkeypatch):
+    """Tasks are cached in each process like the rules; a change reaches a worker that already holds a copy."""
+    from kernel import catalogue
+    from tests.support import Forum
+
+    other_worker = make_app().test_client()
+    elsewhere = Forum(other_worker, members)
+    operator, member, author = members.create(role="operator"), members.create(), members.create()
+    listed = {t["code"]: t for t in client.get("/api/v1/economy/tasks", headers=operator.headers).get_json()["items"]}
+    assert listed["first_post"]["metric"] == "post_published" and listed["first_post"]["enabled"]
+    assert any(
+        t["code"] == "first_post" for t in other_worker.get("/api/v1/me/tasks", headers=member.headers).json["items"]
+    )
+
+    patched = client.patch(
+        "/api/v1/economy/tasks/first_post", json={"points": 77, "title": "首帖"}, headers=operator.headers
+    )
+    assert patched.status_code == 200 and patched.get_json()["points"] == 77
+    monkeypatch.setattr(catalogue, "RECHECK_SECONDS", 0.0)  # instead of waiting out the second between checks
+    board = forum.board()
+    elsewhere.post(author, board["id"])
+    tasks = {t["code"]: t for t in other_worker.get("/api/v1/me/tasks", headers=author.headers).json["items"]}
+    assert tasks["first_post"]["title"] == "首帖" and tasks["first_post"]["points"] == 77
+    assert tasks["first_post"]["rewarded"]
+    lines = other_worker.get("/api/v1/me/points/ledger", headers=author.headers).get_json()["items"]
+    assert any(line["reason_code"] == "task:first_post" and line["amount"] == 77 for line in lines)
+
+    switched_off = client.patch(
+        "/api/v1/economy/tasks/daily_replies", json={"enabled": False}, headers=operator.headers
+    )
+    assert switched_off.status_code == 200
+    codes = {t["code"] for t in other_worker.get("/api/v1/me/tasks", headers=member.headers).json["items"]}
+    assert "daily_replies" not in codes and "first_post" in codes
+
+
+def test_only_operators_tune_tasks_within_bounds(client, members):
+    operator, member = members.create(role="operator"), members.create()
+    assert client.get("/api/v1/economy/tasks", headers=member.headers).status_code == 403
+    refused = client.patch("/api/v1/economy/tasks/first_post", json={"points": 1}, headers=member.headers)
+    assert refused.status_code == 403
+    for body in ({"target": 0}, {"points": -1}, {"title": ""}, {"metric": "like_received"}):
+        response = client.patch("/api/v1/economy/tasks/first_post", json=body, headers=operator.headers)
+        assert response.status_code == 422, body
+    missing = client.patch("/api/v1/economy/tasks/no_such", json={"points": 1}, headers=operator.headers)
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "task_not_found"
+    listed = {t["code"]: t for t in client.get("/api/v1/economy/tasks", headers=operator.headers).get_json()["items"]}
+    assert listed["first_post"]["points"] != 1 and listed["first_post"]["target"] >= 1
