@@ -13,7 +13,7 @@ import math
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import (
@@ -25,12 +25,15 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    and_,
     delete,
     func,
+    or_,
     select,
     update,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column, relationship
+from sqlalchemy.orm.attributes import set_committed_value
 
 from c2b import events
 from forum.hot import EPOCH
@@ -44,7 +47,7 @@ from kernel.errors import Conflict, Forbidden, ValidationFailed
 from kernel.outbox import Event
 from kernel.pagination import Page, keyset_page
 from kernel.search import substring_match
-from kernel.sql import get_or_404, insert_if_absent, move, move_or_refuse, rows_changed
+from kernel.sql import get_or_404, insert_or_none, move, move_or_refuse, rows_changed
 from kernel.unit_of_work import transaction
 
 STATUSES = (
@@ -288,22 +291,31 @@ def _trend(idea: Idea) -> float:
     return round(math.log10(max(idea.verified_supporter_count, 1)) + since.total_seconds() / 45000, 7)
 
 
-def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: int | None) -> IdeaSupport:
-    """One support per member per idea (PUT again to change the survey answers)."""
+def _not_supporting(idea: Idea, now: datetime) -> Conflict:
+    status = effective_status(idea, now)
+    return Conflict("this idea is not collecting support", code="idea_not_supporting", details={"status": status})
+
+
+class Supported(NamedTuple):
+    idea: Idea
+    support: IdeaSupport
+
+
+def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: int | None) -> Supported:
+    """One support per member per idea (PUT again to change the survey answers): the idea as it now stands and the
+    member's support.
+
+    A popular idea's row is what every supporter writes, so it is locked only for the last steps: the support row
+    goes in first, then one conditional UPDATE moves the counters only while the idea still collects support (read
+    again under the lock: nobody supports an idea another supporter has just qualified, or that has expired), and
+    the milestones follow from the counts it returns."""
     now = clock.now()
     ensure_can_contribute(member, now, "support")
-    visible_idea(idea_id, member)
-    # Hold the idea row from here to commit: the status seen is the status when the support lands, so nobody
-    # supports an idea that another supporter has just qualified (and the counters move one at a time).
-    idea = db.session.get_one(Idea, idea_id, with_for_update={"of": Idea}, populate_existing=True)
+    idea = visible_idea(idea_id, member)
     if member.id == idea.creator_id:
         raise Forbidden("you cannot support your own idea", code="own_content")
     if effective_status(idea, now) != "supporting":
-        raise Conflict(
-            "this idea is not collecting support",
-            code="idea_not_supporting",
-            details={"status": effective_status(idea, now)},
-        )
+        raise _not_supporting(idea, now)
     cfg = current_app.config
     if now - member.created_at < timedelta(hours=cfg["IDEA_SUPPORT_MIN_ACCOUNT_HOURS"]):
         raise Forbidden(
@@ -312,7 +324,7 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
             details={"hours": cfg["IDEA_SUPPORT_MIN_ACCOUNT_HOURS"]},
         )
     verified = qualifies(member, now)
-    inserted = insert_if_absent(
+    row = insert_or_none(
         IdeaSupport,
         {
             "idea_id": idea.id,
@@ -324,32 +336,51 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
             "created_at": now,
         },
     )
-    if inserted:
-        db.session.execute(
-            update(Idea)
-            .where(Idea.id == idea.id)
-            .values(
-                supporter_count=Idea.supporter_count + 1,
-                verified_supporter_count=Idea.verified_supporter_count + (1 if verified else 0),
-            )
-        )
-        db.session.refresh(idea)  # the UPDATE holds the row lock: counts seen here are exact
-        idea.trend_score = _trend(idea)
-        _advance_milestones(idea, now)
-        outbox.emit(
-            events.IDEA_SUPPORTED,
-            actor_id=member.id,
-            subject=("idea", idea.id),
-            payload={"creator_id": idea.creator_id, "verified": verified},
-        )
-    else:
+    if row is None:
         db.session.execute(
             update(IdeaSupport)
             .where(IdeaSupport.idea_id == idea.id, IdeaSupport.user_id == member.id)
             .values(would_buy=would_buy, price_cents=price_cents)
+            .execution_options(synchronize_session=False)
         )
+        return Supported(idea, db.session.get_one(IdeaSupport, (idea.id, member.id), populate_existing=True))
+    still_supporting = and_(Idea.status == "supporting", or_(Idea.deadline_at.is_(None), Idea.deadline_at > now))
+    counted_now = db.session.execute(
+        update(Idea)
+        .where(Idea.id == idea.id, still_supporting)
+        .values(
+            supporter_count=Idea.supporter_count + 1,
+            verified_supporter_count=Idea.verified_supporter_count + (1 if verified else 0),
+        )
+        .returning(*_LOCKED_FIELDS)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if counted_now is None:  # it stopped collecting while this support went in: the support goes with the refusal
+        db.session.refresh(idea)
+        raise _not_supporting(idea, now)
+    for field, value in zip(_LOCKED_FIELDS, counted_now, strict=True):
+        set_committed_value(idea, field.key, value)
+    idea.trend_score = _trend(idea)
+    _advance_milestones(idea, now)
+    outbox.emit(
+        events.IDEA_SUPPORTED,
+        actor_id=member.id,
+        subject=("idea", idea.id),
+        payload={"creator_id": idea.creator_id, "verified": verified},
+    )
     db.session.flush()
-    return db.session.get_one(IdeaSupport, (idea.id, member.id), populate_existing=True)
+    return Supported(idea, row)
+
+
+# What a support reads back under the idea's row lock: the counters it moved and what milestones change.
+_LOCKED_FIELDS = (
+    Idea.supporter_count,
+    Idea.verified_supporter_count,
+    Idea.milestones_reached,
+    Idea.status,
+    Idea.deadline_at,
+    Idea.qualified_at,
+)
 
 
 def withdraw(member: User, idea_id: int) -> bool:

@@ -1,19 +1,20 @@
 """Daily check-in (签到) in the community's timezone, with a streak and a bonus every Nth consecutive day."""
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import Date, ForeignKey, Integer, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from economy import events
+from economy import events, ledger
 from economy.earning import apply_rule, terms_or_404
 from forum.members import User
 from kernel import outbox
 from kernel.clock import community_day
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict
-from kernel.sql import insert_if_absent
+from kernel.sql import insert_or_none
 
 
 class CheckIn(Model):
@@ -31,7 +32,13 @@ def streak_bonus(streak: int) -> int:
     return current_app.config["CHECKIN_BONUS_POINTS"] if every and streak % every == 0 else 0
 
 
-def check_in(user: User, now: datetime) -> CheckIn:
+@dataclass(frozen=True)
+class CheckedIn:
+    record: CheckIn
+    balance: int  # the member's points after this check-in's award
+
+
+def check_in(user: User, now: datetime) -> CheckedIn:
     """Once per community day. A double tap inserts one row (the second gets 409) and so pays once."""
     today = community_day(now)
     yesterday = db.session.get(CheckIn, (user.id, today - timedelta(days=1)))
@@ -39,11 +46,12 @@ def check_in(user: User, now: datetime) -> CheckIn:
     rule = terms_or_404("checked_in")
     bonus = streak_bonus(streak)
     points = (rule.points + bonus) if rule.enabled else 0
-    inserted = insert_if_absent(
+    record = insert_or_none(
         CheckIn, {"user_id": user.id, "day": today, "streak": streak, "points": points, "created_at": now}
     )
-    if not inserted:
+    if record is None:
         raise Conflict("already checked in today", code="already_checked_in", details={"day": today.isoformat()})
+    account = ledger.member_account(user.id, lock=True)
     apply_rule(
         rule,
         user.id,
@@ -52,6 +60,7 @@ def check_in(user: User, now: datetime) -> CheckIn:
         at=now,
         bonus_points=bonus,
         memo=f"签到 day {streak}",
+        account=account,
     )
     outbox.emit(
         events.CHECKED_IN,
@@ -60,7 +69,7 @@ def check_in(user: User, now: datetime) -> CheckIn:
         payload={"day": today.isoformat(), "streak": streak},
         at=now,
     )
-    return db.session.get_one(CheckIn, (user.id, today))
+    return CheckedIn(record, account.balance)
 
 
 def status(user: User, now: datetime) -> dict:

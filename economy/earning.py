@@ -138,13 +138,14 @@ def apply_rule(
     at: datetime,
     bonus_points: int = 0,
     memo: str = "",
+    account: Account | None = None,
 ) -> LedgerTransaction | None:
-    """Pay a rule once per key, within its caps. The member's account row is locked so caps hold under races."""
+    """Pay a rule once per key, within its caps. The member's account row is locked so caps hold under races; a key
+    already paid is found by the ledger's insert (no read before the lock: the common case is a new key). `account`
+    is the member's, when the caller already holds its lock."""
     if not rule.enabled:
         return None
-    if ledger.existing(key) is not None:
-        return None
-    account = ledger.member_account(user_id, lock=True)
+    account = account or ledger.member_account(user_id, lock=True)
     if rule.daily_cap is not None:
         start, end = community_day_bounds(at)
         if awards_count(user_id, rule.event_type, start, end) >= rule.daily_cap:
@@ -163,8 +164,8 @@ def apply_rule(
         account=account,
     )
     if created:
-        # The row is ours until commit and was read under the lock: its contribution plus this award is current.
-        sync_level(user_id, account.contribution + rule.contribution)
+        # The row is ours until commit and the ledger gave it the figures its UPDATE returned: they are current.
+        sync_level(user_id, account.contribution)
     return transaction if created else None
 
 

@@ -23,15 +23,17 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
+    insert,
     select,
     update,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kernel import clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict
-from kernel.sql import insert_or_none, rows_changed
+from kernel.sql import insert_or_none
 
 SYSTEM_ACCOUNTS = ("issuance", "mall", "lottery", "clawback")
 MEASURES = ("points", "contribution")
@@ -92,7 +94,8 @@ class LedgerTransaction(Model):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    entries: Mapped[list["Entry"]] = relationship(back_populates="transaction", lazy="selectin")
+    # Loaded when read (clawbacks do): a credit on a hot path never needs the legs it has just written.
+    entries: Mapped[list["Entry"]] = relationship(back_populates="transaction")
 
     __table_args__ = (
         Index("ix_ledger_tx_subject", "subject_type", "subject_id"),
@@ -208,22 +211,30 @@ def post(
         # The key is taken: by an earlier call, or a twin that committed first (we waited on its lock).
         twin = select(LedgerTransaction).where(LedgerTransaction.idempotency_key == idempotency_key)
         return db.session.execute(twin).scalar_one(), False
-    # Lock order by account id so two transactions over the same accounts cannot deadlock. Only member accounts
-    # keep a stored balance (checked and moved atomically); a system account's balance is the sum of its entries,
-    # so the issuance account that every credit touches is never a row all earning writes queue on.
-    for leg in sorted(legs, key=lambda item: (item.account_id, item.measure)):
+    # Only member accounts keep a stored balance (checked and moved atomically, one UPDATE per account for both
+    # measures, in account-id order so two transactions over the same accounts cannot deadlock); a system account's
+    # balance is the sum of its entries, so the issuance account that every credit touches is never a row all
+    # earning writes queue on. The legs go in as one INSERT.
+    moves: dict[int, dict[str, int]] = {}
+    for leg in legs:
         if leg.account_id in member_ids:
-            _apply(leg)
-        db.session.add(
-            Entry(
-                transaction_id=transaction.id,
-                account_id=leg.account_id,
-                measure=leg.measure,
-                amount=leg.amount,
-                created_at=now,
-            )
+            moves.setdefault(leg.account_id, {})[leg.measure] = leg.amount
+    for account_id in sorted(moves):
+        _apply(account_id, moves[account_id])
+    if legs:
+        db.session.execute(
+            insert(Entry),
+            [
+                {
+                    "transaction_id": transaction.id,
+                    "account_id": leg.account_id,
+                    "measure": leg.measure,
+                    "amount": leg.amount,
+                    "created_at": now,
+                }
+                for leg in legs
+            ],
         )
-    db.session.flush()
     for leg in legs:
         if leg.measure == "contribution" and leg.account_id in member_ids and beneficiary_id is not None:
             contribution_changed(beneficiary_id, leg.amount)
@@ -239,14 +250,24 @@ def _member_account_ids(account_ids: set[int]) -> set[int]:
     return account_ids - set(_system_account_ids().values())
 
 
-def _apply(leg: Leg) -> None:
-    column = Account.balance if leg.measure == "points" else Account.contribution
-    statement = update(Account).where(Account.id == leg.account_id)
-    if leg.amount < 0:
-        statement = statement.where(column + leg.amount >= 0)  # never below zero, checked atomically
-    moved = rows_changed(statement.values({column.key: column + leg.amount}))
-    if moved != 1:
-        raise InsufficientPoints("not enough points", details={"needed": -leg.amount})
+def _apply(account_id: int, amounts: dict[str, int]) -> None:
+    """Move a member account by measure in one conditional UPDATE: never below zero, checked atomically. An Account
+    this unit of work holds is given the new figures the UPDATE returns."""
+    statement = update(Account).where(Account.id == account_id).execution_options(synchronize_session=False)
+    values = {}
+    for measure, amount in amounts.items():
+        column = Account.balance if measure == "points" else Account.contribution
+        values[column.key] = column + amount
+        if amount < 0:
+            statement = statement.where(column + amount >= 0)
+    moved = db.session.execute(statement.values(values).returning(Account.balance, Account.contribution)).first()
+    if moved is None:
+        shortfall = amounts.get("points", 0) if amounts.get("points", 0) < 0 else min(amounts.values())
+        raise InsufficientPoints("not enough points", details={"needed": -shortfall})
+    held = db.session.identity_map.get(db.session.identity_key(Account, account_id))
+    if held is not None:
+        set_committed_value(held, "balance", moved.balance)
+        set_committed_value(held, "contribution", moved.contribution)
 
 
 def credit(

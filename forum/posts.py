@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, delete, event, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from forum import events, feed_cache
 from forum.boards import Board, can_moderate, get_board
@@ -174,16 +175,37 @@ def refresh_hot_score(post: Post) -> None:
     )
 
 
+# What a counter bump reads back under the post's row lock: everything the hot score and a new floor need.
+_BUMPED = (
+    Post.like_count,
+    Post.reply_count,
+    Post.favorite_count,
+    Post.last_floor,
+    Post.last_activity_at,
+    Post.featured,
+    Post.created_at,
+)
+
+
 def bump_counters(post_id: int, **deltas: int) -> Post:
     """Apply counter deltas atomically in SQL (no lost updates), then recompute the hot score from the result.
 
-    The UPDATE takes the row lock, so concurrent bumps of one post serialise and each sees the last one's counts.
+    The UPDATE takes the row lock, so concurrent bumps of one post serialise and each sees the last one's counts
+    (returned by the UPDATE itself and given to the post this unit of work holds).
     """
     values: dict[str, Any] = {name: getattr(Post, name) + delta for name, delta in deltas.items()}
     if any(delta > 0 for name, delta in deltas.items() if name in ("reply_count", "like_count")):
         values["last_activity_at"] = clock.now()
-    db.session.execute(update(Post).where(Post.id == post_id).values(**values))
-    post = db.session.get_one(Post, post_id, populate_existing=True)
+    bumped = db.session.execute(
+        update(Post)
+        .where(Post.id == post_id)
+        .values(**values)
+        .returning(*_BUMPED)
+        .execution_options(synchronize_session=False)
+    ).one()
+    post = db.session.identity_map.get(db.session.identity_key(Post, post_id)) or db.session.get_one(Post, post_id)
+    for column, value in zip(_BUMPED, bumped, strict=True):
+        set_committed_value(post, column.key, value)
     refresh_hot_score(post)
     db.session.flush()
     return post

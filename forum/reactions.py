@@ -7,6 +7,7 @@ under any number of concurrent or repeated requests.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, delete, literal, select, union_all, update
 from sqlalchemy.orm import Mapped, mapped_column
@@ -194,36 +195,27 @@ def list_favorites(user: User, limit: int, cursor: str | None) -> Page:
     return Page([row.Post for row in page.items], page.next_cursor)
 
 
+def _marked(user: User, ids: list[int], first: tuple[Any, Any], second: tuple[Any, Any]) -> tuple[set[int], set[int]]:
+    """Which of `ids` the member has marked in each of two (table, id column) pairs: one query for a whole page."""
+    queries = [
+        select(literal(n).label("kind"), column).where(table.user_id == user.id, column.in_(ids))
+        for n, (table, column) in enumerate((first, second))
+    ]
+    found: tuple[set[int], set[int]] = (set(), set())
+    for kind, target_id in db.session.execute(union_all(*queries)):
+        found[kind].add(target_id)
+    return found
+
+
 def viewer_state(user: User | None, post_ids: list[int]) -> tuple[set[int], set[int]]:
-    """Which of these posts the viewer has liked and favourited (one query for a whole page)."""
+    """Which of these posts the viewer has liked and favourited."""
     if user is None or not post_ids:
         return set(), set()
-    likes = select(literal("like").label("kind"), PostLike.post_id).where(
-        PostLike.user_id == user.id, PostLike.post_id.in_(post_ids)
-    )
-    favourites = select(literal("favorite").label("kind"), Favorite.post_id).where(
-        Favorite.user_id == user.id, Favorite.post_id.in_(post_ids)
-    )
-    liked: set[int] = set()
-    faved: set[int] = set()
-    for kind, post_id in db.session.execute(union_all(likes, favourites)):
-        (liked if kind == "like" else faved).add(post_id)
-    return liked, faved
+    return _marked(user, post_ids, (PostLike, PostLike.post_id), (Favorite, Favorite.post_id))
 
 
 def reply_viewer_state(user: User | None, reply_ids: list[int]) -> tuple[set[int], set[int]]:
+    """Which of these replies the viewer has liked and applauded."""
     if user is None or not reply_ids:
         return set(), set()
-    liked = set(
-        db.session.scalars(
-            select(ReplyLike.reply_id).where(ReplyLike.user_id == user.id, ReplyLike.reply_id.in_(reply_ids))
-        )
-    )
-    applauded = set(
-        db.session.scalars(
-            select(ReplyApplause.reply_id).where(
-                ReplyApplause.user_id == user.id, ReplyApplause.reply_id.in_(reply_ids)
-            )
-        )
-    )
-    return liked, applauded
+    return _marked(user, reply_ids, (ReplyLike, ReplyLike.reply_id), (ReplyApplause, ReplyApplause.reply_id))

@@ -84,31 +84,37 @@ def create_reply(
         if quoted is None or quoted.post_id != post.id or quoted.status != "published":
             raise ValidationFailed("cannot quote that reply", details={"quote_reply_id": ["not a reply here"]})
     body = _clean_body(body)
-    # Taking the next floor locks the post row until commit: concurrent replies queue, floors stay unique.
-    floor = db.session.execute(
-        update(Post).where(Post.id == post.id).values(last_floor=Post.last_floor + 1).returning(Post.last_floor)
-    ).scalar_one()
+    published = status == "published"
+    # Taking the next floor (and counting a published reply) locks the post row until commit: concurrent replies
+    # queue, floors stay unique.
+    post = bump_counters(post.id, last_floor=1, **({"reply_count": 1} if published else {}))
     reply = Reply(
         post_id=post.id,
         author_id=author.id,
-        floor=floor,
+        floor=post.last_floor,
         body=body,
         quote_reply_id=quoted.id if quoted else None,
         status=status,
         like_count=0,
         applause_count=0,
         created_at=now,
+        published_at=now if published else None,
     )
     db.session.add(reply)
     db.session.flush()
-    if status == "published":
-        publish_reply(reply, post)
+    if published:
+        _announce(reply, post)
     return reply
 
 
 def publish_reply(reply: Reply, post: Post) -> None:
+    """A held reply approved: counted and announced as a new one would be."""
     reply.status, reply.published_at = "published", clock.now()
     bump_counters(post.id, reply_count=1)
+    _announce(reply, post)
+
+
+def _announce(reply: Reply, post: Post) -> None:
     quoted_author = reply.quote.author_id if reply.quote_reply_id and reply.quote else None
     outbox.emit(
         events.REPLY_CREATED,

@@ -1,4 +1,4 @@
-"""Small catalogues read on hot paths (earning rules, tasks, rule badges), cached in each process.
+"""Small catalogues read on hot paths (earning rules, tasks, rule badges, sensitive words), cached in each process.
 
 A copy is kept per application with the catalogue's version from the store. A change marks the catalogue stale in
 its unit of work; once that commits, this process drops its copy and the store's version moves on, so every other

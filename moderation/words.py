@@ -6,17 +6,17 @@ Traditional to Simplified Chinese — and invisible characters and whitespace ar
 replaces exactly what the member wrote.
 """
 
-import threading
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from opencc import OpenCC
-from sqlalchemy import ForeignKey, String, delete, func, select
+from sqlalchemy import ForeignKey, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from forum.members import User
 from kernel import audit, clock
+from kernel.catalogue import Catalogue
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import ValidationFailed
 from moderation.automaton import Automaton
@@ -93,31 +93,17 @@ class WordList:
         return result
 
 
-_cache_lock = threading.Lock()
-_cache: dict[str, object] = {"signature": None, "list": WordList([])}
+def _load_list() -> WordList:
+    rows = db.session.execute(select(SensitiveWord.word, SensitiveWord.action).order_by(SensitiveWord.id))
+    return WordList([(word, action) for word, action in rows])
 
 
-def _signature() -> tuple:
-    # Cheap to ask on every screening; any add, change or removal moves it, in every process.
-    return tuple(
-        db.session.execute(
-            select(func.count(SensitiveWord.id), func.max(SensitiveWord.id), func.max(SensitiveWord.created_at))
-        ).one()
-    )
-
-
-def current_list() -> WordList:
-    signature = _signature()
-    with _cache_lock:
-        if _cache["signature"] != signature:
-            rows = db.session.execute(select(SensitiveWord.word, SensitiveWord.action).order_by(SensitiveWord.id))
-            _cache["list"] = WordList([(w, a) for w, a in rows])
-            _cache["signature"] = signature
-        return _cache["list"]  # type: ignore[return-value]
+# Every post, reply and comment is screened: the list is a catalogue cached in each process (kernel.catalogue).
+WORDS = Catalogue("sensitive_words", _load_list)
 
 
 def screen(text: str) -> Screening:
-    return current_list().screen(text)
+    return WORDS.get().screen(text)
 
 
 def refuse_blocked(screenings: dict[str, Screening]) -> None:
@@ -149,5 +135,6 @@ def replace_words(actor: User, entries: list[tuple[str, str]]) -> list[Sensitive
     for key, (word, action) in wanted.items():
         db.session.add(SensitiveWord(word=word, word_key=key, action=action, created_by=actor.id, created_at=now))
     db.session.flush()
+    WORDS.changed()
     audit.record(actor, "words.replace", "word_list", None, count=len(wanted))
     return list_words()

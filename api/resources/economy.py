@@ -233,13 +233,12 @@ def my_ledger(args) -> dict:
 @documented_errors(blp, 409)
 def check_in() -> dict:
     """签到 once per community day (Asia/Shanghai by default); a bonus on every 7th consecutive day."""
-    member = current_member()
-    record = checkin.check_in(member, clock.now())
+    done = checkin.check_in(current_member(), clock.now())
     return {
-        "day": record.day.isoformat(),
-        "streak": record.streak,
-        "points_awarded": record.points,
-        "balance": _balance(member.id),
+        "day": done.record.day.isoformat(),
+        "streak": done.record.streak,
+        "points_awarded": done.record.points,
+        "balance": done.balance,
     }
 
 

@@ -334,8 +334,8 @@ def edit_idea(body, idea_id: int) -> dict:
 def support(body, idea_id: int) -> dict:
     """Support an idea (once; PUT again to change your survey answers). Not your own; only while supporting."""
     member = current_member()
-    ideas.support(member, idea_id, **body)
-    return _present(ideas.get_idea(idea_id), member)
+    supported = ideas.support(member, idea_id, **body)  # held: the presenter finds the support in the unit of work
+    return _present(supported.idea, member)
 
 
 @blp.route("/<int:idea_id>/support", methods=["DELETE"])
