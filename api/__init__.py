@@ -5,7 +5,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
+from flask.sessions import SessionInterface, SessionMixin
 
 from api import (
     docs_assets,
@@ -34,8 +35,20 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 JSON_METHODS = ("POST", "PUT", "PATCH")
 
 
+class BearerTokensOnly(SessionInterface):
+    """Members sign in with bearer tokens: no request opens or writes a cookie session (Flask's null session
+    stands in, and refuses writes)."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
+
+
 class CommunityFlask(Flask):
     json_provider_class = OrjsonProvider  # Chinese stays readable in responses, and encoding is fast
+    session_interface = BearerTokensOnly()
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

@@ -32,6 +32,11 @@ class Blueprint(flask_smorest.Blueprint):
 
         return decorate
 
+    def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[Callable], Callable]:
+        # One schema instance per view: given a class, the parser would build (and deep-copy the fields of) a new
+        # one on every request.
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+
     def response(self, *args: Any, **kwargs: Any) -> Callable[[Callable], Callable]:
         serialise = super().response(*args, **kwargs)
         return lambda view: serialise(transactional(view))

@@ -3,8 +3,9 @@
 Every path is reported as a ratio to a bare Flask endpoint (`benchmarks/bare.py`, `{"ok": true}`) served by the
 same gunicorn settings in the same run: /health, the hot feed with its cache on and off, one post, a keyword search,
 the feed's p50 at 1M posts vs 10k, supports/s for 2,000 concurrent supporters of one idea (final count checked), a
-1,000-buyer rush on 100 units (exactly 100 sold) and a 10k check-in burst (each paid once). In-process profiles
-(pyinstrument) of the slowest paths are kept with the results in benchmarks/results/<time>.json.
+1,000-buyer rush on 100 units (exactly 100 sold) and a 10k check-in burst (each paid once). wrk drives every path,
+the bursts included (`burst.lua` sends each member's request once over 48 connections). In-process profiles
+(pyinstrument) of every measured path are kept with the results in benchmarks/results/<time>.json.
 
 Uses its own database (`bench`), Redis db 14 (store) and 13 (broker: reactions are queued for workers, which are not
 part of the measurement); all traffic stays on 127.0.0.1 and every loop is bounded.
@@ -18,10 +19,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -226,26 +227,40 @@ def tokens_for(app, user_ids: list[int]) -> dict[int, str]:
         }
 
 
-def request(method: str, path: str, token: str, body: dict | None = None, key: str | None = None) -> int:
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Authorization": f"Bearer {token}"}
-    if data is not None:
-        headers["Content-Type"] = "application/json"
-    if key:
-        headers["Idempotency-Key"] = key
-    req = urllib.request.Request(f"{BASE}{path}", data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+BURST_THREADS = 2
+BURST_CONNECTIONS = 48
 
 
-def burst(jobs, threads: int = 48) -> tuple[list[int], float]:
-    started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        codes = list(pool.map(lambda job: job(), jobs))
-    return codes, time.perf_counter() - started
+def burst(method: str, plan: list[tuple[str, str, str]], body: dict | None = None) -> dict:
+    """Each (path, token, idempotency key) of the plan once, over 48 keep-alive connections driven by wrk (as every
+    other path is: a Python client would take its CPU from the server on this machine). Statuses and the rate."""
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv") as lines:
+        lines.writelines(f"{path}\t{token}\t{key}\n" for path, token, key in plan)
+        lines.flush()
+        env = {
+            **os.environ,
+            "BURST_PLAN": lines.name,
+            "BURST_THREADS": str(BURST_THREADS),
+            "BURST_METHOD": method,
+            "BURST_BODY": json.dumps(body) if body is not None else "",
+        }
+        script = str(ROOT / "benchmarks" / "burst.lua")
+        command = [ensure_wrk(), f"-t{BURST_THREADS}", f"-c{BURST_CONNECTIONS}", "-d300s", "--timeout", "60s"]
+        out = subprocess.run(
+            [*command, "-s", script, BASE], capture_output=True, text=True, check=True, env=env, timeout=360
+        ).stdout
+    found = re.search(r"^BURST (.*)$", out, re.MULTILINE)
+    if not found:
+        raise RuntimeError(f"wrk gave no burst summary: {out[-1500:]}")
+    report = json.loads(found.group(1))
+    seconds = report["duration_us"] / 1e6
+    return {
+        "statuses": report["statuses"],
+        "answered": report["requests"],
+        "seconds": round(seconds, 2),
+        "per_s": round(len(plan) / seconds, 1),
+        "p50_ms": round(report["p50_us"] / 1000, 2),
+    }
 
 
 def scenario_supports(app, count: int) -> dict:
@@ -258,17 +273,16 @@ def scenario_supports(app, count: int) -> dict:
                        now(), now() + interval '60 days', '', '') RETURNING id"""
         ).fetchone()[0]
     tokens = tokens_for(app, list(range(2, count + 2)))
-    jobs = [
-        lambda t=t: request("PUT", f"/api/v1/ideas/{idea_id}/support", t, {"would_buy": 1}) for t in tokens.values()
-    ]
-    codes, elapsed = burst(jobs)
+    done = burst("PUT", [(f"/api/v1/ideas/{idea_id}/support", t, "") for t in tokens.values()], {"would_buy": 1})
     with psycopg.connect(PG_BENCH) as conn:
         rows = conn.execute("SELECT count(*) FROM idea_supports WHERE idea_id = %s", (idea_id,)).fetchone()[0]
         stored = conn.execute("SELECT supporter_count FROM ideas WHERE id = %s", (idea_id,)).fetchone()[0]
     return {
+        "idea_id": idea_id,
         "supporters": count,
-        "supports_per_s": round(count / elapsed, 1),
-        "ok_responses": codes.count(200),
+        "supports_per_s": done["per_s"],
+        "ok_responses": done["statuses"].get("200", 0),
+        "burst": done,
         "rows": rows,
         "supporter_count": stored,
         "exact": rows == stored == count,
@@ -290,13 +304,8 @@ def scenario_rush(app, buyers: int, units: int) -> dict:
             (campaign_id,),
         ).fetchone()[0]
     tokens = tokens_for(app, list(range(5000, 5000 + buyers)))
-    jobs = [
-        lambda t=t: request(
-            "POST", f"/api/v1/presales/{campaign_id}/orders", t, {"option_id": option_id}, key=uuid.uuid4().hex
-        )
-        for t in tokens.values()
-    ]
-    codes, elapsed = burst(jobs)
+    path = f"/api/v1/presales/{campaign_id}/orders"
+    done = burst("POST", [(path, t, uuid.uuid4().hex) for t in tokens.values()], {"option_id": option_id})
     with psycopg.connect(PG_BENCH) as conn:
         sold = conn.execute(
             "SELECT coalesce(sum(quantity), 0) FROM presale_orders WHERE campaign_id = %s", (campaign_id,)
@@ -307,19 +316,18 @@ def scenario_rush(app, buyers: int, units: int) -> dict:
     return {
         "buyers": buyers,
         "units": units,
-        "created": codes.count(201),
-        "sold_out": codes.count(409),
+        "created": done["statuses"].get("201", 0),
+        "sold_out": done["statuses"].get("409", 0),
         "sold": int(sold),
         "reserved": reserved,
-        "seconds": round(elapsed, 2),
+        "seconds": done["seconds"],
         "exact": sold == reserved == units,
     }
 
 
 def scenario_checkins(app, count: int) -> dict:
     tokens = tokens_for(app, list(range(10_000, 10_000 + count)))
-    jobs = [lambda t=t: request("POST", "/api/v1/me/checkin", t) for t in tokens.values()]
-    codes, elapsed = burst(jobs)
+    done = burst("POST", [("/api/v1/me/checkin", t, "") for t in tokens.values()])
     with psycopg.connect(PG_BENCH) as conn:
         rows = conn.execute("SELECT count(*) FROM checkins").fetchone()[0]
         paid = conn.execute(
@@ -327,30 +335,36 @@ def scenario_checkins(app, count: int) -> dict:
         ).fetchone()[0]
     return {
         "members": count,
-        "created": codes.count(201),
-        "checkins_per_s": round(count / elapsed, 1),
+        "created": done["statuses"].get("201", 0),
+        "checkins_per_s": done["per_s"],
+        "burst": done,
         "rows": rows,
         "paid": paid,
         "exact": rows == paid == count,
     }
 
 
-def profile(app, paths: dict[str, tuple[str, str]], token: str, repeat: int = 30) -> dict[str, str]:
-    """In-process profiles of the given requests (the same app, the bench database), the top of each."""
+Call = tuple[str, str, str, dict | None]  # method, path, token, JSON body
+
+
+def profile(app, calls: list[Call]) -> str:
+    """An in-process profile (the same app, the bench database) of the calls after the first, which warms up."""
     from pyinstrument import Profiler
 
     client = app.test_client()
-    headers = {"Authorization": f"Bearer {token}"}
-    found = {}
-    for name, (method, path) in paths.items():
-        client.open(path, method=method, headers=headers)  # warm
-        profiler = Profiler(interval=0.0005)
-        profiler.start()
-        for _ in range(repeat):
-            client.open(path, method=method, headers=headers)
-        profiler.stop()
-        found[name] = profiler.output_text(unicode=True, color=False, show_all=False)[:6000]
-    return found
+
+    def send(method: str, path: str, token: str, body: dict | None) -> None:
+        response = client.open(path, method=method, headers={"Authorization": f"Bearer {token}"}, json=body)
+        if response.status_code >= 300:
+            raise RuntimeError(f"{method} {path} answered {response.status_code}: {response.get_data(as_text=True)}")
+
+    send(*calls[0])
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for call in calls[1:]:
+        send(*call)
+    profiler.stop()
+    return profiler.output_text(unicode=True, color=False, show_all=False)[:7000]
 
 
 def main() -> int:
@@ -427,17 +441,19 @@ def main() -> int:
         "checkin_burst": _ratio(results["checkins"]["checkins_per_s"], base),
         "supports_burst": _ratio(results["supports"]["supports_per_s"], base),
     }
-    log("profiling the slowest paths in-process")
-    app.config["FEED_CACHE_SECONDS"] = 0  # profile the work, not the cache
-    member_token = tokens_for(app, [3])[3]
-    results["profiles"] = profile(
-        app,
-        {
-            "hot_feed_uncached": ("GET", "/api/v1/posts?sort=hot&limit=20"),
-            "one_post": ("GET", f"/api/v1/posts/{args.small // 2}"),
-        },
-        member_token,
-    )
+    log("profiling the paths in-process")
+    repeat = 31
+    reader = tokens_for(app, [3])[3]
+    writers = tokens_for(app, list(range(40_000, 40_000 + 2 * repeat)))
+    checkers, supporters = list(writers.values())[:repeat], list(writers.values())[repeat:]
+    profiles = results["profiles"] = {}
+    profiles["hot_feed_cached"] = profile(app, [("GET", "/api/v1/posts?sort=hot&limit=20", reader, None)] * repeat)
+    app.config["FEED_CACHE_SECONDS"] = 0  # from here on, the work and not the cache
+    profiles["hot_feed_uncached"] = profile(app, [("GET", "/api/v1/posts?sort=hot&limit=20", reader, None)] * repeat)
+    profiles["one_post"] = profile(app, [("GET", f"/api/v1/posts/{args.small // 2}", reader, None)] * repeat)
+    profiles["checkin"] = profile(app, [("POST", "/api/v1/me/checkin", token, None) for token in checkers])
+    support = f"/api/v1/ideas/{results['supports']['idea_id']}/support"
+    profiles["support"] = profile(app, [("PUT", support, token, {"would_buy": 1}) for token in supporters])
     results["targets"] = {
         "hot_feed_uncached>=0.12": (ratios["hot_feed_uncached"] or 0) >= 0.12,
         "one_post>=0.25": (ratios["one_post"] or 0) >= 0.25,

@@ -117,8 +117,10 @@ def emit(
 
 def commit() -> None:
     """Commit the unit of work, then hand the events it wrote to their reactions: right away in this process
-    (EVENTS_INLINE, the embedded default) or to the application's dispatcher (Celery workers)."""
-    db.session.commit()
+    (EVENTS_INLINE, the embedded default) or to the application's dispatcher (Celery workers). Work that never
+    reached the database (a page served from the cache) has nothing to commit."""
+    if db.session().in_transaction():
+        db.session.commit()
     dispatch(take_pending())
 
 
