@@ -130,7 +130,7 @@ def present_post(
         "title": post.title,
         "excerpt": excerpt(post.body),
         "author": author_out(post.author, showcase),
-        "tags": [t.name for t in post.tags],
+        "tags": post.tag_names,
         "images": [image_out(m) for m in post.images],
         "status": post.status,
         "pinned": post.pinned,

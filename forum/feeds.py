@@ -1,15 +1,134 @@
-"""Post lists: global and per board, sorted hot | latest | featured, filtered by tag or keyword."""
+"""Post lists: global and per board, sorted hot | latest | featured, filtered by tag or keyword.
 
+A list is the hottest read of the community, so its posts are read as plain rows (no ORM objects to build and
+track): the posts with their authors' cards in one query, then the tags and images of the whole page in one more.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, literal, null, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute
 
-from forum.posts import Post, PostTag, find_tag, shown
+from forum.media import Media
+from forum.members import User
+from forum.posts import Post, PostImage, PostTag, Tag, find_tag
+from kernel.db import db
 from kernel.pagination import Page, keyset_page
 from kernel.search import substring_match
 
 SORTS = ("hot", "latest", "featured")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorCard:
+    id: int
+    username: str
+    display_name: str
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImageCard:
+    id: int
+    width: int
+    height: int
+    mime: str
+    check_status: str
+
+
+@dataclass(slots=True)
+class Listed:
+    """A post as a list shows it."""
+
+    id: int
+    board_id: int
+    title: str
+    body: str
+    status: str
+    pinned: bool
+    featured: bool
+    locked: bool
+    reply_count: int
+    like_count: int
+    favorite_count: int
+    view_count: int
+    hot_score: float
+    created_at: datetime
+    edited_at: datetime | None
+    featured_at: datetime | None
+    last_activity_at: datetime
+    author: AuthorCard
+    tag_names: list[str] = field(default_factory=list)
+    images: list[ImageCard] = field(default_factory=list)
+
+    @property
+    def author_id(self) -> int:
+        return self.author.id
+
+
+_POST_COLUMNS = (
+    Post.id,
+    Post.board_id,
+    Post.title,
+    Post.body,
+    Post.status,
+    Post.pinned,
+    Post.featured,
+    Post.locked,
+    Post.reply_count,
+    Post.like_count,
+    Post.favorite_count,
+    Post.view_count,
+    Post.hot_score,
+    Post.created_at,
+    Post.edited_at,
+    Post.featured_at,
+    Post.last_activity_at,
+)
+_POST_FIELDS = tuple(column.key for column in _POST_COLUMNS)
+_AUTHOR_COLUMNS = (Post.author_id, User.username, User.display_name, User.level)
+
+
+def listed_query() -> Select[*tuple[Any, ...]]:
+    """The posts of a list with their authors' cards (filter, order and page it)."""
+    return select(*_POST_COLUMNS, *_AUTHOR_COLUMNS).join(User, User.id == Post.author_id)
+
+
+def listed(rows: list[Row[Any]]) -> list[Listed]:
+    """Rows of `listed_query` as posts to show, with the tags and images of all of them read in one query."""
+    posts = [
+        Listed(
+            **{name: getattr(row, name) for name in _POST_FIELDS},
+            author=AuthorCard(row.author_id, row.username, row.display_name, row.level),
+        )
+        for row in rows
+    ]
+    if not posts:
+        return posts
+    by_id = {post.id: post for post in posts}
+    ids = list(by_id)
+    tags = (
+        select(PostTag.post_id, literal(0).label("kind"), Tag.name, null().label("position"))
+        .add_columns(*(null().label(f"image_{n}") for n in ("id", "width", "height", "mime", "check")))
+        .join(Tag, Tag.id == PostTag.tag_id)
+        .where(PostTag.post_id.in_(ids))
+    )
+    images = (
+        select(PostImage.post_id, literal(1).label("kind"), null().label("name"), PostImage.position)
+        .add_columns(Media.id, Media.width, Media.height, Media.mime, Media.check_status)
+        .join(Media, Media.id == PostImage.media_id)
+        .where(PostImage.post_id.in_(ids))
+    )
+    both = union_all(tags, images).subquery()
+    ordered = select(both).order_by(both.c.post_id, both.c.kind, both.c.name, both.c.position)
+    for post_id, kind, name, _, *image in db.session.execute(ordered):
+        if kind == 0:
+            by_id[post_id].tag_names.append(name)
+        else:
+            by_id[post_id].images.append(ImageCard(*image))
+    return posts
 
 
 def list_posts(
@@ -22,7 +141,7 @@ def list_posts(
     limit: int = 20,
     cursor: str | None = None,
 ) -> Page:
-    query = select(Post).options(*shown()).where(Post.status == "published")
+    query = listed_query().where(Post.status == "published")
     keys: list[InstrumentedAttribute[Any]] = []
     if board_id is not None:
         # Pinned posts lead a board's list, whatever the sort.
@@ -45,4 +164,5 @@ def list_posts(
         keys += [Post.featured_at, Post.id]
     else:
         keys += [Post.created_at, Post.id]
-    return keyset_page(query, keys, limit, cursor)
+    page = keyset_page(query, keys, limit, cursor, scalars=False)
+    return Page(listed(page.items), page.next_cursor)

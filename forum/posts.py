@@ -60,6 +60,10 @@ class Post(Model):
     tags: Mapped[list["Tag"]] = relationship(secondary="post_tags", order_by="Tag.name")
     images: Mapped[list[Media]] = relationship(secondary="post_images", order_by="PostImage.position", viewonly=True)
 
+    @property
+    def tag_names(self) -> list[str]:
+        return [tag.name for tag in self.tags]
+
     __table_args__ = (
         Index("ix_posts_feed_latest", "status", "created_at", "id"),
         Index("ix_posts_feed_hot", "status", "hot_score", "id"),
