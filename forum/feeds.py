@@ -13,8 +13,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from forum.media import Media
 from forum.members import User
-from forum.posts import Post, PostImage, PostTag, Tag, find_tag
+from forum.posts import Post, PostImage, PostTag, Tag, can_see, find_tag
 from kernel.db import db
+from kernel.errors import NotFound
 from kernel.pagination import Page, keyset_page
 from kernel.search import substring_match
 
@@ -129,6 +130,14 @@ def listed(rows: list[Row[Any]]) -> list[Listed]:
         else:
             by_id[post_id].images.append(ImageCard(*image))
     return posts
+
+
+def shown_post(post_id: int, viewer: User | None) -> Listed:
+    """One post to display, read the way lists read theirs; not found when the viewer may not see it."""
+    row = db.session.execute(listed_query().where(Post.id == post_id)).first()
+    if row is None or not can_see(row, viewer):
+        raise NotFound("no such post", code="post_not_found")
+    return listed([row])[0]
 
 
 def list_posts(

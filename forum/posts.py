@@ -3,11 +3,11 @@
 import re
 import unicodedata
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, delete, event, inspect, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship, selectinload
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from forum import events, feed_cache
@@ -55,8 +55,8 @@ class Post(Model):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     author: Mapped[User] = relationship(lazy="joined")
-    # Loaded by what shows them (shown() for pages, shown_post for one post): a like or a reply touching the post
-    # does not pay two more queries for its tags and images.
+    # Loaded only by what shows them (pages of favourites: shown(); feeds and one post read rows, see feeds): a
+    # like or a reply touching the post does not pay two more queries for its tags and images.
     tags: Mapped[list["Tag"]] = relationship(secondary="post_tags", order_by="Tag.name")
     images: Mapped[list[Media]] = relationship(secondary="post_images", order_by="PostImage.position", viewonly=True)
 
@@ -337,7 +337,18 @@ def get_post(post_id: int) -> Post:
     return get_or_404(Post, post_id, "post")
 
 
-def can_see(post: Post, viewer: User | None) -> bool:
+class Placed(Protocol):
+    """What deciding who may see a post needs: a post, or a post read as a row for a list."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def board_id(self) -> int: ...
+    @property
+    def author_id(self) -> int: ...
+
+
+def can_see(post: Placed, viewer: User | None) -> bool:
     if post.status == "published":
         return True
     if viewer is None:
@@ -354,17 +365,6 @@ def shown() -> tuple:
 
 def visible_post(post_id: int, viewer: User | None) -> Post:
     return get_or_404(Post, post_id, "post", visible=lambda post: can_see(post, viewer))
-
-
-def shown_post(post_id: int, viewer: User | None) -> Post:
-    """A post to display, its tags and images loaded in the same query."""
-    return get_or_404(
-        Post,
-        post_id,
-        "post",
-        visible=lambda post: can_see(post, viewer),
-        options=(joinedload(Post.tags), joinedload(Post.images)),
-    )
 
 
 def update_post(

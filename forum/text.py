@@ -6,6 +6,7 @@ breaks, bold, italic, inline code, code blocks, quotes, lists and http(s) links;
 only `href` on links (http and https), and only the mention class, whatever the renderer produced.
 """
 
+import functools
 import re
 
 import nh3
@@ -67,7 +68,10 @@ _CLEANER = nh3.Cleaner(
 )
 
 
+@functools.lru_cache(maxsize=256)
 def render_html(text: str) -> str:
+    """Markdown to safe HTML. A pure function of the text, so the posts and floors being read right now are
+    rendered once per process, not once per view."""
     return _CLEANER.clean(_MD.render(text)).strip()
 
 

@@ -163,7 +163,7 @@ def create_post(body) -> dict:
 def get_post(post_id: int) -> Response:
     """One post with its rendered body; counts a view."""
     viewer = current_viewer()
-    post = posts.shown_post(post_id, viewer)
+    post = feeds.shown_post(post_id, viewer)
     # The view's own increment answers how many views wait in the buffer: no second trip to the store.
     return _json(current_app.json.dumps(_detail(post, viewer, views=view_counts.record_view(post.id))))
 
