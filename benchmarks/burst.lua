@@ -34,6 +34,11 @@ function init(args)
 end
 
 function request()
+   if id == 0 and not verified then
+      -- wrk asks thread 0 for one request before it starts, only to check it; that one is not sent
+      verified = true
+      return queue[1] or ""
+   end
    position = position + 1
    return queue[position] or ""
 end
