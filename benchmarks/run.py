@@ -354,6 +354,7 @@ def scenario_checkins(app, count: int) -> dict:
 
 
 Call = tuple[str, str, str, dict | None]  # method, path, token, JSON body
+PROFILE_REPEAT = 31  # calls per profile, the first a warm-up
 
 
 def profile(app, calls: list[Call]) -> str:
@@ -384,6 +385,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--checkins", type=int, default=10_000)
     args = parser.parse_args()
+    if args.members - 2 * PROFILE_REPEAT <= 10_000 + args.checkins:
+        parser.error("--members must leave room beyond the check-in burst's members for the write profiles")
     sys.path.insert(0, str(ROOT))
     results: dict = {"started_at": datetime.now(UTC).isoformat(), "config": vars(args)}
     log("resetting the bench database and running migrations")
@@ -451,9 +454,9 @@ def main() -> int:
         "supports_burst": _ratio(results["supports"]["supports_per_s"], base),
     }
     log("profiling the paths in-process")
-    repeat = 31
+    repeat = PROFILE_REPEAT
     reader = tokens_for(app, [3])[3]
-    writers = tokens_for(app, list(range(40_000, 40_000 + 2 * repeat)))
+    writers = tokens_for(app, list(range(args.members - 2 * repeat + 1, args.members + 1)))  # unused by the bursts
     checkers, supporters = list(writers.values())[:repeat], list(writers.values())[repeat:]
     profiles = results["profiles"] = {}
     profiles["hot_feed_cached"] = profile(app, [("GET", "/api/v1/posts?sort=hot&limit=20", reader, None)] * repeat)
