@@ -1,11 +1,13 @@
 """`make bench`: seed PostgreSQL at scale, serve with gunicorn (gthread) on 127.0.0.1, load it, report.
 
-Every path is reported as a ratio to a bare Flask endpoint (`benchmarks/bare.py`, `{"ok": true}`) served by the
-same gunicorn settings in the same run: /health, the hot feed with its cache on and off, one post, a keyword search,
-the feed's p50 at 1M posts vs 10k, supports/s for 2,000 concurrent supporters of one idea (final count checked), a
-1,000-buyer rush on 100 units (exactly 100 sold) and a 10k check-in burst (each paid once). wrk drives every path,
-the bursts included (`burst.lua` sends each member's request once over 48 connections). In-process profiles
-(pyinstrument) of every measured path are kept with the results in benchmarks/results/<time>.json.
+Every path is reported as a ratio to a bare Flask endpoint (`benchmarks/bare.py`, `{"ok": true}`) served by the same
+gunicorn settings beside the app for the whole run and measured in 2-second slices alternating with the path's own
+(a burst: right before and after it), so the ratio holds on a machine whose speed drifts: /health, the hot feed with
+its cache on and off, one post, a keyword search, the feed's p50 at 1M posts vs 10k, supports/s for 2,000 concurrent
+supporters of one idea (final count checked), a 1,000-buyer rush on 100 units (exactly 100 sold) and a 10k check-in
+burst (each paid once). wrk drives every path, the bursts included (`burst.lua` sends each member's request once
+over 48 connections). In-process profiles (pyinstrument) of every measured path are kept with the results in
+benchmarks/results/<time>.json.
 
 Uses its own database (`bench`), Redis db 14 (store) and 13 (broker: reactions are queued for workers, which are not
 part of the measurement); all traffic stays on 127.0.0.1 and every loop is bounded.
@@ -17,12 +19,14 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +37,9 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH = "postgresql://postgres@127.0.0.1:5432/bench"
 PORT = 5055
 BASE = f"http://127.0.0.1:{PORT}"
+BARE_PORT = 5056  # the bare endpoint is served all along, beside the app
+BARE_URL = f"http://127.0.0.1:{BARE_PORT}/ok"
+SLICE_SECONDS = 2
 ENV = {
     "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/bench",
     "REDIS_URL": "redis://127.0.0.1:6379/14",
@@ -125,7 +132,7 @@ def warm_up(url: str) -> None:
         subprocess.run([ensure_wrk(), "-t2", "-c16", f"-d{seconds}s", target], capture_output=True, check=False)
 
 
-def start_server(cache: bool = True, target: str = "wsgi:app") -> subprocess.Popen:
+def start_server(cache: bool = True, target: str = "wsgi:app", port: int = PORT) -> subprocess.Popen:
     env = {**os.environ, **ENV, "FEED_CACHE_SECONDS": "10" if cache else "0"}
     server = subprocess.Popen(
         [
@@ -137,7 +144,7 @@ def start_server(cache: bool = True, target: str = "wsgi:app") -> subprocess.Pop
             "--threads",
             "8",
             "--bind",
-            f"127.0.0.1:{PORT}",
+            f"127.0.0.1:{port}",
             "--log-level",
             "warning",
             target,
@@ -146,7 +153,7 @@ def start_server(cache: bool = True, target: str = "wsgi:app") -> subprocess.Pop
         env=env,
         start_new_session=True,
     )
-    probe = f"{BASE}/ok" if target != "wsgi:app" else f"{BASE}/api/v1/health"
+    probe = f"http://127.0.0.1:{port}" + ("/ok" if target != "wsgi:app" else "/api/v1/health")
     for _ in range(100):
         try:
             urllib.request.urlopen(probe, timeout=1)
@@ -204,6 +211,37 @@ def wrk(url: str, seconds: int, connections: int = 32) -> dict:
     }
     if result["p50_ms"] is None:
         result["raw"] = out[-1500:]  # keep what wrk said when it could not be read
+    return result
+
+
+def paired(url: str, seconds: int) -> dict:
+    """The path measured in slices that alternate with slices of the bare endpoint, so that the moods of a shared
+    machine (seconds apart, this one's bare figure moves by a factor of two) fall on both alike: its ratio is to the
+    bare slices around it."""
+    runs, bare_runs = [], [wrk(BARE_URL, SLICE_SECONDS)]
+    for _ in range(max(1, seconds // SLICE_SECONDS)):
+        runs.append(wrk(url, SLICE_SECONDS))
+        bare_runs.append(wrk(BARE_URL, SLICE_SECONDS))
+    rps = statistics.fmean(run["rps"] for run in runs)
+    bare = statistics.fmean(run["rps"] for run in bare_runs)
+    return {
+        "rps": round(rps, 1),
+        "p50_ms": statistics.median(run["p50_ms"] for run in runs if run["p50_ms"] is not None),
+        "p99_ms": statistics.median(run["p99_ms"] for run in runs if run["p99_ms"] is not None),
+        "non_2xx": sum(run["non_2xx"] for run in runs),
+        "bare_rps": round(bare, 1),
+        "bare_slices": [run["rps"] for run in bare_runs],
+        "ratio": _ratio(rps, bare),
+    }
+
+
+def bracketed(scenario: Callable[[], dict], rate: str) -> dict:
+    """A burst with the bare endpoint measured right before and right after it; its ratio is to their mean."""
+    before = wrk(BARE_URL, SLICE_SECONDS * 2)
+    result = scenario()
+    after = wrk(BARE_URL, SLICE_SECONDS * 2)
+    result["bare_rps"] = round(statistics.fmean((before["rps"], after["rps"])), 1)
+    result["ratio"] = _ratio(result[rate], result["bare_rps"]) if rate else None
     return result
 
 
@@ -355,6 +393,15 @@ def scenario_checkins(app, count: int) -> dict:
 
 Call = tuple[str, str, str, dict | None]  # method, path, token, JSON body
 PROFILE_REPEAT = 31  # calls per profile, the first a warm-up
+PAIRED = (
+    "health",
+    "hot_feed_small",
+    "hot_feed_small_uncached",
+    "one_post",
+    "hot_feed_large_uncached",
+    "search_large",
+    "hot_feed_large",
+)
 
 
 def profile(app, calls: list[Call]) -> str:
@@ -398,23 +445,20 @@ def main() -> int:
     feed = f"{BASE}/api/v1/posts?sort=hot&limit=20"
     post = f"{BASE}/api/v1/posts/{args.small // 2}"
     search = f"{BASE}/api/v1/posts?sort=latest&limit=20&q=%E7%AC%AC%2012"  # "第 12": a substring, in Chinese
-    server = start_server(target="benchmarks.bare:app")
+    bare_server = start_server(target="benchmarks.bare:app", port=BARE_PORT)
+    server = None
     try:
-        log("measuring the bare Flask endpoint")
-        warm_up(f"{BASE}/ok")
-        bare = wrk(f"{BASE}/ok", args.seconds)
-        results["bare_flask"] = bare
-        stop_server(server)
+        warm_up(BARE_URL)
         server = start_server()
-        log(f"measuring at {args.small} posts")
+        log(f"measuring at {args.small} posts, each path in slices alternating with the bare endpoint")
         warm_up(feed)
-        results["health"] = wrk(f"{BASE}/api/v1/health", args.seconds)
-        results["hot_feed_small"] = small = wrk(feed, args.seconds)
+        results["health"] = paired(f"{BASE}/api/v1/health", args.seconds)
+        results["hot_feed_small"] = small = paired(feed, args.seconds)
         stop_server(server)
         server = start_server(cache=False)
         warm_up(feed)
-        results["hot_feed_small_uncached"] = wrk(feed, args.seconds)
-        results["one_post"] = wrk(post, args.seconds)
+        results["hot_feed_small_uncached"] = paired(feed, args.seconds)
+        results["one_post"] = paired(post, args.seconds)
         stop_server(server)
         log(f"seeding up to {args.large} posts")
         started = time.perf_counter()
@@ -422,8 +466,8 @@ def main() -> int:
         results["seed_large_seconds"] = round(time.perf_counter() - started, 1)
         server = start_server(cache=False)
         warm_up(feed)
-        results["hot_feed_large_uncached"] = wrk(feed, args.seconds)
-        results["search_large"] = wrk(search, args.seconds)
+        results["hot_feed_large_uncached"] = paired(feed, args.seconds)
+        results["search_large"] = paired(search, args.seconds)
         results["p50_large_over_small_uncached"] = _ratio(
             results["hot_feed_large_uncached"]["p50_ms"], results["hot_feed_small_uncached"]["p50_ms"]
         )
@@ -433,25 +477,28 @@ def main() -> int:
         stop_server(server)
         server = start_server()
         warm_up(feed)
-        large = wrk(feed, args.seconds)
+        large = paired(feed, args.seconds)
         results["hot_feed_large"] = large
         results["p50_large_over_small"] = _ratio(large["p50_ms"], small["p50_ms"])
         log("2,000 concurrent supporters on one idea")
-        results["supports"] = scenario_supports(app, 2000)
+        results["supports"] = bracketed(lambda: scenario_supports(app, 2000), "supports_per_s")
         log("1,000 buyers rushing 100 units")
-        results["rush"] = scenario_rush(app, 1000, 100)
+        results["rush"] = bracketed(lambda: scenario_rush(app, 1000, 100), "")
         log(f"{args.checkins} check-in burst")
-        results["checkins"] = scenario_checkins(app, args.checkins)
+        results["checkins"] = bracketed(lambda: scenario_checkins(app, args.checkins), "checkins_per_s")
     finally:
-        stop_server(server)
-    base = bare["rps"] or None
+        if server is not None:
+            stop_server(server)
+        stop_server(bare_server)
+    slices = [rps for key in PAIRED for rps in results[key]["bare_slices"]]
+    results["bare_flask"] = {"rps": round(statistics.fmean(slices), 1), "lowest": min(slices), "highest": max(slices)}
     results["ratios_to_bare_flask"] = ratios = {
-        "health": _ratio(results["health"]["rps"], base),
-        "hot_feed_cached": _ratio(results["hot_feed_small"]["rps"], base),
-        "hot_feed_uncached": _ratio(results["hot_feed_small_uncached"]["rps"], base),
-        "one_post": _ratio(results["one_post"]["rps"], base),
-        "checkin_burst": _ratio(results["checkins"]["checkins_per_s"], base),
-        "supports_burst": _ratio(results["supports"]["supports_per_s"], base),
+        "health": results["health"]["ratio"],
+        "hot_feed_cached": results["hot_feed_small"]["ratio"],
+        "hot_feed_uncached": results["hot_feed_small_uncached"]["ratio"],
+        "one_post": results["one_post"]["ratio"],
+        "checkin_burst": results["checkins"]["ratio"],
+        "supports_burst": results["supports"]["ratio"],
     }
     log("profiling the paths in-process")
     repeat = PROFILE_REPEAT
