@@ -9,7 +9,7 @@ and only one award (and one reward) exists. Repeatable badges get one sequence p
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, delete, func, select
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, bindparam, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from c2b.presale import early_access_rule
@@ -421,17 +421,21 @@ def set_showcase(user: User, badge_ids: list[int]) -> list[Badge]:
     return showcases([user.id])[user.id]
 
 
+# Built once: every page of posts or floors asks it.
+_SHOWCASES = (
+    select(ShowcaseSlot.user_id, Badge)
+    .join(Badge, Badge.id == ShowcaseSlot.badge_id)
+    .where(ShowcaseSlot.user_id.in_(bindparam("user_ids", expanding=True)), Badge.enabled.is_(True))
+    .order_by(ShowcaseSlot.user_id, ShowcaseSlot.position)
+)
+
+
 def showcases(user_ids: list[int]) -> dict[int, list[Badge]]:
     """The pinned badges of several members at once (for a page of posts)."""
     found: dict[int, list[Badge]] = {uid: [] for uid in user_ids}
     if not user_ids:
         return found
-    rows = db.session.execute(
-        select(ShowcaseSlot.user_id, Badge)
-        .join(Badge, Badge.id == ShowcaseSlot.badge_id)
-        .where(ShowcaseSlot.user_id.in_(user_ids), Badge.enabled.is_(True))
-        .order_by(ShowcaseSlot.user_id, ShowcaseSlot.position)
-    ).all()
+    rows = db.session.execute(_SHOWCASES, {"user_ids": user_ids}).all()
     for uid, badge in rows:
         found[uid].append(badge)
     return found

@@ -4,11 +4,12 @@ A list is the hottest read of the community, so its posts are read as plain rows
 track): the posts with their authors' cards in one query, then the tags and images of the whole page in one more.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, literal, null, select, union_all
+from sqlalchemy import Row, bindparam, literal, null, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute
 
 from forum.media import Media
@@ -92,13 +93,28 @@ _POST_FIELDS = tuple(column.key for column in _POST_COLUMNS)
 _AUTHOR_COLUMNS = (Post.author_id, User.username, User.display_name, User.level)
 
 
-def listed_query() -> Select[*tuple[Any, ...]]:
-    """The posts of a list with their authors' cards (filter, order and page it)."""
-    return select(*_POST_COLUMNS, *_AUTHOR_COLUMNS).join(User, User.id == Post.author_id)
+# Built once: a list is read on every page view, and building these statements costs more than running them.
+_LISTED = select(*_POST_COLUMNS, *_AUTHOR_COLUMNS).join(User, User.id == Post.author_id)
+_ONE_POST = _LISTED.where(Post.id == bindparam("post_id"))
+_TAGS = (
+    select(PostTag.post_id, literal(0).label("kind"), Tag.name, null().label("position"))
+    .add_columns(*(null().label(f"image_{n}") for n in ("id", "width", "height", "mime", "check")))
+    .join(Tag, Tag.id == PostTag.tag_id)
+    .where(PostTag.post_id.in_(bindparam("ids", expanding=True)))
+)
+_IMAGES = (
+    select(PostImage.post_id, literal(1).label("kind"), null().label("name"), PostImage.position)
+    .add_columns(Media.id, Media.width, Media.height, Media.mime, Media.check_status)
+    .join(Media, Media.id == PostImage.media_id)
+    .where(PostImage.post_id.in_(bindparam("ids", expanding=True)))
+)
+_BOTH = union_all(_TAGS, _IMAGES).subquery()
+_TAGS_AND_IMAGES = select(_BOTH).order_by(_BOTH.c.post_id, _BOTH.c.kind, _BOTH.c.name, _BOTH.c.position)
 
 
-def listed(rows: list[Row[Any]]) -> list[Listed]:
-    """Rows of `listed_query` as posts to show, with the tags and images of all of them read in one query."""
+def listed(rows: Sequence[Row[*tuple[Any, ...]]]) -> list[Listed]:
+    """Rows of the posts of a list (with their authors' cards) as posts to show, with the tags and images of all of
+    them read in one query."""
     posts = [
         Listed(
             **{name: getattr(row, name) for name in _POST_FIELDS},
@@ -109,22 +125,7 @@ def listed(rows: list[Row[Any]]) -> list[Listed]:
     if not posts:
         return posts
     by_id = {post.id: post for post in posts}
-    ids = list(by_id)
-    tags = (
-        select(PostTag.post_id, literal(0).label("kind"), Tag.name, null().label("position"))
-        .add_columns(*(null().label(f"image_{n}") for n in ("id", "width", "height", "mime", "check")))
-        .join(Tag, Tag.id == PostTag.tag_id)
-        .where(PostTag.post_id.in_(ids))
-    )
-    images = (
-        select(PostImage.post_id, literal(1).label("kind"), null().label("name"), PostImage.position)
-        .add_columns(Media.id, Media.width, Media.height, Media.mime, Media.check_status)
-        .join(Media, Media.id == PostImage.media_id)
-        .where(PostImage.post_id.in_(ids))
-    )
-    both = union_all(tags, images).subquery()
-    ordered = select(both).order_by(both.c.post_id, both.c.kind, both.c.name, both.c.position)
-    for post_id, kind, name, _, *image in db.session.execute(ordered):
+    for post_id, kind, name, _, *image in db.session.execute(_TAGS_AND_IMAGES, {"ids": list(by_id)}):
         if kind == 0:
             by_id[post_id].tag_names.append(name)
         else:
@@ -134,7 +135,7 @@ def listed(rows: list[Row[Any]]) -> list[Listed]:
 
 def shown_post(post_id: int, viewer: User | None) -> Listed:
     """One post to display, read the way lists read theirs; not found when the viewer may not see it."""
-    row = db.session.execute(listed_query().where(Post.id == post_id)).first()
+    row = db.session.execute(_ONE_POST, {"post_id": post_id}).first()
     if row is None or not can_see(row, viewer):
         raise NotFound("no such post", code="post_not_found")
     return listed([row])[0]
@@ -150,7 +151,7 @@ def list_posts(
     limit: int = 20,
     cursor: str | None = None,
 ) -> Page:
-    query = listed_query().where(Post.status == "published")
+    query = _LISTED.where(Post.status == "published")
     keys: list[InstrumentedAttribute[Any]] = []
     if board_id is not None:
         # Pinned posts lead a board's list, whatever the sort.

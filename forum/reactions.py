@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, delete, literal, select, union_all, update
+from sqlalchemy import CompoundSelect, ForeignKey, Index, bindparam, delete, literal, select, union_all, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from forum import events
@@ -195,14 +195,28 @@ def list_favorites(user: User, limit: int, cursor: str | None) -> Page:
     return Page([row.Post for row in page.items], page.next_cursor)
 
 
-def _marked(user: User, ids: list[int], first: tuple[Any, Any], second: tuple[Any, Any]) -> tuple[set[int], set[int]]:
-    """Which of `ids` the member has marked in each of two (table, id column) pairs: one query for a whole page."""
-    queries = [
-        select(literal(n).label("kind"), column).where(table.user_id == user.id, column.in_(ids))
-        for n, (table, column) in enumerate((first, second))
-    ]
+def _marks(first: tuple[Any, Any], second: tuple[Any, Any]) -> CompoundSelect:
+    """Which of the ids bound as `ids` the member bound as `user_id` has marked in each of two (table, id column)
+    pairs, as (0 or 1, id) rows."""
+    return union_all(
+        *(
+            select(literal(n).label("kind"), column).where(
+                table.user_id == bindparam("user_id"), column.in_(bindparam("ids", expanding=True))
+            )
+            for n, (table, column) in enumerate((first, second))
+        )
+    )
+
+
+# Built once: every page of posts or floors asks them.
+_POST_MARKS = _marks((PostLike, PostLike.post_id), (Favorite, Favorite.post_id))
+_REPLY_MARKS = _marks((ReplyLike, ReplyLike.reply_id), (ReplyApplause, ReplyApplause.reply_id))
+
+
+def _marked(user: User, ids: list[int], marks: CompoundSelect) -> tuple[set[int], set[int]]:
+    """Which of `ids` the member has marked in each of the two ways `marks` reads: one query for a whole page."""
     found: tuple[set[int], set[int]] = (set(), set())
-    for kind, target_id in db.session.execute(union_all(*queries)):
+    for kind, target_id in db.session.execute(marks, {"user_id": user.id, "ids": ids}):
         found[kind].add(target_id)
     return found
 
@@ -211,11 +225,11 @@ def viewer_state(user: User | None, post_ids: list[int]) -> tuple[set[int], set[
     """Which of these posts the viewer has liked and favourited."""
     if user is None or not post_ids:
         return set(), set()
-    return _marked(user, post_ids, (PostLike, PostLike.post_id), (Favorite, Favorite.post_id))
+    return _marked(user, post_ids, _POST_MARKS)
 
 
 def reply_viewer_state(user: User | None, reply_ids: list[int]) -> tuple[set[int], set[int]]:
     """Which of these replies the viewer has liked and applauded."""
     if user is None or not reply_ids:
         return set(), set()
-    return _marked(user, reply_ids, (ReplyLike, ReplyLike.reply_id), (ReplyApplause, ReplyApplause.reply_id))
+    return _marked(user, reply_ids, _REPLY_MARKS)
