@@ -61,30 +61,29 @@ class CheckinOut(ma.Schema):
     balance = ma.fields.Integer()
 
 
-class TaskOut(ma.Schema):
+class TaskTerms(ma.Schema):
+    """What a task asks and pays."""
+
     code = ma.fields.String()
     title = ma.fields.String()
     period = ma.fields.String(metadata={"description": "daily, weekly or once"})
     target = ma.fields.Integer()
+    points = ma.fields.Integer()
+    contribution = ma.fields.Integer()
+
+
+class TaskOut(TaskTerms):
     progress = ma.fields.Integer()
     completed = ma.fields.Boolean()
     rewarded = ma.fields.Boolean()
-    points = ma.fields.Integer()
-    contribution = ma.fields.Integer()
 
 
 class TaskList(ma.Schema):
     items = BoundedList(ma.fields.Nested(TaskOut), required=True)
 
 
-class TaskDefinition(ma.Schema):
-    code = ma.fields.String()
-    title = ma.fields.String()
-    period = ma.fields.String(metadata={"description": "daily, weekly or once"})
+class TaskDefinition(TaskTerms):
     metric = ma.fields.String(metadata={"description": "the contribution event the task counts"})
-    target = ma.fields.Integer()
-    points = ma.fields.Integer()
-    contribution = ma.fields.Integer()
     position = ma.fields.Integer(metadata={"description": "order in the tasks centre"})
     enabled = ma.fields.Boolean()
 

@@ -3099,11 +3099,11 @@ export interface components {
             /** @description daily, weekly or once */
             period?: string;
             target?: number;
+            points?: number;
+            contribution?: number;
             progress?: number;
             completed?: boolean;
             rewarded?: boolean;
-            points?: number;
-            contribution?: number;
         };
         TaskList: {
             items: components["schemas"]["TaskOut"][];
@@ -3152,11 +3152,11 @@ export interface components {
             title?: string;
             /** @description daily, weekly or once */
             period?: string;
-            /** @description the contribution event the task counts */
-            metric?: string;
             target?: number;
             points?: number;
             contribution?: number;
+            /** @description the contribution event the task counts */
+            metric?: string;
             /** @description order in the tasks centre */
             position?: number;
             enabled?: boolean;
