@@ -91,3 +91,21 @@ def test_a_feed_page_and_a_post_read_in_a_bounded_number_of_statements(app, clie
     assert small == large <= READ_BUDGET["feed"], (small, large)
     one = _count(app, lambda: client.get(f"/api/v1/posts/{posts[0]['id']}", headers=reader.headers), until_commit=False)
     assert one <= READ_BUDGET["post"], one
+
+
+def test_a_cached_page_for_a_signed_out_reader_never_reaches_the_database(app, client, members, forum, settings):
+    settings(FEED_CACHE_SECONDS=30)
+    board = forum.board()
+    forum.post(members.create(), board["id"])
+    first = client.get("/api/v1/posts?sort=hot")  # builds and keeps the page
+    with app.app_context():
+        engine = db.engine
+    checkouts: list[object] = []
+    record = lambda *args: checkouts.append(args)  # noqa: E731
+    event.listen(engine, "checkout", record)
+    try:
+        again = client.get("/api/v1/posts?sort=hot")
+    finally:
+        event.remove(engine, "checkout", record)
+    assert again.status_code == 200 and again.get_data() == first.get_data()
+    assert checkouts == []  # no statement, and no COMMIT either
