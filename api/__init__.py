@@ -1,7 +1,5 @@
 """HTTP layer: the application factory."""
 
-import re
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +10,7 @@ from api import (
     docs_assets,
     domain,  # noqa: F401  models and reactions
 )
+from api.anonymous_pages import AnonymousFeedPages
 from api.cli import register_cli
 from api.config import load_config
 from api.console import console
@@ -21,17 +20,16 @@ from api.extensions import api, jwt, limiter, migrate
 from api.i18n import init_i18n
 from api.ids import IdConverter, id_parameter_schema
 from api.json import OrjsonProvider
-from api.logs import init_request_logging
+from api.logs import init_request_logging, request_id_from
 from api.metrics import init_request_metrics
 from api.proxies import TrustedProxies, parse_networks
 from api.request_guard import guard_request
-from api.resources import BLUEPRINTS
+from api.resources import BLUEPRINTS, FEED_PAGE_ENDPOINTS
 from forum.storage import LocalDiskStorage
 from jobs.celery import init_celery
 from kernel.db import db
 from kernel.store import make_store
 
-REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 JSON_METHODS = ("POST", "PUT", "PATCH")
 
 
@@ -80,6 +78,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_request_logging(app)  # after the request id is assigned
     init_request_metrics(app)
     _register_blueprints(app)
+    # Signed-out readers of hot feed pages are answered from the store before Flask runs (api/anonymous_pages.py).
+    app.wsgi_app = AnonymousFeedPages(app.wsgi_app, app, FEED_PAGE_ENDPOINTS)  # type: ignore[method-assign]
     init_celery(app)
     register_cli(app)
     return app
@@ -114,8 +114,7 @@ def _init_database(app: Flask) -> None:
 def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
-        given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+        g.request_id = request_id_from(request.headers.get("X-Request-ID", ""))
 
     @app.before_request
     def require_json_body() -> Response | None:

@@ -4,8 +4,10 @@ status, duration). Libraries that log through `logging` (Flask, Celery, SQLAlche
 LOG_FORMAT=console renders the same events for a person at a terminal."""
 
 import logging
+import re
 import sys
 import time
+import uuid
 
 import structlog
 from flask import Flask, Response, g, request
@@ -13,6 +15,7 @@ from structlog.contextvars import bind_contextvars, clear_contextvars
 from structlog.typing import Processor
 
 access = structlog.get_logger("api.access")
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 SHARED: list[Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
@@ -55,6 +58,18 @@ def configure(fmt: str, level: str) -> None:
 
 def bind_member(member_id: int) -> None:
     bind_contextvars(member_id=member_id)
+
+
+def request_id_from(given: str) -> str:
+    """The client's X-Request-ID if it is a sane one, else a new id."""
+    return given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+
+
+def log_access(request_id: str, **fields) -> None:
+    """The access line of a request answered without the application (its hooks write the others)."""
+    clear_contextvars()
+    bind_contextvars(request_id=request_id)
+    access.info("request", **fields)
 
 
 def init_request_logging(app: Flask) -> None:

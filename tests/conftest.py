@@ -5,6 +5,8 @@ REDIS_URL set by `make test`).
 """
 
 import io
+import json
+import logging
 import os
 import uuid
 from datetime import timedelta
@@ -16,6 +18,7 @@ from sqlalchemy import text
 
 from api import create_app
 from api.extensions import limiter
+from api.logs import formatter
 from kernel import clock
 from kernel.db import db
 from kernel.store import current_store
@@ -258,3 +261,18 @@ def set_level(app):
             db.session.commit()
 
     return apply
+
+
+@pytest.fixture()
+def log_lines():
+    """The JSON lines logged during a test."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter("json"))
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    root.removeHandler(handler)
+    root.setLevel(previous)

@@ -47,3 +47,6 @@ BLUEPRINTS = (
     jobs.blp,
     wechat_push.blp,
 )
+
+# The views whose pages are post_page's: a signed-out reader's repeat is answered before Flask (api/anonymous_pages.py).
+FEED_PAGE_ENDPOINTS = ("posts.list_posts", "posts.user_posts", "boards.board_posts")

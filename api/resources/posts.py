@@ -4,8 +4,9 @@ import contextlib
 import json
 
 import marshmallow as ma
-from flask import Response, current_app
+from flask import Response, current_app, request
 
+from api.anonymous_pages import page_address
 from api.auth import auth_required, current_member, current_viewer
 from api.blueprint import Blueprint
 from api.errors import documented_errors
@@ -17,7 +18,7 @@ from api.pagination import PageArgs, page_body, page_of
 from economy import badges
 from forum import feed_cache, feeds, posts, reactions, view_counts
 from forum.members import get_user
-from kernel.store import StoreUnavailable
+from kernel.store import StoreUnavailable, current_store
 from moderation import publishing
 
 blp = Blueprint("posts", __name__, url_prefix="/api/v1", description="Posts, likes and favourites")
@@ -70,21 +71,23 @@ class FavoriteOut(ma.Schema):
 
 
 def post_page(viewer, **filters) -> Response:
-    """A feed page. Pages are cached briefly in the store (FEED_CACHE_SECONDS) as the JSON a signed-out reader gets,
-    served as stored to them; a signed-in reader's like/favourite marks are added afterwards. Keyword searches are
-    never cached. Presented as plain dicts and encoded once: no schema walks the rows of a hot read."""
+    """A feed page. Pages are cached briefly in the store (FEED_CACHE_SECONDS) under the address asked for, as the JSON
+    a signed-out reader gets: a signed-out reader's repeat is answered from there before Flask runs
+    (api/anonymous_pages.py); a signed-in reader's like/favourite marks are added to it. Keyword searches are never
+    cached. Presented as plain dicts and encoded once: no schema walks the rows of a hot read."""
     ttl = current_app.config["FEED_CACHE_SECONDS"]
     generation = None
+    address = page_address(request.environ)
     if ttl and not filters.get("q"):
         with contextlib.suppress(StoreUnavailable):
-            cached, generation = feed_cache.cached_page(filters)
+            cached, generation = feed_cache.cached_page(current_store(), address)
             if cached is not None:
                 return _json(cached) if viewer is None else _personalised(json.loads(cached), viewer)
     body = present_page(None, feeds.list_posts(**filters))
     encoded = current_app.json.dumps(body)
     if generation is not None:
         with contextlib.suppress(StoreUnavailable):
-            feed_cache.keep_page(filters, generation, encoded, ttl)
+            feed_cache.keep_page(current_store(), address, generation, encoded, ttl)
     return _json(encoded) if viewer is None else _personalised(body, viewer)
 
 

@@ -1,26 +1,6 @@
 """Every log line is JSON with the request id (and the member's id when signed in), one access line per request."""
 
-import io
-import json
 import logging
-
-import pytest
-
-from api.logs import formatter
-
-
-@pytest.fixture()
-def log_lines():
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter("json"))
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
-    root.removeHandler(handler)
-    root.setLevel(previous)
 
 
 def test_requests_log_json_lines_with_their_request_and_member(client, members, log_lines):

@@ -1,0 +1,79 @@
+"""Hot feed pages for signed-out readers, answered before the framework runs.
+
+The feed views keep each page they build in the store for FEED_CACHE_SECONDS under the address it was asked for
+(forum.feed_cache), tagged with the feed's generation. When a reader without a token asks for a feed address again,
+this middleware finds the page with one store trip and, if it belongs to the current generation, answers with it as
+the view would have: the same body and headers, an access line and a latency sample. No request context is built, no
+hook, argument parser or database session runs: most of a cached page's cost was that machinery, not the page.
+
+Anything else goes to the application: a token (its marks are personal, and it must be checked), another path or
+method, a miss, a page of an older generation, a store outage. The application builds the page and keeps it, so the
+next signed-out reader is answered here. Invalidation stays exact: a post that leaves a feed starts a new generation.
+"""
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, MapAdapter
+
+from api.logs import log_access, request_id_from
+from api.metrics import LATENCY
+from forum.feed_cache import cached_page
+from kernel.store import StoreUnavailable
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+
+def page_address(environ: "WSGIEnvironment") -> str:
+    """What a cached page is filed under: the path and the query exactly as asked."""
+    return f"{environ.get('PATH_INFO', '')}?{environ.get('QUERY_STRING', '')}"
+
+
+class AnonymousFeedPages:
+    def __init__(self, wsgi_app: "WSGIApplication", app: Flask, endpoints: Iterable[str]) -> None:
+        self.wsgi_app = wsgi_app
+        self.config = app.config
+        self.store = app.extensions["store"]
+        wanted = set(endpoints)
+        rules = [rule.empty() for rule in app.url_map.iter_rules() if rule.endpoint in wanted]
+        missing = wanted - {rule.endpoint for rule in rules}
+        if missing:
+            raise RuntimeError(f"no route for the cached feed endpoints {sorted(missing)}")
+        self.routes: MapAdapter = Map(rules, converters=app.url_map.converters).bind("localhost")
+
+    def __call__(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
+        started = time.perf_counter()
+        found = self._cached(environ)
+        if found is None:
+            return self.wsgi_app(environ, start_response)
+        route, body = found
+        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("X-Request-ID", request_id),
+                ("X-Content-Type-Options", "nosniff"),
+            ],
+        )
+        elapsed = time.perf_counter() - started
+        LATENCY.labels("GET", route, "200").observe(elapsed)
+        log_access(request_id, method="GET", route=route, status=200, duration_ms=round(elapsed * 1000, 2), cached=True)
+        return [body]
+
+    def _cached(self, environ: "WSGIEnvironment") -> tuple[str, bytes] | None:
+        if environ.get("REQUEST_METHOD") != "GET" or "HTTP_AUTHORIZATION" in environ:
+            return None
+        if not self.config["FEED_CACHE_SECONDS"]:
+            return None
+        try:
+            rule, _ = self.routes.match(environ.get("PATH_INFO", ""), "GET", return_rule=True)
+            page, _ = cached_page(self.store, page_address(environ))
+        except (HTTPException, StoreUnavailable):  # not a feed address (or a redirect), or no store: the app answers
+            return None
+        return None if page is None else (rule.rule, page.encode())
