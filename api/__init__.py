@@ -10,7 +10,7 @@ from api import (
     docs_assets,
     domain,  # noqa: F401  models and reactions
 )
-from api.anonymous_pages import AnonymousFeedPages
+from api.anonymous_pages import AnonymousPages
 from api.cli import register_cli
 from api.config import load_config
 from api.console import console
@@ -24,7 +24,7 @@ from api.logs import init_request_logging, request_id_from
 from api.metrics import init_request_metrics
 from api.proxies import TrustedProxies, parse_networks
 from api.request_guard import guard_request
-from api.resources import BLUEPRINTS, FEED_PAGE_ENDPOINTS
+from api.resources import BLUEPRINTS, CACHED_PAGES
 from forum.storage import LocalDiskStorage
 from jobs.celery import init_celery
 from kernel.db import db
@@ -78,8 +78,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_request_logging(app)  # after the request id is assigned
     init_request_metrics(app)
     _register_blueprints(app)
-    # Signed-out readers of hot feed pages are answered from the store before Flask runs (api/anonymous_pages.py).
-    app.wsgi_app = AnonymousFeedPages(app.wsgi_app, app, FEED_PAGE_ENDPOINTS)  # type: ignore[method-assign]
+    # Signed-out readers of hot pages are answered from the store before Flask runs (api/anonymous_pages.py).
+    app.wsgi_app = AnonymousPages(app.wsgi_app, app, CACHED_PAGES)  # type: ignore[method-assign]
     init_celery(app)
     register_cli(app)
     return app

@@ -7,7 +7,7 @@ standard library, whose errors the edge already turns into the API's answers."""
 from typing import Any
 
 import orjson
-from flask import Response
+from flask import Response, current_app
 from flask.json.provider import DefaultJSONProvider
 
 OPTIONS = orjson.OPT_NON_STR_KEYS
@@ -16,7 +16,8 @@ OPTIONS = orjson.OPT_NON_STR_KEYS
 class OrjsonProvider(DefaultJSONProvider):
     ensure_ascii = False
 
-    def _encode(self, obj: Any) -> bytes:
+    def encode(self, obj: Any) -> bytes:
+        """The JSON as bytes, ready to send or keep."""
         try:
             return orjson.dumps(obj, default=self.default, option=OPTIONS)
         except TypeError:  # orjson.JSONEncodeError is one
@@ -25,7 +26,14 @@ class OrjsonProvider(DefaultJSONProvider):
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         if kwargs:  # a caller asking for options (indent, sort_keys…) gets the standard encoder
             return super().dumps(obj, **kwargs)
-        return self._encode(obj).decode()
+        return self.encode(obj).decode()
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
-        return Response(self._encode(self._prepare_response_obj(args, kwargs)), mimetype=self.mimetype)
+        return Response(self.encode(self._prepare_response_obj(args, kwargs)), mimetype=self.mimetype)
+
+
+def encoded(obj: Any) -> bytes:
+    """The JSON of obj as the application writes it, as bytes (to send or to keep)."""
+    provider = current_app.json
+    assert isinstance(provider, OrjsonProvider)
+    return provider.encode(obj)

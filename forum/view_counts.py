@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from forum.posts import Post
 from kernel.db import db
-from kernel.store import StoreUnavailable, current_store
+from kernel.store import Store, StoreUnavailable, current_store
 from kernel.unit_of_work import transaction
 
 DIRTY = "views:dirty"
@@ -19,20 +19,30 @@ def _key(post_id: int) -> str:
     return f"views:post:{post_id}"
 
 
+def buffer_view(store: Store, post_id: int) -> int:
+    """One view into the store's buffer (one round trip); how many views it now holds for the post."""
+    return store.incr_marking(_key(post_id), DIRTY, str(post_id))
+
+
 def record_view(post_id: int) -> int:
     """Count one view; returns how many views the post's row did not hold when this request began (buffered, or
     just flushed by this view), so the page can show the true count."""
     try:
-        pending = current_store().incr_marking(_key(post_id), DIRTY, str(post_id))  # one round trip
+        pending = buffer_view(current_store(), post_id)
     except StoreUnavailable:
-        db.session.execute(update(Post).where(Post.id == post_id).values(view_count=Post.view_count + 1))
+        write_through(post_id)
         return 0
     if pending >= FLUSH_EVERY:
-        _flush_one(post_id)
+        flush_one(post_id)
     return pending
 
 
-def _flush_one(post_id: int) -> int:
+def write_through(post_id: int) -> None:
+    """A view counted straight into the post's row, when the store is down."""
+    db.session.execute(update(Post).where(Post.id == post_id).values(view_count=Post.view_count + 1))
+
+
+def flush_one(post_id: int) -> int:
     count = int(current_store().getdel(_key(post_id)) or 0)
     if count:
         db.session.execute(update(Post).where(Post.id == post_id).values(view_count=Post.view_count + count))
@@ -49,5 +59,5 @@ def flush_views(batch: int = 500) -> int:
             break
         with transaction():
             for post_id in post_ids:
-                written += _flush_one(int(post_id))
+                written += flush_one(int(post_id))
     return written

@@ -48,5 +48,11 @@ BLUEPRINTS = (
     wechat_push.blp,
 )
 
-# The views whose pages are post_page's: a signed-out reader's repeat is answered before Flask (api/anonymous_pages.py).
-FEED_PAGE_ENDPOINTS = ("posts.list_posts", "posts.user_posts", "boards.board_posts")
+# The views whose pages are cached for signed-out readers, whose repeats are answered before Flask
+# (api/anonymous_pages.py), each with what must still happen when it is: a post's view counts.
+CACHED_PAGES = {
+    "posts.list_posts": None,
+    "posts.user_posts": None,
+    "boards.board_posts": None,
+    "posts.get_post": posts.count_cached_view,
+}

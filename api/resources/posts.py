@@ -2,9 +2,10 @@
 
 import contextlib
 import json
+from collections.abc import Callable
 
 import marshmallow as ma
-from flask import Response, current_app, request
+from flask import Flask, Response, current_app, request
 
 from api.anonymous_pages import page_address
 from api.auth import auth_required, current_member, current_viewer
@@ -13,12 +14,14 @@ from api.errors import documented_errors
 from api.fields import BoundedList
 from api.forum_schemas import PostDetail, PostSummary, present_post
 from api.ids import MAX_ID
+from api.json import encoded
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from economy import badges
 from forum import feed_cache, feeds, posts, reactions, view_counts
 from forum.members import get_user
 from kernel.store import StoreUnavailable, current_store
+from kernel.unit_of_work import transaction
 from moderation import publishing
 
 blp = Blueprint("posts", __name__, url_prefix="/api/v1", description="Posts, likes and favourites")
@@ -84,15 +87,15 @@ def post_page(viewer, **filters) -> Response:
             if cached is not None:
                 return _json(cached) if viewer is None else _personalised(json.loads(cached), viewer)
     body = present_page(None, feeds.list_posts(**filters))
-    encoded = current_app.json.dumps(body)
+    page = encoded(body)
     if generation is not None:
         with contextlib.suppress(StoreUnavailable):
-            feed_cache.keep_page(current_store(), address, generation, encoded, ttl)
-    return _json(encoded) if viewer is None else _personalised(body, viewer)
+            feed_cache.keep_page(current_store(), address, generation, page, ttl)
+    return _json(page) if viewer is None else _personalised(body, viewer)
 
 
-def _json(encoded: str) -> Response:
-    return current_app.response_class(encoded, mimetype="application/json")
+def _json(page: str | bytes) -> Response:
+    return current_app.response_class(page, mimetype="application/json")
 
 
 def _personalised(body: dict, viewer) -> Response:
@@ -166,9 +169,44 @@ def create_post(body) -> dict:
 def get_post(post_id: int) -> Response:
     """One post with its rendered body; counts a view."""
     viewer = current_viewer()
+    if viewer is not None:
+        return _json(encoded(_shown(post_id, viewer)))
+    # A signed-out reader's post page is cached like a feed page (its counters lag as a feed's do); its view counts.
+    ttl = current_app.config["FEED_CACHE_SECONDS"]
+    if not ttl:
+        return _json(encoded(_shown(post_id, None)))
+    address = page_address(request.environ)
+    try:
+        cached, generation = feed_cache.cached_page(current_store(), address)
+    except StoreUnavailable:
+        return _json(encoded(_shown(post_id, None)))
+    if cached is not None:
+        view_counts.record_view(post_id)
+        return _json(cached)
+    page = encoded(_shown(post_id, None))
+    with contextlib.suppress(StoreUnavailable):
+        feed_cache.keep_page(current_store(), address, generation, page, ttl)
+    return _json(page)
+
+
+def count_cached_view(app: Flask, post_id: int) -> None:
+    """A signed-out reader was shown the post page from the cache, before Flask (api/anonymous_pages.py): one trip to
+    the store's buffer, and the database only when the buffer is due to be flushed (or the store is down)."""
+    count: Callable[[int], object]
+    try:
+        if view_counts.buffer_view(app.extensions["store"], post_id) < view_counts.FLUSH_EVERY:
+            return
+        count = view_counts.flush_one
+    except StoreUnavailable:
+        count = view_counts.write_through
+    with app.app_context(), transaction():
+        count(post_id)
+
+
+def _shown(post_id: int, viewer) -> dict:
     post = feeds.shown_post(post_id, viewer)
     # The view's own increment answers how many views wait in the buffer: no second trip to the store.
-    return _json(current_app.json.dumps(_detail(post, viewer, views=view_counts.record_view(post.id))))
+    return _detail(post, viewer, views=view_counts.record_view(post.id))
 
 
 @blp.route("/posts/<int:post_id>", methods=["PATCH"])

@@ -1,8 +1,15 @@
 """A signed-out reader's repeat of a feed page is answered before Flask, exactly as the view answers it."""
 
+import time
+from types import SimpleNamespace
+
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy.exc import OperationalError
 
+from forum import feed_cache, view_counts
+from forum.posts import Post
+from kernel.db import db
 from kernel.store import StoreUnavailable
 
 
@@ -82,6 +89,7 @@ def test_what_the_store_does_not_answer_reaches_the_application(
     def unavailable(*keys):
         raise StoreUnavailable("down")
 
+    monkeypatch.setattr(app.extensions["store"], "get", unavailable)
     monkeypatch.setattr(app.extensions["store"], "get_many", unavailable)
     outage = client.get("/api/v1/posts?sort=hot")  # no store: the application answers (and reads the database)
     assert outage.status_code == 200 and outage.get_json()["items"][0]["title"] == "a post"
@@ -111,3 +119,62 @@ def test_a_page_answered_from_the_store_is_logged_and_measured(client, members, 
     assert access[-1]["request_id"] == "req-cached-0001" and access[-1]["cached"] is True
     assert access[-1]["route"] == "/api/v1/posts" and access[-1]["status"] == 200 and "member_id" not in access[-1]
     assert REGISTRY.get_sample_value("http_request_duration_seconds_count", labels) == before + 1
+
+
+def test_a_page_held_by_a_worker_expires_with_the_stored_one(client, members, forum, settings, app_calls, monkeypatch):
+    settings(FEED_CACHE_SECONDS=30)
+    forum.post(members.create(), forum.board()["id"])
+    app_calls.clear()
+    client.get("/api/v1/posts?sort=hot")
+    client.get("/api/v1/posts?sort=hot")
+    assert len(app_calls) == 1
+    later = time.time() + 31
+    monkeypatch.setattr(feed_cache, "time", SimpleNamespace(time=lambda: later))
+    client.get("/api/v1/posts?sort=hot")
+    assert len(app_calls) == 2
+
+
+def test_a_post_page_is_cached_for_signed_out_readers_and_every_view_counts(
+    app, client, members, forum, settings, app_calls
+):
+    settings(FEED_CACHE_SECONDS=30)
+    author, moderator = members.create(), members.create(role="admin")
+    post = forum.post(author, forum.board()["id"], "街景")
+    url = f"/api/v1/posts/{post['id']}"
+    app_calls.clear()
+    pages = [client.get(url) for _ in range(view_counts.FLUSH_EVERY + 5)]  # one of them flushes the buffer
+    assert app_calls == [f"GET {url}?"]
+    assert {page.status_code for page in pages} == {200} and {page.get_data() for page in pages} == {
+        pages[0].get_data()
+    }
+    assert pages[0].get_json()["view_count"] == 1  # as the page was built: it lags like a feed's counters
+    with app.app_context():
+        assert db.session.get(Post, post["id"]).view_count == view_counts.FLUSH_EVERY  # flushed from the cached path
+    assert client.get(url, headers=author.headers).get_json()["view_count"] == len(pages) + 1  # live when signed in
+    hide = client.post(
+        "/api/v1/moderation/actions",
+        json={"action": "hide", "target_type": "post", "target_id": post["id"], "reason": "off topic"},
+        headers=moderator.headers,
+    )
+    assert hide.status_code == 200
+    assert client.get(url).status_code == 404  # a hidden post leaves the cache at once
+    assert client.get(f"/api/v1/posts/{post['id'] + 1000}").status_code == 404
+
+
+def test_a_cached_post_page_survives_a_failed_view_count(app, client, members, forum, settings, monkeypatch, log_lines):
+    settings(FEED_CACHE_SECONDS=30)
+    post = forum.post(members.create(), forum.board()["id"])
+    url = f"/api/v1/posts/{post['id']}"
+    first = client.get(url)
+
+    def no_store(store, post_id):
+        raise StoreUnavailable("down")
+
+    def no_database(post_id):
+        raise OperationalError("UPDATE posts", {}, Exception("the database went away"))
+
+    monkeypatch.setattr(view_counts, "buffer_view", no_store)  # the view goes to the database instead, which fails
+    monkeypatch.setattr(view_counts, "write_through", no_database)
+    again = client.get(url)
+    assert again.status_code == 200 and again.get_data() == first.get_data()
+    assert any(line["event"] == "cached_page_side_effect_failed" for line in log_lines())
