@@ -2,12 +2,12 @@
 
 Every path is reported as a ratio to a bare Flask endpoint (`benchmarks/bare.py`, `{"ok": true}`) served by the same
 gunicorn settings beside the app for the whole run and measured in 2-second slices alternating with the path's own
-(a burst: right before and after it), so the ratio holds on a machine whose speed drifts: /health, the hot feed with
-its cache on and off, one post, a keyword search, the feed's p50 at 1M posts vs 10k, supports/s for 2,000 concurrent
-supporters of one idea (final count checked), a 1,000-buyer rush on 100 units (exactly 100 sold) and a 10k check-in
-burst (each paid once). wrk drives every path, the bursts included (`burst.lua` sends each member's request once
-over 48 connections). In-process profiles (pyinstrument) of every measured path are kept with the results in
-benchmarks/results/<time>.json.
+(a burst: right before and after it), so the ratio holds on a machine whose speed drifts: /health, the hot feed and
+one post with the page cache on (the default) and off, all read signed out; a keyword search, the feed's p50 at 1M
+posts vs 10k, supports/s for 2,000 concurrent supporters of one idea (final count checked), a 1,000-buyer rush on
+100 units (exactly 100 sold) and a 10k check-in burst (each paid once). wrk drives every path, the bursts included
+(`burst.lua` sends each member's request once over 48 connections). In-process profiles (pyinstrument) of every
+measured path are kept with the results in benchmarks/results/<time>.json.
 
 Uses its own database (`bench`), Redis db 14 (store) and 13 (broker: reactions are queued for workers, which are not
 part of the measurement); all traffic stays on 127.0.0.1 and every loop is bounded.
@@ -391,13 +391,14 @@ def scenario_checkins(app, count: int) -> dict:
     }
 
 
-Call = tuple[str, str, str, dict | None]  # method, path, token, JSON body
+Call = tuple[str, str, str | None, dict | None]  # method, path, token (None: signed out), JSON body
 PROFILE_REPEAT = 31  # calls per profile, the first a warm-up
 PAIRED = (
     "health",
     "hot_feed_small",
     "hot_feed_small_uncached",
     "one_post",
+    "one_post_uncached",
     "hot_feed_large_uncached",
     "search_large",
     "hot_feed_large",
@@ -410,8 +411,9 @@ def profile(app, calls: list[Call]) -> str:
 
     client = app.test_client()
 
-    def send(method: str, path: str, token: str, body: dict | None) -> None:
-        response = client.open(path, method=method, headers={"Authorization": f"Bearer {token}"}, json=body)
+    def send(method: str, path: str, token: str | None, body: dict | None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = client.open(path, method=method, headers=headers, json=body)
         if response.status_code >= 300:
             raise RuntimeError(f"{method} {path} answered {response.status_code}: {response.get_data(as_text=True)}")
 
@@ -454,11 +456,13 @@ def main() -> int:
         warm_up(feed)
         results["health"] = paired(f"{BASE}/api/v1/health", args.seconds)
         results["hot_feed_small"] = small = paired(feed, args.seconds)
+        warm_up(post)
+        results["one_post"] = paired(post, args.seconds)
         stop_server(server)
         server = start_server(cache=False)
         warm_up(feed)
         results["hot_feed_small_uncached"] = paired(feed, args.seconds)
-        results["one_post"] = paired(post, args.seconds)
+        results["one_post_uncached"] = paired(post, args.seconds)
         stop_server(server)
         log(f"seeding up to {args.large} posts")
         started = time.perf_counter()
@@ -497,6 +501,7 @@ def main() -> int:
         "hot_feed_cached": results["hot_feed_small"]["ratio"],
         "hot_feed_uncached": results["hot_feed_small_uncached"]["ratio"],
         "one_post": results["one_post"]["ratio"],
+        "one_post_uncached": results["one_post_uncached"]["ratio"],
         "checkin_burst": results["checkins"]["ratio"],
         "supports_burst": results["supports"]["ratio"],
     }
@@ -506,10 +511,14 @@ def main() -> int:
     writers = tokens_for(app, list(range(args.members - 2 * repeat + 1, args.members + 1)))  # unused by the bursts
     checkers, supporters = list(writers.values())[:repeat], list(writers.values())[repeat:]
     profiles = results["profiles"] = {}
-    profiles["hot_feed_cached"] = profile(app, [("GET", "/api/v1/posts?sort=hot&limit=20", reader, None)] * repeat)
+    feed_path, post_path = "/api/v1/posts?sort=hot&limit=20", f"/api/v1/posts/{args.small // 2}"
+    # As wrk reads them: signed out, the cache on (the default), then off.
+    profiles["hot_feed_cached"] = profile(app, [("GET", feed_path, None, None)] * repeat)
+    profiles["one_post"] = profile(app, [("GET", post_path, None, None)] * repeat)
+    profiles["hot_feed_signed_in"] = profile(app, [("GET", feed_path, reader, None)] * repeat)
     app.config["FEED_CACHE_SECONDS"] = 0  # from here on, the work and not the cache
-    profiles["hot_feed_uncached"] = profile(app, [("GET", "/api/v1/posts?sort=hot&limit=20", reader, None)] * repeat)
-    profiles["one_post"] = profile(app, [("GET", f"/api/v1/posts/{args.small // 2}", reader, None)] * repeat)
+    profiles["hot_feed_uncached"] = profile(app, [("GET", feed_path, None, None)] * repeat)
+    profiles["one_post_uncached"] = profile(app, [("GET", post_path, None, None)] * repeat)
     profiles["checkin"] = profile(app, [("POST", "/api/v1/me/checkin", token, None) for token in checkers])
     support = f"/api/v1/ideas/{results['supports']['idea_id']}/support"
     profiles["support"] = profile(app, [("PUT", support, token, {"would_buy": 1}) for token in supporters])

@@ -167,7 +167,10 @@ def create_post(body) -> dict:
 @blp.response(200, PostDetail)
 @documented_errors(blp, 404)
 def get_post(post_id: int) -> Response:
-    """One post with its rendered body; counts a view."""
+    """One post with its rendered body; counts a view.
+
+    A signed-out reader's page may be up to FEED_CACHE_SECONDS old in its counters (like a feed page); a post that is
+    hidden, removed or edited leaves the cache at once."""
     viewer = current_viewer()
     if viewer is not None:
         return _json(encoded(_shown(post_id, viewer)))
