@@ -13,11 +13,11 @@ next signed-out reader is answered here. Invalidation stays exact: a post that l
 """
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from flask import Flask
+from flask import Flask, Request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, MapAdapter, Rule
@@ -34,6 +34,15 @@ if TYPE_CHECKING:
 def page_address(environ: "WSGIEnvironment") -> str:
     """What a cached page is filed under: the path and the query exactly as asked."""
     return f"{environ.get('PATH_INFO', '')}?{environ.get('QUERY_STRING', '')}"
+
+
+def cacheable_address(request: Request, arguments: Collection[str]) -> str | None:
+    """The address to keep this request's page under, if its query holds only the view's own arguments, each once:
+    a query padded with anything else would otherwise file one more copy of the same page per variant."""
+    given = request.args
+    if len(given) != len(list(given.items(multi=True))) or any(key not in arguments for key in given):
+        return None
+    return page_address(request.environ)
 
 
 log = structlog.get_logger(__name__)

@@ -77,7 +77,8 @@ def load_config(instance: Path) -> dict[str, Any]:
         "EVENT_RETRY_MAX_SECONDS": int(env.get("EVENT_RETRY_MAX_SECONDS", 600)),
         # The sweep re-dispatches events still without reactions this long after they were written.
         "EVENT_SWEEP_GRACE_SECONDS": int(env.get("EVENT_SWEEP_GRACE_SECONDS", 60)),
-        # Feed pages are cached this long in the store (0 disables); per-viewer fields are never cached.
+        # Feed pages, and post pages for signed-out readers, are cached this long (0 disables); per-viewer fields
+        # never are.
         "FEED_CACHE_SECONDS": int(env.get("FEED_CACHE_SECONDS", 10)),
         # Tokens
         "JWT_SECRET_KEY": _secret(instance, "JWT_SECRET_KEY"),

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import marshmallow as ma
 from flask import Flask, Response, current_app, request
 
-from api.anonymous_pages import page_address
+from api.anonymous_pages import cacheable_address
 from api.auth import auth_required, current_member, current_viewer
 from api.blueprint import Blueprint
 from api.errors import documented_errors
@@ -74,21 +74,22 @@ class FavoriteOut(ma.Schema):
 
 
 def post_page(viewer, **filters) -> Response:
-    """A feed page. Pages are cached briefly in the store (FEED_CACHE_SECONDS) under the address asked for, as the JSON
-    a signed-out reader gets: a signed-out reader's repeat is answered from there before Flask runs
-    (api/anonymous_pages.py); a signed-in reader's like/favourite marks are added to it. Keyword searches are never
-    cached. Presented as plain dicts and encoded once: no schema walks the rows of a hot read."""
+    """A feed page. Pages are cached briefly in the store (FEED_CACHE_SECONDS) under the address asked for (when its
+    query holds only the view's arguments), as the JSON a signed-out reader gets: a signed-out reader's repeat is
+    answered from there before Flask runs (api/anonymous_pages.py); a signed-in reader's like/favourite marks are
+    added to it. Keyword searches are never cached. Presented as plain dicts and encoded once: no schema walks the
+    rows of a hot read."""
     ttl = current_app.config["FEED_CACHE_SECONDS"]
     generation = None
-    address = page_address(request.environ)
-    if ttl and not filters.get("q"):
+    address = cacheable_address(request, filters)
+    if ttl and address and not filters.get("q"):
         with contextlib.suppress(StoreUnavailable):
             cached, generation = feed_cache.cached_page(current_store(), address)
             if cached is not None:
                 return _json(cached) if viewer is None else _personalised(json.loads(cached), viewer)
     body = present_page(None, feeds.list_posts(**filters))
     page = encoded(body)
-    if generation is not None:
+    if generation is not None and address is not None:
         with contextlib.suppress(StoreUnavailable):
             feed_cache.keep_page(current_store(), address, generation, page, ttl)
     return _json(page) if viewer is None else _personalised(body, viewer)
@@ -176,9 +177,9 @@ def get_post(post_id: int) -> Response:
         return _json(encoded(_shown(post_id, viewer)))
     # A signed-out reader's post page is cached like a feed page (its counters lag as a feed's do); its view counts.
     ttl = current_app.config["FEED_CACHE_SECONDS"]
-    if not ttl:
+    address = cacheable_address(request, ())
+    if not ttl or address is None:
         return _json(encoded(_shown(post_id, None)))
-    address = page_address(request.environ)
     try:
         cached, generation = feed_cache.cached_page(current_store(), address)
     except StoreUnavailable:

@@ -178,3 +178,17 @@ def test_a_cached_post_page_survives_a_failed_view_count(app, client, members, f
     again = client.get(url)
     assert again.status_code == 200 and again.get_data() == first.get_data()
     assert any(line["event"] == "cached_page_side_effect_failed" for line in log_lines())
+
+
+def test_a_query_padded_with_anything_else_files_no_copy(client, members, forum, settings, app_calls):
+    settings(FEED_CACHE_SECONDS=30)
+    post = forum.post(members.create(), forum.board()["id"])
+    app_calls.clear()
+    for url in (
+        "/api/v1/posts?sort=hot&junk=1",
+        "/api/v1/posts?sort=hot&sort=hot",
+        f"/api/v1/posts/{post['id']}?junk=1",
+    ):
+        assert client.get(url).status_code == 200
+        assert client.get(url).status_code == 200
+    assert len(app_calls) == 6  # answered every time, kept never
