@@ -308,7 +308,11 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** One post with its rendered body; counts a view. */
+        /**
+         * One post with its rendered body; counts a view.
+         * @description A signed-out reader's page may be up to FEED_CACHE_SECONDS old in its counters (like a feed page); a post that is
+         *     hidden, removed or edited leaves the cache at once.
+         */
         get: operations["getPost"];
         put?: never;
         post?: never;
