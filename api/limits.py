@@ -13,10 +13,10 @@ def action_limited(blp, action: str) -> Callable:
     def decorate(func) -> Callable[..., Any]:
         @wraps(func)
         def wrapper(*args, **kwargs) -> Any:
-            member = current_member()
-            limits.check(action, member)
+            allowance = limits.allowance(action, current_member())
+            limits.check(allowance)
             result = func(*args, **kwargs)
-            limits.consume(action, member)
+            limits.consume(allowance)
             return result
 
         return documented_errors(blp, 429)(wrapper)

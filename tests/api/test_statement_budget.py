@@ -5,7 +5,9 @@ import contextlib
 
 from sqlalchemy import event
 
+from forum.members import User
 from kernel.db import db
+from moderation import limits
 from tests.api.test_ideas import _published
 
 # Ceilings, measured: a change that adds statements to a hot path has to say so here.
@@ -109,3 +111,16 @@ def test_a_cached_page_for_a_signed_out_reader_never_reaches_the_database(app, c
         event.remove(engine, "checkout", record)
     assert again.status_code == 200 and again.get_data() == first.get_data()
     assert checkouts == []  # no statement, and no COMMIT either
+
+
+def test_a_limited_action_is_counted_after_its_commit_without_reading_the_member(app, members, settings):
+    settings(ACTION_LIMITS_ENABLED=True)
+    member = members.create()
+    with app.test_request_context():
+        user = db.session.get(User, member.id)
+        allowance = limits.allowance("like", user)
+        db.session.commit()  # as the action's unit of work does: the member's row is expired
+        with statements(app, until_commit=False) as seen:
+            limits.consume(allowance)
+        assert seen == []  # the allowance was settled before: no refresh of the member
+        assert allowance.items  # and it does count (limits are on, the member is not staff)
