@@ -81,10 +81,15 @@ def request_id_from(given: str) -> str:
     return given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
 
 
-def log_access(request_id: str, **fields) -> None:
-    """The access line of a request answered without the application (its hooks write the others)."""
+def bind_request_id(request_id: str | None) -> None:
+    """From here on every line carries this request's id, and nothing bound for an earlier request."""
     clear_contextvars()
     bind_contextvars(request_id=request_id)
+
+
+def log_access(request_id: str, **fields) -> None:
+    """The access line of a request answered without the application (its hooks write the others)."""
+    bind_request_id(request_id)
     access.info("request", **fields)
 
 
@@ -93,8 +98,7 @@ def init_request_logging(app: Flask) -> None:
 
     @app.before_request
     def bind_request() -> None:
-        clear_contextvars()
-        bind_contextvars(request_id=g.get("request_id"))
+        bind_request_id(g.get("request_id"))
         g.started = time.perf_counter()
 
     @app.after_request

@@ -19,22 +19,34 @@ def _key(post_id: int) -> str:
     return f"views:post:{post_id}"
 
 
-def buffer_view(store: Store, post_id: int) -> int:
-    """One view into the store's buffer (one round trip); how many views it now holds for the post."""
-    return store.incr_marking(_key(post_id), DIRTY, str(post_id))
+def buffered(store: Store, post_id: int) -> int | None:
+    """One view into the store's buffer (one round trip): how many views it now holds for the post, or None when the
+    store is down and the view still has to be written."""
+    try:
+        return store.incr_marking(_key(post_id), DIRTY, str(post_id))
+    except StoreUnavailable:
+        return None
+
+
+def needs_database(pending: int | None) -> bool:
+    """Whether a buffered view still needs the database: its buffer is due to be flushed, or it was not buffered."""
+    return pending is None or pending >= FLUSH_EVERY
+
+
+def settle(post_id: int, pending: int | None) -> None:
+    """What a buffered view still needs from the database (see needs_database), inside the caller's transaction."""
+    if pending is None:
+        write_through(post_id)
+    elif pending >= FLUSH_EVERY:
+        flush_one(post_id)
 
 
 def record_view(post_id: int) -> int:
     """Count one view; returns how many views the post's row did not hold when this request began (buffered, or
     just flushed by this view), so the page can show the true count."""
-    try:
-        pending = buffer_view(current_store(), post_id)
-    except StoreUnavailable:
-        write_through(post_id)
-        return 0
-    if pending >= FLUSH_EVERY:
-        flush_one(post_id)
-    return pending
+    pending = buffered(current_store(), post_id)
+    settle(post_id, pending)
+    return pending or 0
 
 
 def write_through(post_id: int) -> None:

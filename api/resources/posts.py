@@ -79,20 +79,35 @@ def post_page(viewer, **filters) -> Response:
     answered from there before Flask runs (api/anonymous_pages.py); a signed-in reader's like/favourite marks are
     added to it. Keyword searches are never cached. Presented as plain dicts and encoded once: no schema walks the
     rows of a hot read."""
+    built: list[dict] = []
+
+    def build() -> bytes:
+        built.append(present_page(None, feeds.list_posts(**filters)))
+        return encoded(built[0])
+
+    address = None if filters.get("q") else cacheable_address(request, filters)
+    page, _ = _cached_or_built(address, build)
+    if viewer is None:
+        return _json(page)
+    return _personalised(built[0] if built else json.loads(page), viewer)
+
+
+def _cached_or_built(address: str | None, build: Callable[[], bytes]) -> tuple[bytes, bool]:
+    """The signed-out page at this address from the cache (FEED_CACHE_SECONDS), else built now and kept, tagged with
+    the generation read before building; and whether it came from the cache. No address, no cache: built."""
     ttl = current_app.config["FEED_CACHE_SECONDS"]
-    generation = None
-    address = cacheable_address(request, filters)
-    if ttl and address and not filters.get("q"):
-        with contextlib.suppress(StoreUnavailable):
-            cached, generation = feed_cache.cached_page(current_store(), address)
-            if cached is not None:
-                return _json(cached) if viewer is None else _personalised(json.loads(cached), viewer)
-    body = present_page(None, feeds.list_posts(**filters))
-    page = encoded(body)
-    if generation is not None and address is not None:
-        with contextlib.suppress(StoreUnavailable):
-            feed_cache.keep_page(current_store(), address, generation, page, ttl)
-    return _json(page) if viewer is None else _personalised(body, viewer)
+    if not ttl or address is None:
+        return build(), False
+    try:
+        cached, generation = feed_cache.cached_page(current_store(), address)
+    except StoreUnavailable:
+        return build(), False
+    if cached is not None:
+        return cached, True
+    page = build()
+    with contextlib.suppress(StoreUnavailable):
+        feed_cache.keep_page(current_store(), address, generation, page, ttl)
+    return page, False
 
 
 def _json(page: str | bytes) -> Response:
@@ -176,35 +191,19 @@ def get_post(post_id: int) -> Response:
     if viewer is not None:
         return _json(encoded(_shown(post_id, viewer)))
     # A signed-out reader's post page is cached like a feed page (its counters lag as a feed's do); its view counts.
-    ttl = current_app.config["FEED_CACHE_SECONDS"]
-    address = cacheable_address(request, ())
-    if not ttl or address is None:
-        return _json(encoded(_shown(post_id, None)))
-    try:
-        cached, generation = feed_cache.cached_page(current_store(), address)
-    except StoreUnavailable:
-        return _json(encoded(_shown(post_id, None)))
-    if cached is not None:
+    page, from_cache = _cached_or_built(cacheable_address(request, ()), lambda: encoded(_shown(post_id, None)))
+    if from_cache:
         view_counts.record_view(post_id)
-        return _json(cached)
-    page = encoded(_shown(post_id, None))
-    with contextlib.suppress(StoreUnavailable):
-        feed_cache.keep_page(current_store(), address, generation, page, ttl)
     return _json(page)
 
 
 def count_cached_view(app: Flask, post_id: int) -> None:
     """A signed-out reader was shown the post page from the cache, before Flask (api/anonymous_pages.py): one trip to
-    the store's buffer, and the database only when the buffer is due to be flushed (or the store is down)."""
-    count: Callable[[int], object]
-    try:
-        if view_counts.buffer_view(app.extensions["store"], post_id) < view_counts.FLUSH_EVERY:
-            return
-        count = view_counts.flush_one
-    except StoreUnavailable:
-        count = view_counts.write_through
-    with app.app_context(), transaction():
-        count(post_id)
+    the store's buffer, and the database only when the view needs it (a flush due, or the store down)."""
+    pending = view_counts.buffered(app.extensions["store"], post_id)
+    if view_counts.needs_database(pending):
+        with app.app_context(), transaction():
+            view_counts.settle(post_id, pending)
 
 
 def _shown(post_id: int, viewer) -> dict:
