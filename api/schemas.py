@@ -31,9 +31,9 @@ class PublicProfile(MemberSummary):
     created_at = ma.fields.DateTime()
 
     def _showcase(self, user) -> list[dict]:
-        from economy.badges import showcases
+        from economy.badges import pinned_badges
 
-        return [badge_out(b) for b in showcases([user.id])[user.id]]
+        return [badge_out(b) for b in pinned_badges([user.id])[user.id]]
 
 
 class PrivateProfile(PublicProfile):

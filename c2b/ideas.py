@@ -22,10 +22,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     Select,
     String,
     Text,
     and_,
+    case,
+    cast,
     delete,
     func,
     or_,
@@ -287,8 +290,18 @@ def reject(idea: Idea, reason: str) -> None:
 
 
 def _trend(idea: Idea) -> float:
-    since = (idea.published_at or idea.created_at) - EPOCH
-    return round(math.log10(max(idea.verified_supporter_count, 1)) + since.total_seconds() / 45000, 7)
+    return round(math.log10(max(idea.verified_supporter_count, 1)) + _age_term(idea), 7)
+
+
+def _trend_as_counted(idea: Idea, verified: ColumnElement[int]) -> ColumnElement[float]:
+    """`_trend` in SQL, from the verified count an UPDATE is setting: the support's counting UPDATE writes the trend
+    too, so a popular idea's row takes one write under its lock instead of two (both databases' log() is base 10)."""
+    at_least_one = case((verified > 1, verified), else_=1)
+    return func.round(cast(func.log(at_least_one) + _age_term(idea), Numeric), 7)
+
+
+def _age_term(idea: Idea) -> float:
+    return ((idea.published_at or idea.created_at) - EPOCH).total_seconds() / 45000
 
 
 def _not_supporting(idea: Idea, now: datetime) -> Conflict:
@@ -305,10 +318,10 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
     """One support per member per idea (PUT again to change the survey answers): the idea as it now stands and the
     member's support.
 
-    A popular idea's row is what every supporter writes, so it is locked only for the last steps: the support row
-    goes in first, then one conditional UPDATE moves the counters only while the idea still collects support (read
-    again under the lock: nobody supports an idea another supporter has just qualified, or that has expired), and
-    the milestones follow from the counts it returns."""
+    A popular idea's row is what every supporter writes, so it is locked only for the last step: the support row and
+    its event go in first, then one conditional UPDATE moves the counters and the trend only while the idea still
+    collects support (read again under the lock: nobody supports an idea another supporter has just qualified, or
+    that has expired), and the milestones follow from the counts it returns; the commit comes next."""
     now = clock.now()
     ensure_can_contribute(member, now, "support")
     idea = visible_idea(idea_id, member)
@@ -344,13 +357,22 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
             .execution_options(synchronize_session=False)
         )
         return Supported(idea, db.session.get_one(IdeaSupport, (idea.id, member.id), populate_existing=True))
+    # Written before the lock is taken: if the idea has stopped collecting, the refusal rolls it back with the rest.
+    outbox.emit(
+        events.IDEA_SUPPORTED,
+        actor_id=member.id,
+        subject=("idea", idea.id),
+        payload={"creator_id": idea.creator_id, "verified": verified},
+    )
     still_supporting = and_(Idea.status == "supporting", or_(Idea.deadline_at.is_(None), Idea.deadline_at > now))
+    verified_now = Idea.verified_supporter_count + (1 if verified else 0)
     counted_now = db.session.execute(
         update(Idea)
         .where(Idea.id == idea.id, still_supporting)
         .values(
             supporter_count=Idea.supporter_count + 1,
-            verified_supporter_count=Idea.verified_supporter_count + (1 if verified else 0),
+            verified_supporter_count=verified_now,
+            trend_score=_trend_as_counted(idea, verified_now),
         )
         .returning(*_LOCKED_FIELDS)
         .execution_options(synchronize_session=False)
@@ -360,15 +382,7 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
         raise _not_supporting(idea, now)
     for field, value in zip(_LOCKED_FIELDS, counted_now, strict=True):
         set_committed_value(idea, field.key, value)
-    idea.trend_score = _trend(idea)
-    _advance_milestones(idea, now)
-    outbox.emit(
-        events.IDEA_SUPPORTED,
-        actor_id=member.id,
-        subject=("idea", idea.id),
-        payload={"creator_id": idea.creator_id, "verified": verified},
-    )
-    db.session.flush()
+    _advance_milestones(idea, now)  # rarely anything: a milestone's writes are flushed with the commit
     return Supported(idea, row)
 
 
@@ -376,6 +390,7 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
 _LOCKED_FIELDS = (
     Idea.supporter_count,
     Idea.verified_supporter_count,
+    Idea.trend_score,
     Idea.milestones_reached,
     Idea.status,
     Idea.deadline_at,

@@ -8,8 +8,21 @@ and only one award (and one reward) exists. Repeatable badges get one sequence p
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, bindparam, delete, func, select
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    Row,
+    Select,
+    String,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from c2b.presale import early_access_rule
@@ -24,7 +37,7 @@ from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, ValidationFailed
 from kernel.outbox import Event
 from kernel.progress import report as report_progress
-from kernel.sql import get_or_404, insert_or_none, unique_or_refuse
+from kernel.sql import column_rows, get_or_404, insert_or_none, unique_or_refuse
 from kernel.unit_of_work import transaction
 
 TIERS = ("bronze", "silver", "gold")
@@ -421,23 +434,38 @@ def set_showcase(user: User, badge_ids: list[int]) -> list[Badge]:
     return showcases([user.id])[user.id]
 
 
-# Built once: every page of posts or floors asks it.
-_SHOWCASES = (
-    select(ShowcaseSlot.user_id, Badge)
-    .join(Badge, Badge.id == ShowcaseSlot.badge_id)
-    .where(ShowcaseSlot.user_id.in_(bindparam("user_ids", expanding=True)), Badge.enabled.is_(True))
-    .order_by(ShowcaseSlot.user_id, ShowcaseSlot.position)
-)
+def _showcase_of(*columns: Any) -> Select:
+    return (
+        select(ShowcaseSlot.user_id, *columns)
+        .join(Badge, Badge.id == ShowcaseSlot.badge_id)
+        .where(ShowcaseSlot.user_id.in_(bindparam("user_ids", expanding=True)), Badge.enabled.is_(True))
+        .order_by(ShowcaseSlot.user_id, ShowcaseSlot.position)
+    )
+
+
+# Built once: every page of posts or floors asks for the pinned badges of its authors.
+_SHOWCASES = _showcase_of(Badge)
+_PINNED = _showcase_of(Badge.slug, Badge.name, Badge.tier, Badge.image_url)
 
 
 def showcases(user_ids: list[int]) -> dict[int, list[Badge]]:
-    """The pinned badges of several members at once (for a page of posts)."""
+    """The pinned badges of several members at once, as badges."""
     found: dict[int, list[Badge]] = {uid: [] for uid in user_ids}
     if not user_ids:
         return found
-    rows = db.session.execute(_SHOWCASES, {"user_ids": user_ids}).all()
-    for uid, badge in rows:
+    for uid, badge in db.session.execute(_SHOWCASES, {"user_ids": user_ids}):
         found[uid].append(badge)
+    return found
+
+
+def pinned_badges(user_ids: list[int]) -> dict[int, list[Row[Any]]]:
+    """What a page of posts or floors shows beside each author: the slug, name, tier and image of their pinned
+    badges, read as plain rows (no entities to load on the hottest pages)."""
+    found: dict[int, list[Row[Any]]] = {uid: [] for uid in user_ids}
+    if not user_ids:
+        return found
+    for row in column_rows(_PINNED, {"user_ids": user_ids}):
+        found[row.user_id].append(row)
     return found
 
 

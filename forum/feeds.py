@@ -7,18 +7,19 @@ track): the posts with their authors' cards in one query, then the tags and imag
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, bindparam, literal, null, select, union_all
+from sqlalchemy import Row, Select, bindparam, literal, null, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute
 
 from forum.media import Media
 from forum.members import User
 from forum.posts import Post, PostImage, PostTag, Tag, can_see, find_tag
-from kernel.db import db
 from kernel.errors import NotFound
 from kernel.pagination import Page, keyset_page
 from kernel.search import substring_match
+from kernel.sql import column_rows
 
 SORTS = ("hot", "latest", "featured")
 
@@ -125,7 +126,7 @@ def listed(rows: Sequence[Row[*tuple[Any, ...]]]) -> list[Listed]:
     if not posts:
         return posts
     by_id = {post.id: post for post in posts}
-    for post_id, kind, name, _, *image in db.session.execute(_TAGS_AND_IMAGES, {"ids": list(by_id)}):
+    for post_id, kind, name, _, *image in column_rows(_TAGS_AND_IMAGES, {"ids": list(by_id)}):
         if kind == 0:
             by_id[post_id].tag_names.append(name)
         else:
@@ -135,7 +136,7 @@ def listed(rows: Sequence[Row[*tuple[Any, ...]]]) -> list[Listed]:
 
 def shown_post(post_id: int, viewer: User | None) -> Listed:
     """One post to display, read the way lists read theirs; not found when the viewer may not see it."""
-    row = db.session.execute(_ONE_POST, {"post_id": post_id}).first()
+    row = column_rows(_ONE_POST, {"post_id": post_id}).first()
     if row is None or not can_see(row, viewer):
         raise NotFound("no such post", code="post_not_found")
     return listed([row])[0]
@@ -151,22 +152,36 @@ def list_posts(
     limit: int = 20,
     cursor: str | None = None,
 ) -> Page:
-    query = _LISTED.where(Post.status == "published")
-    keys: list[InstrumentedAttribute[Any]] = []
-    if board_id is not None:
-        # Pinned posts lead a board's list, whatever the sort.
-        query = query.where(Post.board_id == board_id)
-        keys.append(Post.pinned)
-    if author_id is not None:
-        query = query.where(Post.author_id == author_id)
+    params: dict[str, Any] = {"board_id": board_id, "author_id": author_id}
     if tag:
         found = find_tag(tag)
         if found is None:
             return Page([], None)
-        query = query.where(Post.id.in_(select(PostTag.post_id).where(PostTag.tag_id == found.id)))
+        params["tag_id"] = found.id
+    query, keys = _feed(sort, board_id is not None, author_id is not None, bool(tag))
     if q:
         # Substring match, so Chinese words match inside sentences without a tokenizer.
         query = query.where(substring_match(Post.id, (Post.title, Post.body), "posts_search", q))
+    page = keyset_page(query, keys, limit, cursor, scalars=False, columns=True, params=params)
+    return Page(listed(page.items), page.next_cursor)
+
+
+@lru_cache(maxsize=32)
+def _feed(
+    sort: str, in_board: bool, by_author: bool, tagged: bool
+) -> tuple[Select[*tuple[Any, ...]], tuple[InstrumentedAttribute[Any], ...]]:
+    """The statement of a list of this shape and its order, with the board, author and tag as parameters: built
+    once per shape instead of on every page view."""
+    query = _LISTED.where(Post.status == "published")
+    keys: list[InstrumentedAttribute[Any]] = []
+    if in_board:
+        # Pinned posts lead a board's list, whatever the sort.
+        query = query.where(Post.board_id == bindparam("board_id"))
+        keys.append(Post.pinned)
+    if by_author:
+        query = query.where(Post.author_id == bindparam("author_id"))
+    if tagged:
+        query = query.where(Post.id.in_(select(PostTag.post_id).where(PostTag.tag_id == bindparam("tag_id"))))
     if sort == "hot":
         keys += [Post.hot_score, Post.id]
     elif sort == "featured":
@@ -174,5 +189,4 @@ def list_posts(
         keys += [Post.featured_at, Post.id]
     else:
         keys += [Post.created_at, Post.id]
-    page = keyset_page(query, keys, limit, cursor, scalars=False)
-    return Page(listed(page.items), page.next_cursor)
+    return query, tuple(keys)

@@ -5,13 +5,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Integer, Select, bindparam, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from kernel.db import db
 from kernel.errors import BadRequest
+from kernel.sql import column_rows
 
 T = TypeVar("T")
 
@@ -65,14 +67,19 @@ def keyset_page(
     *,
     descending: bool = True,
     scalars: bool = True,
+    columns: bool = False,
+    params: dict[str, Any] | None = None,
 ) -> Page:
-    """Page through `query` ordered by `keys`, all in one direction (the last key must be unique, e.g. the id)."""
+    """Page through `query` ordered by `keys`, all in one direction (the last key must be unique, e.g. the id).
+    Items are the first entity of each row (`scalars`), else the rows; `columns` says the query selects no entity,
+    so its rows come straight from the connection (kernel.sql.column_rows). `params` fill the query's own bind
+    parameters: a query built once (a feed's shape) is then paged by the same statement every time."""
+    keys = tuple(keys)
+    values: dict[str, Any] = {**(params or {}), "page_limit": limit + 1}
     if cursor:
-        after = decode_cursor(cursor, len(keys))
-        beyond = tuple_(*keys) < tuple_(*after) if descending else tuple_(*keys) > tuple_(*after)
-        query = query.where(beyond)
-    query = query.order_by(*[k.desc() if descending else k.asc() for k in keys]).limit(limit + 1)
-    result = db.session.execute(query)
+        values.update(zip(_after_names(len(keys)), decode_cursor(cursor, len(keys)), strict=True))
+    paged = _paged(query, keys, descending, bool(cursor))
+    result = column_rows(paged, values) if columns else db.session.execute(paged, values)
     rows = list(result.scalars() if scalars else result)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -81,3 +88,20 @@ def keyset_page(
         last = rows[-1]
         next_cursor = encode_cursor([getattr(last, k.key) for k in keys])
     return Page(rows, next_cursor)
+
+
+def _after_names(width: int) -> list[str]:
+    return [f"after_{n}" for n in range(width)]
+
+
+@lru_cache(maxsize=256)
+def _paged(query: Select, keys: tuple[InstrumentedAttribute[Any], ...], descending: bool, after: bool) -> Select:
+    """The page statement of a query, its cursor and size as parameters. Kept per query object: a statement built
+    once is compiled once and its rows need no matching to a fresh statement's columns on each page."""
+    if after:
+        bound = tuple_(
+            *(bindparam(name, type_=key.type) for name, key in zip(_after_names(len(keys)), keys, strict=True))
+        )
+        query = query.where(tuple_(*keys) < bound if descending else tuple_(*keys) > bound)
+    order = [key.desc() if descending else key.asc() for key in keys]
+    return query.order_by(*order).limit(bindparam("page_limit", type_=Integer))

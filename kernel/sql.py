@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Executable, inspect, update
+from sqlalchemy import CursorResult, Executable, Result, inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -42,6 +42,12 @@ def unique_or_refuse(refusal: DomainError | Callable[[IntegrityError], DomainErr
             yield
     except IntegrityError as exc:
         raise (refusal(exc) if callable(refusal) else refusal) from exc
+
+
+def column_rows(statement: Executable, params: dict[str, Any] | None = None) -> Result[*tuple[Any, ...]]:
+    """Run a select of columns (no entities) on the unit of work's connection: plain rows, without the ORM's
+    per-execution work (loading contexts, identity map) that only entities need; a third of a feed page's cost."""
+    return db.session.connection().execute(statement, params)
 
 
 def rows_changed(statement: Executable) -> int:

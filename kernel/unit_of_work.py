@@ -54,12 +54,24 @@ def transaction() -> Iterator[Work]:
         info[DEPTH_KEY] = depth
 
 
+def reads_only(func: Callable[P, R]) -> Callable[P, R]:
+    """Mark a view that only reads (a feed page): when it is the first to reach the database in its request, its
+    statements run without BEGIN and COMMIT, two round trips fewer on the hottest reads. Each statement still sees
+    committed data only, as under READ COMMITTED inside a transaction; a statement that writes would commit alone,
+    which is why only views that never write are marked."""
+    func.reads_only = True  # type: ignore[attr-defined]
+    return func
+
+
 def transactional(func: Callable[P, R]) -> Callable[P, R]:
     """Run a function as one unit of work. A returned HTTP answer of 400 or above counts as a failure."""
+    reading = getattr(func, "reads_only", False)
 
     @wraps(func)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         with transaction() as work:
+            if reading:
+                read_without_transaction()
             result = func(*args, **kwargs)
             if getattr(result, "status_code", 200) >= 400:
                 work.refuse()
@@ -67,6 +79,14 @@ def transactional(func: Callable[P, R]) -> Callable[P, R]:
 
     run.is_transactional = True  # type: ignore[attr-defined]
     return run
+
+
+def read_without_transaction() -> None:
+    """Open the session's connection in autocommit, unless a transaction has already begun (a signed-in reader's
+    session was checked first): then the reads join it."""
+    session = db.session()
+    if not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def _finish(*, commit: bool) -> None:

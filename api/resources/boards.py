@@ -13,6 +13,7 @@ from api.resources.posts import post_page
 from api.schemas import MemberSummary
 from forum import boards
 from forum.boards import SLUG_RE
+from kernel.unit_of_work import reads_only
 
 blp = Blueprint("boards", __name__, url_prefix="/api/v1/boards", description="Boards (版块) and moderators (版主)")
 
@@ -128,6 +129,7 @@ def remove_moderator(board_id: int, user_id: int) -> dict:
 @blp.arguments(BoardPostArgs, location="query")
 @blp.response(200, page_of(PostSummary))
 @documented_errors(blp, 400, 404)
+@reads_only
 def board_posts(args, board_id: int) -> Response:
     """A board's posts: pinned first, then hot | latest | featured; optional tag and keyword filters."""
     boards.get_board(board_id)

@@ -21,7 +21,7 @@ from economy import badges
 from forum import feed_cache, feeds, posts, reactions, view_counts
 from forum.members import get_user
 from kernel.store import StoreUnavailable, current_store
-from kernel.unit_of_work import transaction
+from kernel.unit_of_work import reads_only, transaction
 from moderation import publishing
 
 blp = Blueprint("posts", __name__, url_prefix="/api/v1", description="Posts, likes and favourites")
@@ -123,7 +123,7 @@ def _personalised(body: dict, viewer) -> Response:
 
 def present_page(viewer, page) -> dict:
     liked, faved = reactions.viewer_state(viewer, [p.id for p in page.items])
-    showcase = badges.showcases(list({p.author_id for p in page.items}))
+    showcase = badges.pinned_badges(list({p.author_id for p in page.items}))
     return page_body(
         page, lambda p: present_post(p, liked=liked, faved=faved, signed_in=viewer is not None, showcase=showcase)
     )
@@ -138,7 +138,7 @@ def _detail(post, viewer, views: int = 0) -> dict:
         views=views,
         full=True,
         signed_in=viewer is not None,
-        showcase=badges.showcases([post.author_id]),
+        showcase=badges.pinned_badges([post.author_id]),
     )
 
 
@@ -147,6 +147,7 @@ def _detail(post, viewer, views: int = 0) -> dict:
 @blp.arguments(PostListArgs, location="query")
 @blp.response(200, page_of(PostSummary))
 @documented_errors(blp, 400)
+@reads_only
 def list_posts(args) -> Response:
     """All boards' posts: hot | latest | featured, with tag and keyword (substring, Chinese included) filters."""
     return post_page(current_viewer(), **args)
@@ -291,6 +292,7 @@ def my_favorites(args) -> dict:
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_of(PostSummary))
 @documented_errors(blp, 400, 404)
+@reads_only
 def user_posts(args, user_id: int) -> Response:
     """A member's published posts, newest first."""
     get_user(user_id)

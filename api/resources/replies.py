@@ -50,7 +50,7 @@ def list_replies(args, post_id: int) -> dict:
     post = visible_post(post_id, viewer)
     page = replies.list_replies(post.id, viewer, args["limit"], args["cursor"])
     liked, applauded = reactions.reply_viewer_state(viewer, [r.id for r in page.items])
-    showcase = badges.showcases(list({r.author_id for r in page.items}))
+    showcase = badges.pinned_badges(list({r.author_id for r in page.items}))
     return page_body(
         page,
         lambda r: present_reply(

@@ -259,6 +259,23 @@ def test_listing_and_sorting(client, members, png_bytes, idea_rules):
     assert client.get("/api/v1/ideas?sort=random").status_code == 422
 
 
+def test_a_support_writes_the_trend_with_its_count(app, client, members, png_bytes, idea_rules):
+    from c2b.ideas import Idea, _trend
+
+    older, _ = _published(client, members, png_bytes)
+    newer, _ = _published(client, members, png_bytes)
+    for _ in range(3):
+        client.put(f"/api/v1/ideas/{older['id']}/support", json={}, headers=members.create().headers)
+    with app.app_context():
+        idea = db.session.get(Idea, older["id"])
+        assert idea.verified_supporter_count == 3
+        # The counting UPDATE computes it in SQL: the same value the Python rule gives (to its 7 decimals).
+        assert idea.trend_score == pytest.approx(_trend(idea), abs=1e-7)
+        assert idea.trend_score > db.session.get(Idea, newer["id"]).trend_score
+    trending = client.get("/api/v1/ideas?sort=trending").get_json()["items"]
+    assert [i["id"] for i in trending] == [older["id"], newer["id"]]
+
+
 def _rush(app, idea_id, fans):
     barrier = threading.Barrier(len(fans) * 2)
     codes = []

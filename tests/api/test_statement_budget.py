@@ -124,3 +124,40 @@ def test_a_limited_action_is_counted_after_its_commit_without_reading_the_member
             limits.consume(allowance)
         assert seen == []  # the allowance was settled before: no refresh of the member
         assert allowance.items  # and it does count (limits are on, the member is not staff)
+
+
+def _in_autocommit(dbapi_connection) -> bool:
+    """psycopg says so itself; Python's sqlite3 connection is in autocommit when it has no isolation level."""
+    flag = getattr(dbapi_connection, "autocommit", None)
+    return flag if isinstance(flag, bool) else dbapi_connection.isolation_level is None
+
+
+def test_a_signed_out_feed_page_reads_without_a_transaction_and_writes_keep_theirs(app, client, members, forum):
+    board = forum.board()
+    author, fan = members.create(), members.create()
+    post = forum.post(author, board["id"])
+    with app.app_context():
+        engine = db.engine
+    modes: list[tuple[str, bool]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        modes.append((statement.split()[0], _in_autocommit(cursor.connection)))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for address in (
+            "/api/v1/posts?sort=hot",
+            f"/api/v1/boards/{board['id']}/posts",
+            f"/api/v1/users/{author.id}/posts",
+        ):
+            assert client.get(address).status_code == 200
+        read = list(modes)
+        modes.clear()
+        # The connection goes back to the pool as it came: the next write on it is one transaction again.
+        assert client.put(f"/api/v1/posts/{post['id']}/like", headers=fan.headers).status_code == 200
+        assert client.get("/api/v1/posts?sort=hot", headers=fan.headers).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert read and all(autocommit for _, autocommit in read), read
+    # A signed-in reader's session was checked first, in a transaction the page then joins.
+    assert modes and not any(autocommit for _, autocommit in modes), modes
