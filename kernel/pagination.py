@@ -104,4 +104,6 @@ def _paged(query: Select, keys: tuple[InstrumentedAttribute[Any], ...], descendi
         )
         query = query.where(tuple_(*keys) < bound if descending else tuple_(*keys) > bound)
     order = [key.desc() if descending else key.asc() for key in keys]
-    return query.order_by(*order).limit(bindparam("page_limit", type_=Integer))
+    # The size is written into the SQL (a handful of distinct texts): with LIMIT as a parameter PostgreSQL plans every
+    # execution afresh, with the number it settles on one plan for the prepared statement.
+    return query.order_by(*order).limit(bindparam("page_limit", type_=Integer, literal_execute=True))
