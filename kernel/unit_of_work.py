@@ -26,6 +26,7 @@ class Work:
 
     def __init__(self) -> None:
         self.refused = False
+        self.autocommitted = False  # a read without a transaction: nothing is left to commit at the end
 
     def refuse(self) -> None:
         self.refused = True
@@ -48,7 +49,7 @@ def transaction() -> Iterator[Work]:
             _finish(commit=False)
         raise
     else:
-        if depth == 0:
+        if depth == 0 and not work.autocommitted:
             _finish(commit=not work.refused)
     finally:
         info[DEPTH_KEY] = depth
@@ -71,7 +72,7 @@ def transactional(func: Callable[P, R]) -> Callable[P, R]:
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         with transaction() as work:
             if reading:
-                read_without_transaction()
+                read_without_transaction(work)
             result = func(*args, **kwargs)
             if getattr(result, "status_code", 200) >= 400:
                 work.refuse()
@@ -81,12 +82,14 @@ def transactional(func: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
-def read_without_transaction() -> None:
+def read_without_transaction(work: Work) -> None:
     """Open the session's connection in autocommit, unless a transaction has already begun (a signed-in reader's
-    session was checked first): then the reads join it."""
+    session was checked first): then the reads join it. Autocommitted, the work ends without a commit: the request's
+    teardown hands the connection back."""
     session = db.session()
     if not session.in_transaction():
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        work.autocommitted = True
 
 
 def _finish(*, commit: bool) -> None:
