@@ -18,7 +18,6 @@ from sqlalchemy import (
     Select,
     String,
     UniqueConstraint,
-    bindparam,
     delete,
     func,
     select,
@@ -37,7 +36,7 @@ from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, ValidationFailed
 from kernel.outbox import Event
 from kernel.progress import report as report_progress
-from kernel.sql import column_rows, get_or_404, insert_or_none, unique_or_refuse
+from kernel.sql import column_rows, get_or_404, insert_or_none, one_of, unique_or_refuse
 from kernel.unit_of_work import transaction
 
 TIERS = ("bronze", "silver", "gold")
@@ -438,7 +437,7 @@ def _showcase_of(*columns: Any) -> Select:
     return (
         select(ShowcaseSlot.user_id, *columns)
         .join(Badge, Badge.id == ShowcaseSlot.badge_id)
-        .where(ShowcaseSlot.user_id.in_(bindparam("user_ids", expanding=True)), Badge.enabled.is_(True))
+        .where(one_of(ShowcaseSlot.user_id, "user_ids"), Badge.enabled.is_(True))
         .order_by(ShowcaseSlot.user_id, ShowcaseSlot.position)
     )
 

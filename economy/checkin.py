@@ -52,7 +52,7 @@ def check_in(user: User, now: datetime) -> CheckedIn:
     if record is None:
         raise Conflict("already checked in today", code="already_checked_in", details={"day": today.isoformat()})
     account = ledger.member_account(user.id, lock=True)
-    apply_rule(
+    paid = apply_rule(
         rule,
         user.id,
         f"checkin:{user.id}:{today.isoformat()}",
@@ -61,7 +61,10 @@ def check_in(user: User, now: datetime) -> CheckedIn:
         bonus_points=bonus,
         memo=f"签到 day {streak}",
         account=account,
+        once_a_day=True,  # the day's check-in row (inserted above) is the member's only one
     )
+    if paid is None:
+        record.points = 0  # a cap the operators set held the award back: the day shows what was paid
     outbox.emit(
         events.CHECKED_IN,
         actor_id=user.id,

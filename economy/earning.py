@@ -139,14 +139,16 @@ def apply_rule(
     bonus_points: int = 0,
     memo: str = "",
     account: Account | None = None,
+    once_a_day: bool = False,
 ) -> LedgerTransaction | None:
     """Pay a rule once per key, within its caps. The member's account row is locked so caps hold under races; a key
     already paid is found by the ledger's insert (no read before the lock: the common case is a new key). `account`
-    is the member's, when the caller already holds its lock."""
+    is the member's, when the caller already holds its lock. `once_a_day`: the caller pays this rule at most once
+    per member and community day (a check-in), so a daily cap of one or more cannot be reached and is not counted."""
     if not rule.enabled:
         return None
     account = account or ledger.member_account(user_id, lock=True)
-    if rule.daily_cap is not None:
+    if rule.daily_cap is not None and not (once_a_day and rule.daily_cap >= 1):
         start, end = community_day_bounds(at)
         if awards_count(user_id, rule.event_type, start, end) >= rule.daily_cap:
             return None

@@ -19,7 +19,7 @@ from forum.posts import Post, PostImage, PostTag, Tag, can_see, find_tag
 from kernel.errors import NotFound
 from kernel.pagination import Page, keyset_page
 from kernel.search import substring_match
-from kernel.sql import column_rows
+from kernel.sql import column_rows, one_of
 
 SORTS = ("hot", "latest", "featured")
 
@@ -101,13 +101,13 @@ _TAGS = (
     select(PostTag.post_id, literal(0).label("kind"), Tag.name, null().label("position"))
     .add_columns(*(null().label(f"image_{n}") for n in ("id", "width", "height", "mime", "check")))
     .join(Tag, Tag.id == PostTag.tag_id)
-    .where(PostTag.post_id.in_(bindparam("ids", expanding=True)))
+    .where(one_of(PostTag.post_id, "ids"))
 )
 _IMAGES = (
     select(PostImage.post_id, literal(1).label("kind"), null().label("name"), PostImage.position)
     .add_columns(Media.id, Media.width, Media.height, Media.mime, Media.check_status)
     .join(Media, Media.id == PostImage.media_id)
-    .where(PostImage.post_id.in_(bindparam("ids", expanding=True)))
+    .where(one_of(PostImage.post_id, "ids"))
 )
 _BOTH = union_all(_TAGS, _IMAGES).subquery()
 _TAGS_AND_IMAGES = select(_BOTH).order_by(_BOTH.c.post_id, _BOTH.c.kind, _BOTH.c.name, _BOTH.c.position)

@@ -4,9 +4,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Executable, Result, inspect, update
+from sqlalchemy import Boolean, ColumnElement, CursorResult, Executable, Result, any_, bindparam, inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from kernel.db import Base, db
 from kernel.errors import Conflict, DomainError, NotFound
@@ -48,6 +50,39 @@ def column_rows(statement: Executable, params: dict[str, Any] | None = None) -> 
     """Run a select of columns (no entities) on the unit of work's connection: plain rows, without the ORM's
     per-execution work (loading contexts, identity map) that only entities need; a third of a feed page's cost."""
     return db.session.connection().execute(statement, params)
+
+
+class _OneOf(ColumnElement[bool]):
+    """`column IN (…)` with the values as one parameter `name` (a list). PostgreSQL gets `column = ANY(:name)`: one
+    array parameter, so the statement's text is the same whatever the number of values (prepared once, nothing
+    rendered per value); other databases get the usual expanded IN."""
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("name", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+        self.column = column
+        self.name = name
+
+
+def one_of(column: Any, name: str) -> ColumnElement[bool]:
+    """`column` is one of the values given as the list parameter `name` (see _OneOf)."""
+    return _OneOf(column, name)
+
+
+@compiles(_OneOf)
+def _expanded_in(element: _OneOf, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.column.in_(bindparam(element.name, expanding=True)), **kw)
+
+
+@compiles(_OneOf, "postgresql")
+def _any_of_array(element: _OneOf, compiler: Any, **kw: Any) -> str:
+    values = bindparam(element.name, type_=postgresql.ARRAY(element.column.type))
+    return compiler.process(element.column == any_(values), **kw)
 
 
 def rows_changed(statement: Executable) -> int:

@@ -280,6 +280,15 @@ def test_leaderboards_rebuild_themselves_after_the_store_forgets(app, client, me
     assert [r["user"]["id"] for r in client.get("/api/v1/leaderboards/week").get_json()["items"]] == [author.id]
 
 
+def test_a_check_in_held_back_by_a_cap_says_it_paid_nothing(client, members):
+    operator, member = members.create(role="operator"), members.create()
+    patched = client.patch("/api/v1/economy/rules/checked_in", json={"daily_cap": 0}, headers=operator.headers)
+    assert patched.status_code == 200
+    done = client.post("/api/v1/me/checkin", headers=member.headers).get_json()
+    assert done["points_awarded"] == 0 and done["balance"] == 0
+    assert _points(client, member)["balance"] == 0
+
+
 def test_a_rule_change_reaches_every_worker(app, client, members, make_app, monkeypatch):
     """Rules are cached in each process; a change made by one worker reaches another once it compares versions."""
     from kernel import catalogue
