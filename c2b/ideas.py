@@ -35,7 +35,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column, relationship
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, joinedload, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
 from c2b import events
@@ -212,8 +212,12 @@ def can_see(idea: Idea, viewer: User | None) -> bool:
     return True
 
 
+# An idea's images come joined to its row: one statement where the relationship's own loading takes two.
+_WITH_IMAGES = (joinedload(Idea.images),)
+
+
 def visible_idea(idea_id: int, viewer: User | None) -> Idea:
-    return get_or_404(Idea, idea_id, "idea", visible=lambda idea: can_see(idea, viewer))
+    return get_or_404(Idea, idea_id, "idea", visible=lambda idea: can_see(idea, viewer), options=_WITH_IMAGES)
 
 
 def submit(creator: User, *, title: str, description: str, category: str, image_ids: list[int]) -> Idea:
