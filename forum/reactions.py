@@ -21,7 +21,7 @@ from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden
 from kernel.events import EventType
 from kernel.pagination import Page, keyset_page
-from kernel.sql import insert_if_absent, rows_changed
+from kernel.sql import insert_if_absent, one_of, rows_changed
 
 
 class PostLike(Model):
@@ -201,7 +201,7 @@ def _marks(first: tuple[Any, Any], second: tuple[Any, Any]) -> CompoundSelect:
     return union_all(
         *(
             select(literal(n).label("kind"), column).where(
-                table.user_id == bindparam("user_id"), column.in_(bindparam("ids", expanding=True))
+                table.user_id == bindparam("user_id"), one_of(column, "ids")
             )
             for n, (table, column) in enumerate((first, second))
         )
