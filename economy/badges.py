@@ -6,6 +6,7 @@ An award is a row keyed (badge, member, sequence): two events racing to award th
 and only one award (and one reward) exists. Repeatable badges get one sequence per threshold reached.
 """
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -449,22 +450,21 @@ _PINNED = _showcase_of(Badge.slug, Badge.name, Badge.tier, Badge.image_url)
 
 def showcases(user_ids: list[int]) -> dict[int, list[Badge]]:
     """The pinned badges of several members at once, as badges."""
-    found: dict[int, list[Badge]] = {uid: [] for uid in user_ids}
-    if not user_ids:
-        return found
-    for uid, badge in db.session.execute(_SHOWCASES, {"user_ids": user_ids}):
-        found[uid].append(badge)
-    return found
+    return _per_member(user_ids, lambda: db.session.execute(_SHOWCASES, {"user_ids": user_ids}))
 
 
 def pinned_badges(user_ids: list[int]) -> dict[int, list[Row[Any]]]:
     """What a page of posts or floors shows beside each author: the slug, name, tier and image of their pinned
     badges, read as plain rows (no entities to load on the hottest pages)."""
-    found: dict[int, list[Row[Any]]] = {uid: [] for uid in user_ids}
-    if not user_ids:
-        return found
-    for row in column_rows(_PINNED, {"user_ids": user_ids}):
-        found[row.user_id].append(row)
+    return _per_member(user_ids, lambda: ((row.user_id, row) for row in column_rows(_PINNED, {"user_ids": user_ids})))
+
+
+def _per_member(user_ids: list[int], read: Callable[[], Iterable[tuple[int, Any]]]) -> dict[int, list[Any]]:
+    """Each member's pinned items in slot order, from (member id, item) pairs; no read for no members."""
+    found: dict[int, list[Any]] = {uid: [] for uid in user_ids}
+    if user_ids:
+        for uid, item in read():
+            found[uid].append(item)
     return found
 
 

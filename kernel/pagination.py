@@ -71,16 +71,19 @@ def keyset_page(
     params: dict[str, Any] | None = None,
 ) -> Page:
     """Page through `query` ordered by `keys`, all in one direction (the last key must be unique, e.g. the id).
-    Items are the first entity of each row (`scalars`), else the rows; `columns` says the query selects no entity,
-    so its rows come straight from the connection (kernel.sql.column_rows). `params` fill the query's own bind
+    Items are the first entity of each row (`scalars`), else the rows; `columns` says the query selects no entity:
+    its rows are the items, straight from the connection (kernel.sql.column_rows). `params` fill the query's own bind
     parameters: a query built once (a feed's shape) is then paged by the same statement every time."""
     keys = tuple(keys)
     values: dict[str, Any] = {**(params or {}), "page_limit": limit + 1}
     if cursor:
         values.update(zip(_after_names(len(keys)), decode_cursor(cursor, len(keys)), strict=True))
     paged = _paged(query, keys, descending, bool(cursor))
-    result = column_rows(paged, values) if columns else db.session.execute(paged, values)
-    rows = list(result.scalars() if scalars else result)
+    if columns:
+        rows = list(column_rows(paged, values))
+    else:
+        result = db.session.execute(paged, values)
+        rows = list(result.scalars() if scalars else result)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None

@@ -222,7 +222,7 @@ def my_ledger(args) -> dict:
         .join(LedgerTransaction, LedgerTransaction.id == Entry.transaction_id)
         .where(Entry.account_id == (account_id or -1))
     )
-    page = keyset_page(query, [Entry.id], args["limit"], args["cursor"], scalars=False, columns=True)
+    page = keyset_page(query, [Entry.id], args["limit"], args["cursor"], columns=True)
     return page_body(page, lambda row: dict(row._mapping))
 
 
