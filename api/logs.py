@@ -67,8 +67,10 @@ def configure(fmt: str, level: str) -> None:
         if getattr(existing, "community", False):
             existing.setFormatter(formatter(fmt))
     root.setLevel(level)
-    # No line shows the thread or process names: not collecting them makes every record cheaper.
+    # No line shows the thread or process names, nor the caller's file and line: not collecting them (the logging
+    # HOWTO's "Optimization") makes every record cheaper; finding the caller walked the stack on every line.
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None
     logging.captureWarnings(True)  # Python warnings become log lines too (logger "py.warnings"), JSON like the rest
 
 

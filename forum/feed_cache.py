@@ -2,11 +2,12 @@
 
 Feed pages are cached briefly in the store under the address they were asked for, each tagged with the generation it
 was built in and the time it expires; a page from an older generation is a miss. Each worker also holds the pages it
-served lately, so a hot page costs one small read (the current generation) instead of fetching the page itself; a
-held page expires with the stored one. When a transaction changes a post's visibility (status, deletion), placement
-(board, pin, feature) or text, forum.posts marks the feeds stale and the generation moves on once the transaction
-commits, so a post a moderator hides leaves every cached page, in every worker, at once. Counters (likes, replies,
-views) do not start a new generation: those may lag by the cache's few seconds.
+served lately and the generation it last read, for GENERATION_HOLD_SECONDS: a hot page then costs no store trip at
+all (the read of the generation was half of a cached page's cost). A held page expires with the stored one. When a
+transaction changes a post's visibility (status, deletion), placement (board, pin, feature) or text, forum.posts marks
+the feeds stale and the generation moves on once the transaction commits: in the worker that committed at once, in
+every other worker within the hold, so a post a moderator hides leaves every cached page within a fifth of a second.
+Counters (likes, replies, views) do not start a new generation: those may lag by the cache's few seconds.
 
 A generation is a random token, not a count: a store that lost it (flushed, restarted) starts a new one that no
 earlier page was tagged with, so nothing held from before is served.
@@ -28,22 +29,29 @@ GENERATION_KEY = "feed:generation"
 _FLAG = "feeds_stale"
 PAGE_PREFIX = "feed:page:"
 HELD_PAGES = 256  # per worker: the hot pages (a page is ~10 kB)
+GENERATION_HOLD_SECONDS = 0.2  # how long a worker trusts the generation it read: how late other workers see a change
 
 _held: LRUCache[str, tuple[str, float, bytes]] = LRUCache(HELD_PAGES)  # address → generation, expiry, JSON
 _held_lock = threading.Lock()
+_seen: tuple[str, float] | None = None  # the generation this worker last read or started, and when (monotonic)
 
 
 def cached_page(store: Store, address: str) -> tuple[bytes | None, str]:
     """The cached JSON of the page at this address (path and query) if it belongs to the current generation, and that
-    generation. A page this worker holds costs one small store read; another, one read of the page and generation."""
+    generation. A page this worker holds costs nothing while the generation it read is fresh, else one small store
+    read; another page, one read (of the page, and of the generation when the worker's is stale)."""
     with _held_lock:
         held = _held.get(address)
+    generation = _held_generation()
     if held is not None and held[1] > time.time():
-        current = store.get(GENERATION_KEY) or _new_generation(store)
-        if held[0] == current:
-            return held[2], current
-    found, stored = store.get_many(GENERATION_KEY, PAGE_PREFIX + address)
-    generation = found or _new_generation(store)
+        generation = generation or _read_generation(store)
+        if held[0] == generation:
+            return held[2], generation
+    if generation is None:
+        found, stored = store.get_many(GENERATION_KEY, PAGE_PREFIX + address)
+        generation = _saw(found or _new_generation(store))
+    else:
+        stored = store.get(PAGE_PREFIX + address)
     if stored:
         tag, expires, body = stored.split("\n", 2)
         if tag == generation and float(expires) > time.time():
@@ -64,6 +72,27 @@ def _hold(address: str, generation: str, expires: float, body: bytes) -> bytes:
     return body
 
 
+def _held_generation() -> str | None:
+    seen = _seen
+    return seen[0] if seen is not None and time.monotonic() - seen[1] < GENERATION_HOLD_SECONDS else None
+
+
+def _read_generation(store: Store) -> str:
+    return _saw(store.get(GENERATION_KEY) or _new_generation(store))
+
+
+def _saw(generation: str) -> str:
+    global _seen
+    _seen = (generation, time.monotonic())  # one assignment: threads reading it see the old or the new pair
+    return generation
+
+
+def forget_generation() -> None:
+    """Read the generation from the store next time (a worker that knows the store was emptied)."""
+    global _seen
+    _seen = None
+
+
 def _new_generation(store: Store) -> str:
     token = uuid.uuid4().hex
     return token if store.set(GENERATION_KEY, token, only_if_new=True) else store.get(GENERATION_KEY) or token
@@ -76,8 +105,9 @@ def mark_stale(session: Session | None = None) -> None:
 @event.listens_for(Session, "after_commit")
 def _start_new_generation(session: Session) -> None:
     if session.info.pop(_FLAG, False):
+        generation = _saw(uuid.uuid4().hex)  # this worker stops serving older pages now, even if the store is away
         with contextlib.suppress(StoreUnavailable):
-            current_store().set(GENERATION_KEY, uuid.uuid4().hex)
+            current_store().set(GENERATION_KEY, generation)
 
 
 @event.listens_for(Session, "after_rollback")

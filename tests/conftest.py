@@ -19,6 +19,7 @@ from sqlalchemy import text
 from api import create_app
 from api.extensions import limiter
 from api.logs import formatter
+from forum import feed_cache
 from kernel import clock
 from kernel.db import db
 from kernel.store import current_store
@@ -145,6 +146,7 @@ def _clean(app):
                     conn.execute(text(f"DELETE FROM {table}"))
             _restore_reference_rows(conn, app.extensions["reference_rows"])
         current_store().flush()
+        feed_cache.forget_generation()  # as a worker would, after the flush, once its hold of the generation ran out
         limiter.reset()
 
 

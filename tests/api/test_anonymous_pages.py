@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from forum import feed_cache, view_counts
 from forum.posts import Post
 from kernel.db import db
-from kernel.store import StoreUnavailable
+from kernel.store import StoreUnavailable, current_store
 
 
 @pytest.fixture()
@@ -91,6 +91,8 @@ def test_what_the_store_does_not_answer_reaches_the_application(
 
     monkeypatch.setattr(app.extensions["store"], "get", unavailable)
     monkeypatch.setattr(app.extensions["store"], "get_many", unavailable)
+    later = time.monotonic() + feed_cache.GENERATION_HOLD_SECONDS  # once the generation held here must be read again
+    monkeypatch.setattr(feed_cache, "time", SimpleNamespace(time=time.time, monotonic=lambda: later))
     outage = client.get("/api/v1/posts?sort=hot")  # no store: the application answers (and reads the database)
     assert outage.status_code == 200 and outage.get_json()["items"][0]["title"] == "a post"
     assert app_calls == ["GET /api/v1/posts?sort=hot", "GET /api/v1/posts?sort=hot"]
@@ -106,6 +108,25 @@ def test_a_page_of_an_older_generation_is_rebuilt(client, members, forum, settin
     app_calls.clear()
     titles = [p["title"] for p in client.get("/api/v1/posts?sort=latest").get_json()["items"]]
     assert titles == ["second", "first"] and len(app_calls) == 1
+
+
+def test_another_workers_change_is_seen_once_the_generation_held_here_runs_out(
+    app, client, members, forum, settings, app_calls, monkeypatch
+):
+    settings(FEED_CACHE_SECONDS=300)
+    forum.post(members.create(), forum.board()["id"], "first")
+    client.get("/api/v1/posts?sort=latest")
+    with app.app_context():
+        current_store().set(feed_cache.GENERATION_KEY, "started-by-another-worker")  # e.g. it hid a post
+    app_calls.clear()
+    client.get("/api/v1/posts?sort=latest")
+    assert app_calls == []  # within the hold, the page held here is still served: no store trip at all
+    later = time.monotonic() + feed_cache.GENERATION_HOLD_SECONDS
+    monkeypatch.setattr(feed_cache, "time", SimpleNamespace(time=time.time, monotonic=lambda: later))
+    client.get("/api/v1/posts?sort=latest")
+    assert app_calls == ["GET /api/v1/posts?sort=latest"]  # the generation read again: the page is rebuilt
+    client.get("/api/v1/posts?sort=latest")
+    assert len(app_calls) == 1  # and kept under the new generation
 
 
 def test_a_page_answered_from_the_store_is_logged_and_measured(client, members, forum, settings, log_lines):
@@ -129,7 +150,7 @@ def test_a_page_held_by_a_worker_expires_with_the_stored_one(client, members, fo
     client.get("/api/v1/posts?sort=hot")
     assert len(app_calls) == 1
     later = time.time() + 31
-    monkeypatch.setattr(feed_cache, "time", SimpleNamespace(time=lambda: later))
+    monkeypatch.setattr(feed_cache, "time", SimpleNamespace(time=lambda: later, monotonic=time.monotonic))
     client.get("/api/v1/posts?sort=hot")
     assert len(app_calls) == 2
 
