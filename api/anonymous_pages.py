@@ -2,14 +2,15 @@
 
 The feed and post views keep each page they build for a signed-out reader in the store for FEED_CACHE_SECONDS under
 the address it was asked for (forum.feed_cache), tagged with the feed's generation. When a reader without a token
-asks for such an address again, this middleware finds the page (one small store trip when the worker holds it) and,
+asks for such an address again, this middleware finds the page (no store trip while the worker holds it) and,
 if it belongs to the current generation, answers with it as the view would have: the same body and headers, what the
 view must still do (a post's view counts), an access line and a latency sample. No request context is built, no hook,
 argument parser or database session runs: most of a cached page's cost was that machinery, not the page.
 
 Anything else goes to the application: a token (its marks are personal, and it must be checked), another path or
 method, a miss, a page of an older generation, a store outage. The application builds the page and keeps it, so the
-next signed-out reader is answered here. Invalidation stays exact: a post that leaves a feed starts a new generation.
+next signed-out reader is answered here. A post that leaves a feed starts a new generation, which every worker
+sees within forum.feed_cache.GENERATION_HOLD_SECONDS (the one that made the change at once).
 """
 
 import time

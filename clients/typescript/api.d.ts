@@ -311,7 +311,7 @@ export interface paths {
         /**
          * One post with its rendered body; counts a view.
          * @description A signed-out reader's page may be up to FEED_CACHE_SECONDS old in its counters (like a feed page); a post that is
-         *     hidden, removed or edited leaves the cache at once.
+         *     hidden, removed or edited leaves the cache within a fifth of a second.
          */
         get: operations["getPost"];
         put?: never;
