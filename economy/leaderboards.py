@@ -5,6 +5,7 @@ rolled-back award never shows. The boards can be rebuilt from the ledger at any 
 reads fall back to the ledger directly.
 """
 
+import contextlib
 from datetime import datetime, timedelta
 
 from flask import has_app_context
@@ -45,13 +46,10 @@ def _apply_after_commit(session: Session) -> None:
     deltas = session.info.pop("contribution_deltas", None)
     if not deltas or not has_app_context():
         return
-    store = current_store()
-    try:
-        for user_id, delta, moment in deltas:
-            for period in PERIODS:
-                store.zincrby(board_key(period, moment), delta, str(user_id))
-    except StoreUnavailable:
-        pass  # the board is a projection: `flask economy rebuild-leaderboards` catches it up
+    # The board is a projection: while the store is away, `flask economy rebuild-leaderboards` catches it up.
+    with contextlib.suppress(StoreUnavailable):
+        changes = [(board_key(p, moment), delta, str(user_id)) for user_id, delta, moment in deltas for p in PERIODS]
+        current_store().zincrby_many(changes)  # every period of every delta in one store trip
 
 
 @event.listens_for(Session, "after_rollback")

@@ -10,6 +10,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from typing import Protocol
 
 import redis
@@ -36,7 +37,7 @@ class Store(Protocol):
     def getdel(self, key: str) -> str | None: ...
     def sadd(self, key: str, *members: str) -> int: ...
     def spop(self, key: str, count: int) -> list[str]: ...
-    def zincrby(self, key: str, amount: float, member: str) -> float: ...
+    def zincrby_many(self, changes: Iterable[tuple[str, float, str]]) -> None: ...
     def zadd(self, key: str, mapping: dict[str, float]) -> int: ...
     def zscore(self, key: str, member: str) -> float | None: ...
     def zrevrank(self, key: str, member: str) -> int | None: ...
@@ -229,14 +230,13 @@ class SQLiteStore:
             )
             return popped
 
-    def zincrby(self, key, amount, member):
+    def zincrby_many(self, changes):
         with self._tx() as conn:
-            row = conn.execute(
+            conn.executemany(
                 "INSERT INTO store_members (key, member, score) VALUES (?, ?, ?) "
-                "ON CONFLICT (key, member) DO UPDATE SET score = score + excluded.score RETURNING score",
-                (self._k(key), member, float(amount)),
-            ).fetchone()
-            return float(row[0])
+                "ON CONFLICT (key, member) DO UPDATE SET score = score + excluded.score",
+                [(self._k(key), member, float(amount)) for key, amount, member in changes],
+            )
 
     def zadd(self, key, mapping):
         with self._tx() as conn:
@@ -387,8 +387,14 @@ class RedisStore:
     def spop(self, key, count):
         return list(self._call("spop", self._k(key), count) or [])
 
-    def zincrby(self, key, amount, member):
-        return float(self._call("zincrby", self._k(key), amount, member))
+    def zincrby_many(self, changes):
+        def together() -> None:  # one round trip for the lot
+            pipe = self._client.pipeline(transaction=False)
+            for key, amount, member in changes:
+                pipe.zincrby(self._k(key), amount, member)
+            pipe.execute()
+
+        self._run(together)
 
     def zadd(self, key, mapping):
         return int(self._call("zadd", self._k(key), mapping))

@@ -42,9 +42,8 @@ def test_a_counter_and_its_set_move_together(store):
 def test_sets_and_sorted_sets(store):
     assert store.sadd("s", "a", "b") == 2 and store.sadd("s", "a") == 0
     assert sorted(store.spop("s", 10)) == ["a", "b"] and store.spop("s", 10) == []
-    store.zincrby("z", 5, "alice")
-    store.zincrby("z", 2, "bob")
-    store.zincrby("z", 4, "bob")
+    store.zincrby_many([("z", 5, "alice"), ("z", 2, "bob")])
+    store.zincrby_many([("z", 4, "bob")])
     store.zadd("z", {"carol": 1})
     assert store.zrevrange("z", 0, -1) == [("bob", 6.0), ("alice", 5.0), ("carol", 1.0)]
     assert store.zrevrange("z", 0, 0) == [("bob", 6.0)]
