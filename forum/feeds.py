@@ -162,7 +162,7 @@ def list_posts(
     if q:
         # Substring match, so Chinese words match inside sentences without a tokenizer.
         query = query.where(substring_match(Post.id, (Post.title, Post.body), "posts_search", q))
-    page = keyset_page(query, keys, limit, cursor, columns=True, params=params)
+    page = keyset_page(query, keys, limit, cursor, columns=True, params=params, built_once=not q)
     return Page(listed(page.items), page.next_cursor)
 
 

@@ -69,16 +69,19 @@ def keyset_page(
     scalars: bool = True,
     columns: bool = False,
     params: dict[str, Any] | None = None,
+    built_once: bool = False,
 ) -> Page:
     """Page through `query` ordered by `keys`, all in one direction (the last key must be unique, e.g. the id).
     Items are the first entity of each row (`scalars`), else the rows; `columns` says the query selects no entity:
     its rows are the items, straight from the connection (kernel.sql.column_rows). `params` fill the query's own bind
-    parameters: a query built once (a feed's shape) is then paged by the same statement every time."""
+    parameters; a query `built_once` (a feed's shape, its values all parameters) is paged by the same statement every
+    time."""
     keys = tuple(keys)
     values: dict[str, Any] = {**(params or {}), "page_limit": limit + 1}
     if cursor:
         values.update(zip(_after_names(len(keys)), decode_cursor(cursor, len(keys)), strict=True))
-    paged = _paged(query, keys, descending, bool(cursor))
+    # Only a query built once recurs: keeping one built per request would only churn the cache.
+    paged = (_paged if built_once else _paged.__wrapped__)(query, keys, descending, bool(cursor))
     if columns:
         rows = list(column_rows(paged, values))
     else:
@@ -99,8 +102,9 @@ def _after_names(width: int) -> list[str]:
 
 @lru_cache(maxsize=256)
 def _paged(query: Select, keys: tuple[InstrumentedAttribute[Any], ...], descending: bool, after: bool) -> Select:
-    """The page statement of a query, its cursor and size as parameters. Kept per query object: a statement built
-    once is compiled once and its rows need no matching to a fresh statement's columns on each page."""
+    """The page statement of a query, its cursor and size as parameters. Kept per query object for queries built once
+    (a feed's shape): their statement is compiled once and its rows need no matching to a fresh statement's columns on
+    each page."""
     if after:
         bound = tuple_(
             *(bindparam(name, type_=key.type) for name, key in zip(_after_names(len(keys)), keys, strict=True))

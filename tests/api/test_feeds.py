@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from kernel import clock
+from kernel import clock, pagination
 
 
 def _titles(response) -> list[str]:
@@ -93,3 +93,16 @@ def test_bad_list_arguments_are_4xx(client):
     response = client.get("/api/v1/posts?cursor=not-a-cursor!!")
     assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_cursor"
     assert client.get("/api/v1/posts?cursor=W1sidiIsMV1d").status_code == 400  # valid encoding, wrong shape
+
+
+def test_a_feed_shape_keeps_its_paged_statement_and_a_search_keeps_none(client, members, forum):
+    board = forum.board()
+    forum.post(members.create(), board["id"], "街景 一")
+    pagination._paged.cache_clear()
+    for _ in range(3):
+        assert client.get("/api/v1/posts?sort=latest&q=街景").status_code == 200
+    assert pagination._paged.cache_info().currsize == 0  # a search's query is built per request: nothing to reuse
+    for _ in range(3):
+        assert client.get("/api/v1/posts?sort=latest&limit=5").status_code == 200
+    info = pagination._paged.cache_info()
+    assert (info.currsize, info.hits) == (1, 2)  # the feed's shape: built once, then reused
