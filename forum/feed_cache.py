@@ -10,7 +10,7 @@ every other worker within the hold, so a post a moderator hides leaves every cac
 Counters (likes, replies, views) do not start a new generation: those may lag by the cache's few seconds.
 
 A generation is a random token, not a count: a store that lost it (flushed, restarted) starts a new one that no
-earlier page was tagged with, so nothing held from before is served.
+earlier page was tagged with, so nothing held from before is served once the workers' holds have run out.
 """
 
 import contextlib
