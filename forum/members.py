@@ -4,12 +4,11 @@ import contextlib
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from sqlalchemy import ForeignKey, Integer, Select, String, bindparam, select
+from sqlalchemy import ForeignKey, Integer, String, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -313,18 +312,19 @@ def set_role(actor: User, target_id: int, role: str) -> User:
     return target
 
 
+# Built once: every signed-in request runs it, and building it cost about as much as running it.
+_SIGNED_IN = (
+    select(User)
+    .join(auth_sessions.AuthSession, auth_sessions.AuthSession.user_id == User.id)
+    .where(
+        auth_sessions.AuthSession.id == bindparam("family"),
+        auth_sessions.AuthSession.revoked_at.is_(None),
+        User.id == bindparam("user_id"),
+    )
+)
+
+
 def signed_in_member(family: str, user_id: int) -> User | None:
     """The member of a sign-in session that has not ended, in one query (the member stays in the identity map, so
     the token's user lookup next costs nothing); None when the session ended or belongs to someone else."""
-    return db.session.scalar(_signed_in_statement(), {"family": family, "user_id": user_id})
-
-
-@cache
-def _signed_in_statement() -> Select[User]:
-    """Built once: every signed-in request runs it, and building it cost about as much as running it."""
-    session = auth_sessions.AuthSession
-    return (
-        select(User)
-        .join(session, session.user_id == User.id)
-        .where(session.id == bindparam("family"), session.revoked_at.is_(None), User.id == bindparam("user_id"))
-    )
+    return db.session.scalar(_SIGNED_IN, {"family": family, "user_id": user_id})
