@@ -9,7 +9,7 @@ and only one award (and one reward) exists. Repeatable badges get one sequence p
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ForeignKey,
@@ -37,7 +37,7 @@ from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, ValidationFailed
 from kernel.outbox import Event
 from kernel.progress import report as report_progress
-from kernel.sql import column_rows, get_or_404, insert_or_none, one_of, unique_or_refuse
+from kernel.sql import column_rows, get_or_404, insert_or_none, json_rows, one_of, unique_or_refuse
 from kernel.unit_of_work import transaction
 
 TIERS = ("bronze", "silver", "gold")
@@ -457,6 +457,28 @@ def pinned_badges(user_ids: list[int]) -> dict[int, list[Row[Any]]]:
     """What a page of posts or floors shows beside each author: the slug, name, tier and image of their pinned
     badges, read as plain rows (no entities to load on the hottest pages)."""
     return _per_member(user_ids, lambda: ((row.user_id, row) for row in column_rows(_PINNED, {"user_ids": user_ids})))
+
+
+class PinnedBadge(NamedTuple):
+    slug: str
+    name: str
+    tier: str
+    image_url: str
+
+
+# The pinned badges of the member of the enclosing query's `users` row, as one JSON list: a page of posts reads its
+# authors' badges in its own statement (forum.feeds' `beside_author`). Read it back with `pinned_from`.
+PINNED_OF_MEMBER = (
+    select(json_rows(ShowcaseSlot.position, Badge.slug, Badge.name, Badge.tier, Badge.image_url))
+    .select_from(ShowcaseSlot)
+    .join(Badge, Badge.id == ShowcaseSlot.badge_id)
+    .where(ShowcaseSlot.user_id == User.id, Badge.enabled.is_(True))
+).scalar_subquery()
+
+
+def pinned_from(value: list[list[Any]] | None) -> list[PinnedBadge]:
+    """PINNED_OF_MEMBER's value as the member's pinned badges in slot order."""
+    return [PinnedBadge(*badge) for _, *badge in sorted(value or ())]
 
 
 def _per_member(user_ids: list[int], read: Callable[[], Iterable[tuple[int, Any]]]) -> dict[int, list[Any]]:

@@ -1,7 +1,9 @@
 """Post lists: global and per board, sorted hot | latest | featured, filtered by tag or keyword.
 
 A list is the hottest read of the community, so its posts are read as plain rows (no ORM objects to build and
-track): the posts with their authors' cards in one query, then the tags and images of the whole page in one more.
+track), in one statement: each post with its author's card, its tags and its images (as JSON lists from correlated
+subqueries, which the database evaluates only for the rows of the page), and whatever another package shows beside
+the author (`beside_author`, e.g. the economy's pinned badges: the forum does not know what it is).
 """
 
 from collections.abc import Sequence
@@ -10,7 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, literal, null, select, union_all
+from sqlalchemy import ColumnElement, Row, Select, bindparam, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from forum.media import Media
@@ -19,7 +21,7 @@ from forum.posts import Post, PostImage, PostTag, Tag, can_see, find_tag
 from kernel.errors import NotFound
 from kernel.pagination import Page, keyset_page
 from kernel.search import substring_match
-from kernel.sql import column_rows, one_of
+from kernel.sql import column_rows, json_rows
 
 SORTS = ("hot", "latest", "featured")
 
@@ -65,6 +67,7 @@ class Listed:
     author: AuthorCard
     tag_names: list[str] = field(default_factory=list)
     images: list[ImageCard] = field(default_factory=list)
+    beside_author: Any = None  # the list's `beside_author` column, as the database gave it
 
     @property
     def author_id(self) -> int:
@@ -94,49 +97,52 @@ _POST_FIELDS = tuple(column.key for column in _POST_COLUMNS)
 _AUTHOR_COLUMNS = (Post.author_id, User.username, User.display_name, User.level)
 
 
-# Built once: a list is read on every page view, and building these statements costs more than running them.
-_LISTED = select(*_POST_COLUMNS, *_AUTHOR_COLUMNS).join(User, User.id == Post.author_id)
-_ONE_POST = _LISTED.where(Post.id == bindparam("post_id"))
-_TAGS = (
-    select(PostTag.post_id, literal(0).label("kind"), Tag.name, null().label("position"))
-    .add_columns(*(null().label(f"image_{n}") for n in ("id", "width", "height", "mime", "check")))
+# A post's tags and images, each as one JSON list correlated to the post of the enclosing row.
+_TAG_ROWS = (
+    select(json_rows(Tag.name))
+    .select_from(PostTag)
     .join(Tag, Tag.id == PostTag.tag_id)
-    .where(one_of(PostTag.post_id, "ids"))
-)
-_IMAGES = (
-    select(PostImage.post_id, literal(1).label("kind"), null().label("name"), PostImage.position)
-    .add_columns(Media.id, Media.width, Media.height, Media.mime, Media.check_status)
+    .where(PostTag.post_id == Post.id)
+).scalar_subquery()
+_IMAGE_ROWS = (
+    select(json_rows(PostImage.position, Media.id, Media.width, Media.height, Media.mime, Media.check_status))
+    .select_from(PostImage)
     .join(Media, Media.id == PostImage.media_id)
-    .where(one_of(PostImage.post_id, "ids"))
+    .where(PostImage.post_id == Post.id)
+).scalar_subquery()
+
+# Built once: a list is read on every page view, and building these statements costs more than running them.
+_LISTED = select(*_POST_COLUMNS, *_AUTHOR_COLUMNS, _TAG_ROWS.label("tag_rows"), _IMAGE_ROWS.label("image_rows")).join(
+    User, User.id == Post.author_id
 )
-_BOTH = union_all(_TAGS, _IMAGES).subquery()
-_TAGS_AND_IMAGES = select(_BOTH).order_by(_BOTH.c.post_id, _BOTH.c.kind, _BOTH.c.name, _BOTH.c.position)
 
 
 def listed(rows: Sequence[Row[*tuple[Any, ...]]]) -> list[Listed]:
-    """Rows of the posts of a list (with their authors' cards) as posts to show, with the tags and images of all of
-    them read in one query."""
-    posts = [
+    """Rows of a list's statement as posts to show: tags by name, images in their order."""
+    return [
         Listed(
             **{name: getattr(row, name) for name in _POST_FIELDS},
             author=AuthorCard(row.author_id, row.username, row.display_name, row.level),
+            tag_names=sorted(name for (name,) in row.tag_rows or ()),
+            images=[ImageCard(*image) for _, *image in sorted(row.image_rows or ())],
+            beside_author=getattr(row, "beside_author", None),
         )
         for row in rows
     ]
-    if not posts:
-        return posts
-    by_id = {post.id: post for post in posts}
-    for post_id, kind, name, _, *image in column_rows(_TAGS_AND_IMAGES, {"ids": list(by_id)}):
-        if kind == 0:
-            by_id[post_id].tag_names.append(name)
-        else:
-            by_id[post_id].images.append(ImageCard(*image))
-    return posts
 
 
-def shown_post(post_id: int, viewer: User | None) -> Listed:
+@lru_cache(maxsize=8)
+def _one_post(beside_author: ColumnElement[Any] | None) -> Select[*tuple[Any, ...]]:
+    return _with(_LISTED, beside_author).where(Post.id == bindparam("post_id"))
+
+
+def _with(query: Select[*tuple[Any, ...]], beside_author: ColumnElement[Any] | None) -> Select[*tuple[Any, ...]]:
+    return query if beside_author is None else query.add_columns(beside_author.label("beside_author"))
+
+
+def shown_post(post_id: int, viewer: User | None, beside_author: ColumnElement[Any] | None = None) -> Listed:
     """One post to display, read the way lists read theirs; not found when the viewer may not see it."""
-    row = column_rows(_ONE_POST, {"post_id": post_id}).first()
+    row = column_rows(_one_post(beside_author), {"post_id": post_id}).first()
     if row is None or not can_see(row, viewer):
         raise NotFound("no such post", code="post_not_found")
     return listed([row])[0]
@@ -151,14 +157,17 @@ def list_posts(
     author_id: int | None = None,
     limit: int = 20,
     cursor: str | None = None,
+    beside_author: ColumnElement[Any] | None = None,
 ) -> Page:
+    """A page of published posts. `beside_author` is a column built once by its owner over the author's row
+    (`users`), read with each post (see the module's doc)."""
     params: dict[str, Any] = {"board_id": board_id, "author_id": author_id}
     if tag:
         found = find_tag(tag)
         if found is None:
             return Page([], None)
         params["tag_id"] = found.id
-    query, keys = _feed(sort, board_id is not None, author_id is not None, bool(tag))
+    query, keys = _feed(sort, board_id is not None, author_id is not None, bool(tag), beside_author)
     if q:
         # Substring match, so Chinese words match inside sentences without a tokenizer.
         query = query.where(substring_match(Post.id, (Post.title, Post.body), "posts_search", q))
@@ -166,13 +175,13 @@ def list_posts(
     return Page(listed(page.items), page.next_cursor)
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=64)
 def _feed(
-    sort: str, in_board: bool, by_author: bool, tagged: bool
+    sort: str, in_board: bool, by_author: bool, tagged: bool, beside_author: ColumnElement[Any] | None
 ) -> tuple[Select[*tuple[Any, ...]], tuple[InstrumentedAttribute[Any], ...]]:
     """The statement of a list of this shape and its order, with the board, author and tag as parameters: built
     once per shape instead of on every page view."""
-    query = _LISTED.where(Post.status == "published")
+    query = _with(_LISTED, beside_author).where(Post.status == "published")
     keys: list[InstrumentedAttribute[Any]] = []
     if in_board:
         # Pinned posts lead a board's list, whatever the sort.

@@ -4,10 +4,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Boolean, ColumnElement, CursorResult, Executable, Result, any_, bindparam, inspect, update
+from sqlalchemy import JSON, Boolean, ColumnElement, CursorResult, Executable, Result, any_, bindparam, inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from kernel.db import Base, db
@@ -72,6 +73,26 @@ class _OneOf(ColumnElement[bool]):
 def one_of(column: Any, name: str) -> ColumnElement[bool]:
     """`column` is one of the values given as the list parameter `name` (see _OneOf)."""
     return _OneOf(column, name)
+
+
+class json_rows(FunctionElement[Any]):  # lower case: used as a SQL function
+    """An aggregate: the group's rows as one JSON array of arrays, one [column, …] per row in no set order (the
+    reader sorts them; SQLite before 3.44 cannot order inside an aggregate). NULL or [] for no rows. A correlated
+    subquery of it brings a row's small one-to-many lists (a post's tags, its images) with the row itself."""
+
+    name = "json_rows"
+    inherit_cache = True
+    type = JSON()
+
+
+@compiles(json_rows)
+def _json_group_array(element: json_rows, compiler: Any, **kw: Any) -> str:
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(json_rows, "postgresql")
+def _json_agg(element: json_rows, compiler: Any, **kw: Any) -> str:
+    return f"json_agg(json_build_array({compiler.process(element.clauses, **kw)}))"
 
 
 @compiles(_OneOf)

@@ -82,7 +82,8 @@ def post_page(viewer, **filters) -> Response:
     built: list[dict] = []
 
     def build() -> bytes:
-        built.append(present_page(None, feeds.list_posts(**filters)))
+        page = feeds.list_posts(**filters, beside_author=badges.PINNED_OF_MEMBER)
+        built.append(present_page(None, page, {p.author_id: badges.pinned_from(p.beside_author) for p in page.items}))
         return encoded(built[0])
 
     address = None if filters.get("q") else cacheable_address(request, filters)
@@ -121,15 +122,17 @@ def _personalised(body: dict, viewer) -> Response:
     return _json(current_app.json.dumps(body))
 
 
-def present_page(viewer, page) -> dict:
+def present_page(viewer, page, showcase: dict[int, list] | None = None) -> dict:
+    """A page of posts; its authors' pinned badges are read here unless the page brought them (`showcase`)."""
     liked, faved = reactions.viewer_state(viewer, [p.id for p in page.items])
-    showcase = badges.pinned_badges(list({p.author_id for p in page.items}))
+    if showcase is None:
+        showcase = badges.pinned_badges(list({p.author_id for p in page.items}))
     return page_body(
         page, lambda p: present_post(p, liked=liked, faved=faved, signed_in=viewer is not None, showcase=showcase)
     )
 
 
-def _detail(post, viewer, views: int = 0) -> dict:
+def _detail(post, viewer, views: int = 0, showcase: dict[int, list] | None = None) -> dict:
     liked, faved = reactions.viewer_state(viewer, [post.id])
     return present_post(
         post,
@@ -138,7 +141,7 @@ def _detail(post, viewer, views: int = 0) -> dict:
         views=views,
         full=True,
         signed_in=viewer is not None,
-        showcase=badges.pinned_badges([post.author_id]),
+        showcase=badges.pinned_badges([post.author_id]) if showcase is None else showcase,
     )
 
 
@@ -208,9 +211,10 @@ def count_cached_view(app: Flask, post_id: int) -> None:
 
 
 def _shown(post_id: int, viewer) -> dict:
-    post = feeds.shown_post(post_id, viewer)
+    post = feeds.shown_post(post_id, viewer, beside_author=badges.PINNED_OF_MEMBER)
     # The view's own increment answers how many views wait in the buffer: no second trip to the store.
-    return _detail(post, viewer, views=view_counts.record_view(post.id))
+    showcase = {post.author_id: badges.pinned_from(post.beside_author)}
+    return _detail(post, viewer, views=view_counts.record_view(post.id), showcase=showcase)
 
 
 @blp.route("/posts/<int:post_id>", methods=["PATCH"])

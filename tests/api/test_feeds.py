@@ -106,3 +106,55 @@ def test_a_feed_shape_keeps_its_paged_statement_and_a_search_keeps_none(client, 
         assert client.get("/api/v1/posts?sort=latest&limit=5").status_code == 200
     info = pagination._paged.cache_info()
     assert (info.currsize, info.hits) == (1, 2)  # the feed's shape: built once, then reused
+
+
+def test_a_page_brings_tags_images_and_pinned_badges_with_each_post(client, members, forum, png_bytes):
+    operator, author, plain, reader = (
+        members.create(role="operator"),
+        members.create(),
+        members.create(),
+        members.create(),
+    )
+    board = forum.board()
+    badges = []
+    for slug, name in (("helper", "热心"), ("builder", "搭建"), ("retired", "旧章")):
+        made = client.post(
+            "/api/v1/badges", json={"slug": slug, "name": name, "tier": "silver"}, headers=operator.headers
+        ).get_json()
+        award = {"user_id": author.id, "reason": "by hand"}
+        awarded = client.post(f"/api/v1/badges/{made['id']}/awards", json=award, headers=operator.headers)
+        assert awarded.status_code == 201
+        badges.append(made)
+    pinned = [badges[1]["id"], badges[2]["id"], badges[0]["id"]]  # slot order, not creation order
+    showcase = client.put("/api/v1/me/badges/showcase", json={"badge_ids": pinned}, headers=author.headers)
+    assert showcase.status_code == 200, showcase.get_json()
+    disabled = client.patch(f"/api/v1/badges/{badges[2]['id']}", json={"enabled": False}, headers=operator.headers)
+    assert disabled.status_code == 200, disabled.get_json()
+    images = []
+    for width in (40, 50, 60):
+        upload = client.post(
+            "/api/v1/media",
+            data={"file": (png_bytes(size=(width, 30)), "a.png")},
+            headers=author.headers,
+            content_type="multipart/form-data",
+        )
+        images.append(upload.get_json()["id"])
+    shown_in = [images[2], images[0], images[1]]
+    decorated = forum.post(author, board["id"], "有图有标签", tags=["乐高", "MOC", "积木"], image_ids=shown_in)
+    bare = forum.post(plain, board["id"], "什么都没有")
+
+    def check(post: dict) -> None:
+        if post["id"] == bare["id"]:
+            assert (post["tags"], post["images"], post["author"]["showcase"]) == ([], [], [])
+            return
+        assert post["tags"] == ["MOC", "乐高", "积木"]
+        assert [(i["id"], i["width"]) for i in post["images"]] == [(images[2], 60), (images[0], 40), (images[1], 50)]
+        assert [b["slug"] for b in post["author"]["showcase"]] == ["builder", "helper"]  # the disabled one is left out
+
+    for headers in ({}, reader.headers):
+        page = client.get("/api/v1/posts?sort=latest", headers=headers).get_json()["items"]
+        assert {p["id"] for p in page} == {decorated["id"], bare["id"]}
+        for post in page:
+            check(post)
+        for post in (decorated, bare):
+            check(client.get(f"/api/v1/posts/{post['id']}", headers=headers).get_json())
