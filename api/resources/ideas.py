@@ -229,6 +229,7 @@ def _present(idea, viewer) -> dict:
         for k in IdeaOut._declared_fields
         if k
         not in (
+            "creator",
             "images",
             "status",
             "next_milestone",
@@ -240,8 +241,11 @@ def _present(idea, viewer) -> dict:
         )
     }
     is_creator = viewer is not None and viewer.id == idea.creator_id
+    creator = idea.creator
     return {
         **shown,
+        # Read now, in the unit of work: an entity left for the schema would be expired by the commit and read again.
+        "creator": {"id": creator.id, "username": creator.username, "display_name": creator.display_name},
         "images": [image_out(m) for m in idea.images],
         "status": ideas.effective_status(idea, now),
         "next_milestone": upcoming,
