@@ -27,3 +27,14 @@ def test_an_edited_post_is_found_by_its_new_words(client, members, forum):
     client.patch(f"/api/v1/posts/{post['id']}", json={"title": "新标题写法"}, headers=author.headers)
     assert _titles(client, "/api/v1/posts?q=新标题") == ["新标题写法"]
     assert _titles(client, "/api/v1/posts?q=旧标题") == []
+
+
+def test_a_term_without_case_is_matched_as_written_and_one_with_case_in_any_case(client, members, forum):
+    board = forum.board()
+    author = members.create()
+    forum.post(author, board["id"], title="第 12 期 LEGO 活动", body="Technic 42100 挖掘机")
+    forum.post(author, board["id"], title="第 120 期 乐高", body="technic 部分")
+    assert _titles(client, "/api/v1/posts?q=%E7%AC%AC%2012") == ["第 12 期 LEGO 活动", "第 120 期 乐高"]
+    assert _titles(client, "/api/v1/posts?q=42100") == ["第 12 期 LEGO 活动"]
+    assert _titles(client, "/api/v1/posts?q=TECHNIC") == ["第 12 期 LEGO 活动", "第 120 期 乐高"]
+    assert _titles(client, "/api/v1/posts?q=lego%20%E6%B4%BB") == ["第 12 期 LEGO 活动"]  # mixed: any case
