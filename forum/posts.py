@@ -62,7 +62,8 @@ class Post(Model):
 
     @property
     def tag_names(self) -> list[str]:
-        return [tag.name for tag in self.tags]
+        # Sorted here as lists sort theirs (forum.feeds): the same order whatever the database's collation.
+        return sorted(tag.name for tag in self.tags)
 
     __table_args__ = (
         Index("ix_posts_feed_latest", "status", "created_at", "id"),
