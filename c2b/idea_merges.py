@@ -13,7 +13,7 @@ from forum.members import User
 from kernel import audit, clock, outbox
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict
-from kernel.sql import insert_if_absent, move
+from kernel.sql import insert_if_absent, move, one_of
 
 MERGEABLE = ("supporting", "qualified", "in_review", "expired")
 
@@ -42,6 +42,17 @@ class RecastSupport(Model):
 
 def merged_into(idea_id: int) -> int | None:
     return db.session.scalar(select(IdeaMerge.into_id).where(IdeaMerge.merged_id == idea_id))
+
+
+def merged_into_each(idea_ids: list[int]) -> dict[int, int]:
+    """Where each of these merged ideas went, by idea: one query for a page of them."""
+    if not idea_ids:
+        return {}
+    rows = db.session.execute(
+        select(IdeaMerge.merged_id, IdeaMerge.into_id).where(one_of(IdeaMerge.merged_id, "idea_ids")),
+        {"idea_ids": idea_ids},
+    )
+    return {merged: into for merged, into in rows}
 
 
 def merge(actor: User, merged_id: int, into_id: int, reason: str) -> Idea:

@@ -50,7 +50,7 @@ from kernel.errors import Conflict, Forbidden, ValidationFailed
 from kernel.outbox import Event
 from kernel.pagination import Page, keyset_page
 from kernel.search import substring_match
-from kernel.sql import get_or_404, insert_or_none, move, move_or_refuse, rows_changed
+from kernel.sql import get_or_404, insert_or_none, move, move_or_refuse, one_of, rows_changed
 from kernel.unit_of_work import transaction
 
 STATUSES = (
@@ -632,6 +632,17 @@ def list_ideas(
 def ideas_of(creator: User, limit: int, cursor: str | None) -> Page:
     """All of a member's ideas, whatever their status (rejected ones with the reason)."""
     return keyset_page(select(Idea).where(Idea.creator_id == creator.id), [Idea.id], limit, cursor)
+
+
+def supports_among(member: User | None, idea_ids: list[int]) -> dict[int, IdeaSupport]:
+    """The member's supports of these ideas, by idea: a page of ideas reads its reader's in one query."""
+    if member is None or not idea_ids:
+        return {}
+    found = db.session.scalars(
+        select(IdeaSupport).where(IdeaSupport.user_id == member.id, one_of(IdeaSupport.idea_id, "idea_ids")),
+        {"idea_ids": idea_ids},
+    )
+    return {support.idea_id: support for support in found}
 
 
 def supports_of(member: User, limit: int, cursor: str | None) -> Page:

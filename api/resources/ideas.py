@@ -219,11 +219,26 @@ CSV_COLUMNS = (
 )
 
 
-def _present(idea, viewer) -> dict:
+def _present_page(page, viewer) -> dict:
+    """A page of ideas, with its reader's supports and the merged ideas' targets read for the whole page at once."""
+    supports = ideas.supports_among(viewer, [idea.id for idea in page.items])
+    merged = idea_merges.merged_into_each([idea.id for idea in page.items if idea.status == "merged"])
+    return page_body(page, lambda idea: _present(idea, viewer, supports=supports, merged=merged))
+
+
+def _present(idea, viewer, *, supports: dict | None = None, merged: dict[int, int] | None = None) -> dict:
+    """One idea as its reader sees it; `supports` and `merged` are the page's, when presenting a page."""
     now = clock.now()
     stages = ideas.milestones()
     upcoming = stages[idea.milestones_reached] if idea.milestones_reached < len(stages) else None
-    support = db.session.get(IdeaSupport, (idea.id, viewer.id)) if viewer is not None else None
+    if supports is not None:
+        support = supports.get(idea.id)
+    else:
+        support = db.session.get(IdeaSupport, (idea.id, viewer.id)) if viewer is not None else None
+    if idea.status != "merged":
+        merged_into = None
+    else:
+        merged_into = merged.get(idea.id) if merged is not None else idea_merges.merged_into(idea.id)
     shown = {
         k: getattr(idea, k)
         for k in IdeaOut._declared_fields
@@ -250,7 +265,7 @@ def _present(idea, viewer) -> dict:
         "status": ideas.effective_status(idea, now),
         "next_milestone": upcoming,
         "rejection_reason": idea.rejection_reason if is_creator or (viewer and viewer.is_staff) else "",
-        "merged_into": idea_merges.merged_into(idea.id) if idea.status == "merged" else None,
+        "merged_into": merged_into,
         "review_round": review_rounds.get_round(idea.review_round_id) if idea.review_round_id else None,
         # A decision taken in an open round stays unseen until the round publishes it.
         "decision_feedback": idea.decision_feedback
@@ -284,7 +299,7 @@ def list_ideas(args) -> dict:
         q=args.get("q"),
         category=args.get("category"),
     )
-    return page_body(page, lambda idea: _present(idea, viewer))
+    return _present_page(page, viewer)
 
 
 @blp.route("", methods=["POST"])
@@ -467,7 +482,7 @@ def unmerge_idea(body, idea_id: int) -> dict:
 def idea_review_queue(args) -> dict:
     """Qualified ideas and ideas in review, most supported first (product team)."""
     member = current_member()
-    return page_body(ideas.review_queue(args["limit"], args["cursor"]), lambda idea: _present(idea, member))
+    return _present_page(ideas.review_queue(args["limit"], args["cursor"]), member)
 
 
 @blp.route("/<int:idea_id>/decision", methods=["POST"])
@@ -531,7 +546,7 @@ class MySupportOut(ma.Schema):
 def my_ideas(args) -> dict:
     """All of your ideas, newest first, in review and rejected ones included (with the reason)."""
     member = current_member()
-    return page_body(ideas.ideas_of(member, args["limit"], args["cursor"]), lambda idea: _present(idea, member))
+    return _present_page(ideas.ideas_of(member, args["limit"], args["cursor"]), member)
 
 
 @me_blp.route("/supports", methods=["GET"])

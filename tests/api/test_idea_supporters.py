@@ -195,6 +195,8 @@ def test_merging_duplicates_counts_each_member_once_and_can_be_undone(client, me
     assert _idea(client, keep)["supporter_count"] == 3
     assert _support(client, dup, members.create()).status_code == 409
     assert dup["id"] not in [i["id"] for i in client.get("/api/v1/ideas").get_json()["items"]]
+    listed = client.get("/api/v1/ideas?status=merged").get_json()["items"]
+    assert [(i["id"], i["merged_into"]) for i in listed] == [(dup["id"], keep["id"])]  # read for the page at once
     assert any(
         "合并" in n["message"]
         for n in client.get("/api/v1/me/notifications", headers=dup_only.headers).get_json()["items"]

@@ -2,6 +2,7 @@
 on the workers in production), reads in a number that does not grow with the page size."""
 
 import contextlib
+import functools
 
 from sqlalchemy import event
 
@@ -12,7 +13,7 @@ from tests.api.test_ideas import _published
 
 # Ceilings, measured: a change that adds statements to a hot path has to say so here.
 WRITE_BUDGET = {"check-in": 10, "reply": 8, "like": 6, "support": 5}
-READ_BUDGET = {"feed": 3, "post": 3}
+READ_BUDGET = {"feed": 3, "post": 3, "ideas": 4}
 
 
 @contextlib.contextmanager
@@ -185,3 +186,23 @@ def test_hot_writes_read_nothing_after_their_commit(app, client, members, forum,
         with statements(app, until_commit=False) as everything, statements(app, until_commit=True) as committed:
             assert call().status_code < 300, path
         assert everything == committed, (path, everything[len(committed) :])
+
+
+def test_a_page_of_ideas_reads_in_a_bounded_number_of_statements(app, client, members, png_bytes):
+    reader = members.create()
+    published = [_published(client, members, png_bytes)[0] for _ in range(6)]
+    for idea in published[::2]:
+        supported = client.put(f"/api/v1/ideas/{idea['id']}/support", json={"would_buy": 1}, headers=reader.headers)
+        assert supported.status_code == 200, supported.get_json()
+    counts = {}
+    for headers in ({}, reader.headers):
+        for limit in (2, 6):
+            address = f"/api/v1/ideas?sort=newest&limit={limit}"
+            call = functools.partial(client.get, address, headers=headers)
+            counts[(bool(headers), limit)] = _count(app, call, until_commit=False)
+    assert counts[(False, 2)] == counts[(False, 6)] and counts[(True, 2)] == counts[(True, 6)], counts
+    assert max(counts.values()) <= READ_BUDGET["ideas"], counts
+    page = client.get("/api/v1/ideas?sort=newest&limit=6", headers=reader.headers).get_json()["items"]
+    supported_ids = {idea["id"] for idea in published[::2]}
+    assert {i["id"] for i in page if i["viewer"]["supported"]} == supported_ids
+    assert all(len(i["images"]) == 1 for i in page)
