@@ -634,6 +634,13 @@ def ideas_of(creator: User, limit: int, cursor: str | None) -> Page:
     return keyset_page(select(Idea).where(Idea.creator_id == creator.id), [Idea.id], limit, cursor)
 
 
+def ideas_by_id(idea_ids: list[int]) -> dict[int, Idea]:
+    """These ideas by id, whatever their status, in one query (and their images in one more)."""
+    if not idea_ids:
+        return {}
+    return {idea.id: idea for idea in db.session.scalars(select(Idea).where(one_of(Idea.id, "ids")), {"ids": idea_ids})}
+
+
 def supports_among(member: User | None, idea_ids: list[int]) -> dict[int, IdeaSupport]:
     """The member's supports of these ideas, by idea: a page of ideas reads its reader's in one query."""
     if member is None or not idea_ids:

@@ -557,17 +557,22 @@ def my_ideas(args) -> dict:
 def my_supports(args) -> dict:
     """The ideas you support, most recent first, with your survey answers."""
     member = current_member()
+    page = ideas.supports_of(member, args["limit"], args["cursor"])
+    # The page's ideas, and what presenting them reads, at once for the page.
+    supported = ideas.ideas_by_id([support.idea_id for support in page.items])
+    supports = {support.idea_id: support for support in page.items}
+    merged = idea_merges.merged_into_each([idea.id for idea in supported.values() if idea.status == "merged"])
 
     def shown(support) -> dict:
-        idea = ideas.get_idea(support.idea_id)
+        idea = supported[support.idea_id]
         return {
-            "idea": _present(idea, member),
+            "idea": _present(idea, member, supports=supports, merged=merged),
             "would_buy": support.would_buy,
             "price_cents": support.price_cents,
             "created_at": support.created_at,
         }
 
-    return page_body(ideas.supports_of(member, args["limit"], args["cursor"]), shown)
+    return page_body(page, shown)
 
 
 rounds_blp = Blueprint("review_rounds", __name__, url_prefix="/api/v1/review-rounds", description="Ideas")

@@ -200,9 +200,16 @@ def test_a_page_of_ideas_reads_in_a_bounded_number_of_statements(app, client, me
             address = f"/api/v1/ideas?sort=newest&limit={limit}"
             call = functools.partial(client.get, address, headers=headers)
             counts[(bool(headers), limit)] = _count(app, call, until_commit=False)
-    assert counts[(False, 2)] == counts[(False, 6)] and counts[(True, 2)] == counts[(True, 6)], counts
+    for limit in (2, 3):  # the reader supports three of them
+        call = functools.partial(client.get, f"/api/v1/me/supports?limit={limit}", headers=reader.headers)
+        counts[("mine", limit)] = _count(app, call, until_commit=False)
+    assert len({counts[(False, 2)], counts[(False, 6)]}) == 1, counts
+    assert len({counts[(True, 2)], counts[(True, 6)]}) == len({counts[("mine", 2)], counts[("mine", 3)]}) == 1, counts
     assert max(counts.values()) <= READ_BUDGET["ideas"], counts
     page = client.get("/api/v1/ideas?sort=newest&limit=6", headers=reader.headers).get_json()["items"]
     supported_ids = {idea["id"] for idea in published[::2]}
     assert {i["id"] for i in page if i["viewer"]["supported"]} == supported_ids
     assert all(len(i["images"]) == 1 for i in page)
+    mine = client.get("/api/v1/me/supports?limit=3", headers=reader.headers).get_json()["items"]
+    assert {m["idea"]["id"] for m in mine} == supported_ids and all(m["idea"]["viewer"]["supported"] for m in mine)
+    assert all(m["would_buy"] == 1 and len(m["idea"]["images"]) == 1 for m in mine)
