@@ -1,5 +1,7 @@
 """Reports, the review queue, moderator actions, sanctions, the word list and the audit log."""
 
+from typing import Any
+
 import marshmallow as ma
 from sqlalchemy import select
 
@@ -163,28 +165,52 @@ def _require_queue_access(user: User) -> None:
         raise Forbidden("moderators only", code="role_required", details={"roles": ["moderator"]})
 
 
-def _subject(item: queue.ReviewItem) -> dict:
+# What each kind of queued subject is, and how the queue shows it.
+_SUBJECT_MODELS: dict[str, Any] = {
+    "post": Post,
+    "reply": Reply,
+    "idea": Idea,
+    "idea_comment": IdeaComment,
+    "idea_update": IdeaUpdate,
+}
+
+
+def _subjects(items: list[queue.ReviewItem]) -> dict[tuple[str, int], Any]:
+    """The page's subjects, one query per kind present on it (not one per item)."""
+    wanted: dict[str, set[int]] = {}
+    for item in items:
+        if item.subject_type in _SUBJECT_MODELS:
+            wanted.setdefault(item.subject_type, set()).add(item.subject_id)
+    found: dict[tuple[str, int], Any] = {}
+    for kind, ids in wanted.items():
+        model = _SUBJECT_MODELS[kind]
+        for row in db.session.scalars(select(model).where(model.id.in_(ids))):
+            found[(kind, row.id)] = row
+    return found
+
+
+def _subject(item: queue.ReviewItem, found: dict[tuple[str, int], Any]) -> dict:
+    subject = found.get((item.subject_type, item.subject_id))
+    if subject is None:
+        return {"title": None, "excerpt": None, "status": None, "post_id": None}
     if item.subject_type == "post":
-        post = db.session.get(Post, item.subject_id)
-        if post is not None:
-            return {"title": post.title, "excerpt": excerpt(post.body), "status": post.status, "post_id": post.id}
+        return {
+            "title": subject.title,
+            "excerpt": excerpt(subject.body),
+            "status": subject.status,
+            "post_id": subject.id,
+        }
     if item.subject_type == "reply":
-        reply = db.session.get(Reply, item.subject_id)
-        if reply is not None:
-            return {"title": None, "excerpt": excerpt(reply.body), "status": reply.status, "post_id": reply.post_id}
+        return {"title": None, "excerpt": excerpt(subject.body), "status": subject.status, "post_id": subject.post_id}
     if item.subject_type == "idea":
-        idea = db.session.get(Idea, item.subject_id)
-        if idea is not None:
-            return {"title": idea.title, "excerpt": excerpt(idea.description), "status": idea.status, "post_id": None}
-    if item.subject_type == "idea_comment":
-        comment = db.session.get(IdeaComment, item.subject_id)
-        if comment is not None:
-            return {"title": None, "excerpt": excerpt(comment.body), "status": comment.status, "post_id": None}
-    if item.subject_type == "idea_update":
-        news = db.session.get(IdeaUpdate, item.subject_id)
-        if news is not None:
-            return {"title": news.title, "excerpt": excerpt(news.body), "status": news.status, "post_id": None}
-    return {"title": None, "excerpt": None, "status": None, "post_id": None}
+        return {
+            "title": subject.title,
+            "excerpt": excerpt(subject.description),
+            "status": subject.status,
+            "post_id": None,
+        }
+    title = subject.title if item.subject_type == "idea_update" else None
+    return {"title": title, "excerpt": excerpt(subject.body), "status": subject.status, "post_id": None}
 
 
 @blp.route("/reports", methods=["POST"])
@@ -232,12 +258,13 @@ def review_queue(args) -> dict:
         viewer, status=args["status"], subject_type=args.get("subject_type"), limit=args["limit"], cursor=args["cursor"]
     )
     authors = {u.id: u for u in db.session.query(User).filter(User.id.in_({i.author_id for i in page.items}))}
+    subjects = _subjects(page.items)
     return page_body(
         page,
         lambda i: {
             **{k: getattr(i, k) for k in QueueItemOut._declared_fields if k not in ("author", "subject")},
             "author": authors.get(i.author_id),
-            "subject": _subject(i),
+            "subject": _subject(i, subjects),
         },
     )
 

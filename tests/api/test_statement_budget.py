@@ -213,3 +213,25 @@ def test_a_page_of_ideas_reads_in_a_bounded_number_of_statements(app, client, me
     mine = client.get("/api/v1/me/supports?limit=3", headers=reader.headers).get_json()["items"]
     assert {m["idea"]["id"] for m in mine} == supported_ids and all(m["idea"]["viewer"]["supported"] for m in mine)
     assert all(m["would_buy"] == 1 and len(m["idea"]["images"]) == 1 for m in mine)
+
+
+def test_the_review_queue_reads_its_subjects_once_per_kind(app, client, members, forum):
+    operator, mod = members.create(role="operator"), members.create(role="moderator")
+    listed = client.put(
+        "/api/v1/moderation/words", json={"items": [{"word": "代购", "action": "review"}]}, headers=operator.headers
+    )
+    assert listed.status_code == 200, listed.get_json()
+    board, author = forum.board(), members.create()
+    topic = forum.post(author, board["id"], "正常的帖子", "x")
+    for n in range(3):
+        forum.post(author, board["id"], f"代购{n}", "x")
+        forum.reply(author, topic["id"], f"代购回复{n}")
+    counts = {}
+    for limit in (2, 6):
+        call = functools.partial(client.get, f"/api/v1/moderation/queue?limit={limit}", headers=mod.headers)
+        counts[limit] = _count(app, call, until_commit=False)
+    assert counts[2] == counts[6], counts
+    items = client.get("/api/v1/moderation/queue?limit=6", headers=mod.headers).get_json()["items"]
+    shown = sorted((i["subject_type"], i["subject"]["title"] or i["subject"]["excerpt"]) for i in items)
+    assert shown == [("post", f"代购{n}") for n in range(3)] + [("reply", f"代购回复{n}") for n in range(3)]
+    assert all(i["subject"]["post_id"] for i in items)
