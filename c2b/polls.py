@@ -7,12 +7,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from c2b import events
 from c2b.ideas import get_idea
-from forum.media import owned_media
+from forum.media import Media, owned_media
 from forum.members import User
 from kernel import audit, clock, outbox
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
-from kernel.sql import get_or_404, insert_if_absent, rows_changed
+from kernel.sql import get_or_404, insert_if_absent, one_of, rows_changed
 
 
 class SamplePoll(Model):
@@ -44,6 +44,8 @@ class PollOption(Model):
     image_id: Mapped[int | None] = mapped_column(ForeignKey("media.id"))
     position: Mapped[int] = mapped_column(Integer)
     vote_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Joined to the options' own load: a poll shows every option's image.
+    image: Mapped[Media | None] = relationship(lazy="joined", viewonly=True)
 
 
 class PollVote(Model):
@@ -147,12 +149,17 @@ def vote(member: User, poll_id: int, option_id: int, now: datetime) -> PollVote:
     return db.session.get_one(PollVote, (poll.id, member.id))
 
 
-def my_vote(member: User | None, poll_id: int) -> int | None:
-    if member is None:
-        return None
-    return db.session.scalar(
-        select(PollVote.option_id).where(PollVote.poll_id == poll_id, PollVote.user_id == member.id)
+def my_votes(member: User | None, poll_ids: list[int]) -> dict[int, int]:
+    """The option the member chose in each of these polls they voted in, by poll: one query for a list."""
+    if member is None or not poll_ids:
+        return {}
+    rows = db.session.execute(
+        select(PollVote.poll_id, PollVote.option_id).where(
+            PollVote.user_id == member.id, one_of(PollVote.poll_id, "poll_ids")
+        ),
+        {"poll_ids": poll_ids},
     )
+    return {poll_id: option_id for poll_id, option_id in rows}
 
 
 def list_polls(idea_id: int | None = None) -> list[SamplePoll]:

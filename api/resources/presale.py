@@ -17,9 +17,7 @@ from api.schemas import CSV_BODY, XLSX, XLSX_BODY, csv_response, xlsx_response
 from c2b import fulfilment, manifest, payments, polls, presale
 from c2b.presale import Order
 from c2b.wechatpay import WeChatPayClient, configured_client
-from forum.media import Media
 from kernel import clock
-from kernel.db import db
 from kernel.errors import DependencyDown, ValidationFailed
 
 blp = Blueprint("presale", __name__, url_prefix="/api/v1", description="Sample polls and pre-sales")
@@ -277,8 +275,17 @@ class ManifestOut(ma.Schema):
     lines = BoundedList(ma.fields.Nested(ManifestLine))
 
 
-def _poll_out(poll, viewer) -> dict:
+def _polls_out(listed, viewer) -> list[dict]:
+    """Polls with the viewer's votes in them read at once for the list."""
+    votes = polls.my_votes(viewer, [poll.id for poll in listed])
+    return [_poll_out(poll, viewer, votes) for poll in listed]
+
+
+def _poll_out(poll, viewer, votes: dict[int, int] | None = None) -> dict:
+    """A poll with live results; `votes` are the viewer's, by poll, when presenting a list."""
     total = poll.vote_count or 0
+    if votes is None:
+        votes = polls.my_votes(viewer, [poll.id])
     return {
         "id": poll.id,
         "title": poll.title,
@@ -288,7 +295,7 @@ def _poll_out(poll, viewer) -> dict:
         "closes_at": poll.closes_at,
         "open": poll.is_open(clock.now()),
         "vote_count": total,
-        "my_vote": polls.my_vote(viewer, poll.id),
+        "my_vote": votes.get(poll.id),
         "options": [
             {
                 "id": o.id,
@@ -296,14 +303,15 @@ def _poll_out(poll, viewer) -> dict:
                 "description": o.description,
                 "vote_count": o.vote_count,
                 "share": round(o.vote_count / total, 4) if total else 0.0,
-                "image": image_out(db.session.get(Media, o.image_id)) if o.image_id else None,
+                "image": image_out(o.image) if o.image is not None else None,
             }
             for o in poll.options
         ],
     }
 
 
-def _campaign_out(campaign) -> dict:
+def _campaign_out(campaign, credits: dict[int, dict | None] | None = None) -> dict:
+    """A campaign; `credits` are the creators' credits, by campaign, when presenting a list."""
     shown = {k: getattr(campaign, k) for k in CampaignOut._declared_fields if k not in ("status", "options", "creator")}
     options = [
         {
@@ -321,7 +329,7 @@ def _campaign_out(campaign) -> dict:
         **shown,
         "status": campaign.status(clock.now()),
         "options": options,
-        "creator": presale.creator_credit(campaign),
+        "creator": (credits if credits is not None else presale.creator_credits([campaign]))[campaign.id],
     }
 
 
@@ -336,7 +344,7 @@ class IdeaFilter(ma.Schema):
 def list_polls(args) -> dict:
     """Sample polls, newest first, with live results; `idea_id` keeps one idea's."""
     viewer = current_viewer()
-    return {"items": [_poll_out(p, viewer) for p in polls.list_polls(args["idea_id"])]}
+    return {"items": _polls_out(polls.list_polls(args["idea_id"]), viewer)}
 
 
 @blp.route("/polls", methods=["POST"])
@@ -388,7 +396,9 @@ def close_poll(poll_id: int) -> dict:
 @blp.response(200, CampaignList)
 def list_presales(args) -> dict:
     """Pre-sale campaigns (drafts only for the product team); `idea_id` keeps one idea's."""
-    return {"items": [_campaign_out(c) for c in presale.list_campaigns(current_viewer(), args["idea_id"])]}
+    listed = presale.list_campaigns(current_viewer(), args["idea_id"])
+    credits = presale.creator_credits(listed)
+    return {"items": [_campaign_out(c, credits) for c in listed]}
 
 
 @blp.route("/presales", methods=["POST"])

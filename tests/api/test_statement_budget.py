@@ -3,9 +3,11 @@ on the workers in production), reads in a number that does not grow with the pag
 
 import contextlib
 import functools
+from datetime import timedelta
 
-from sqlalchemy import event
+from sqlalchemy import event, update
 
+from c2b.ideas import Idea
 from forum.members import User
 from kernel.db import db
 from moderation import limits
@@ -235,3 +237,62 @@ def test_the_review_queue_reads_its_subjects_once_per_kind(app, client, members,
     shown = sorted((i["subject_type"], i["subject"]["title"] or i["subject"]["excerpt"]) for i in items)
     assert shown == [("post", f"代购{n}") for n in range(3)] + [("reply", f"代购回复{n}") for n in range(3)]
     assert all(i["subject"]["post_id"] for i in items)
+
+
+def test_polls_and_presales_read_the_same_statements_for_one_or_many(app, client, members, png_bytes, frozen_clock):
+    product, voter = members.create(role="product"), members.create()
+    upload = client.post(
+        "/api/v1/media",
+        data={"file": (png_bytes(), "a.png")},
+        headers=product.headers,
+        content_type="multipart/form-data",
+    ).get_json()
+    counts: dict[tuple[str, int], int] = {}
+    made = []
+    for n in range(3):
+        idea = _published(client, members, png_bytes)[0]
+        with app.app_context():  # as a product team's decision would leave it
+            db.session.execute(update(Idea).where(Idea.id == idea["id"]).values(status="approved"))
+            db.session.commit()
+        poll = client.post(
+            "/api/v1/polls",
+            json={
+                "title": f"样品投票 {n}",
+                "closes_at": (frozen_clock + timedelta(days=3)).isoformat(),
+                "options": [{"name": "A", "image_id": upload["id"]}, {"name": "B"}],
+            },
+            headers=product.headers,
+        ).get_json()
+        voted = client.post(
+            f"/api/v1/polls/{poll['id']}/vote", json={"option_id": poll["options"][0]["id"]}, headers=voter.headers
+        )
+        assert voted.status_code == 200, voted.get_json()
+        campaign = client.post(
+            "/api/v1/presales",
+            json={
+                "title": f"预售 {n}",
+                "idea_id": idea["id"],
+                "unit_price_cents": 9900,
+                "moq": 1,
+                "opens_at": frozen_clock.isoformat(),
+                "closes_at": (frozen_clock + timedelta(days=7)).isoformat(),
+                "options": [{"sku": f"SKU-{n}", "name": "一款"}],
+            },
+            headers=product.headers,
+        )
+        assert campaign.status_code == 201, campaign.get_json()
+        client.post(
+            f"/api/v1/presales/{campaign.get_json()['id']}/state", json={"state": "published"}, headers=product.headers
+        )
+        made.append((idea, poll))
+        if n in (0, 2):
+            for path in ("polls", "presales"):
+                call = functools.partial(client.get, f"/api/v1/{path}", headers=voter.headers)
+                counts[(path, n + 1)] = _count(app, call, until_commit=False)
+    assert counts[("polls", 1)] == counts[("polls", 3)] and counts[("presales", 1)] == counts[("presales", 3)], counts
+    shown = client.get("/api/v1/polls", headers=voter.headers).get_json()["items"]
+    assert all(p["my_vote"] == p["options"][0]["id"] and p["options"][0]["image"]["id"] == upload["id"] for p in shown)
+    assert all(p["options"][1]["image"] is None for p in shown)
+    credits = [c["creator"] for c in client.get("/api/v1/presales").get_json()["items"]]
+    assert sorted(c["idea_id"] for c in credits) == sorted(idea["id"] for idea, _ in made)
+    assert all(c["display_name"] for c in credits)
