@@ -226,7 +226,9 @@ def _present_page(page, viewer) -> dict:
     return page_body(page, lambda idea: _present(idea, viewer, supports=supports, merged=merged))
 
 
-def _present(idea, viewer, *, supports: dict | None = None, merged: dict[int, int] | None = None) -> dict:
+def _present(
+    idea, viewer, *, supports: dict[int, IdeaSupport] | None = None, merged: dict[int, int] | None = None
+) -> dict:
     """One idea as its reader sees it; `supports` and `merged` are the page's, when presenting a page."""
     now = clock.now()
     stages = ideas.milestones()

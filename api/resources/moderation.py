@@ -165,7 +165,7 @@ def _require_queue_access(user: User) -> None:
         raise Forbidden("moderators only", code="role_required", details={"roles": ["moderator"]})
 
 
-# What each kind of queued subject is, and how the queue shows it.
+# The model of each kind of subject the queue holds.
 _SUBJECT_MODELS: dict[str, Any] = {
     "post": Post,
     "reply": Reply,
