@@ -31,6 +31,7 @@ from economy.checkin import CheckIn
 from economy.earning import CONTRIBUTIONS, refresh_level
 from economy.ledger import Source
 from forum.members import User, get_user
+from forum.replies import Reply
 from kernel import audit, clock, outbox
 from kernel.catalogue import Catalogue
 from kernel.db import Model, UTCDateTime, db
@@ -466,14 +467,21 @@ class PinnedBadge(NamedTuple):
     image_url: str
 
 
-# The pinned badges of the member of the enclosing query's `users` row, as one JSON list: a page of posts reads its
-# authors' badges in its own statement (forum.feeds' `beside_author`). Read it back with `pinned_from`.
-PINNED_OF_MEMBER = (
-    select(json_rows(ShowcaseSlot.position, Badge.slug, Badge.name, Badge.tier, Badge.image_url))
-    .select_from(ShowcaseSlot)
-    .join(Badge, Badge.id == ShowcaseSlot.badge_id)
-    .where(ShowcaseSlot.user_id == User.id, Badge.enabled.is_(True))
-).scalar_subquery()
+def _pinned_of(member_id: Any) -> Any:
+    """The pinned badges of the member whose id `member_id` (a column of the enclosing query) holds, as one JSON
+    list: a page of posts or floors reads its authors' badges in its own statement. Read back with `pinned_from`."""
+    return (
+        select(json_rows(ShowcaseSlot.position, Badge.slug, Badge.name, Badge.tier, Badge.image_url))
+        .select_from(ShowcaseSlot)
+        .join(Badge, Badge.id == ShowcaseSlot.badge_id)
+        .where(ShowcaseSlot.user_id == member_id, Badge.enabled.is_(True))
+    ).scalar_subquery()
+
+
+# Built once, for forum.feeds' and forum.replies' `beside_author`: a list joined to its authors' `users` rows, and
+# a page of floors (over `replies.author_id`).
+PINNED_OF_MEMBER = _pinned_of(User.id)
+PINNED_OF_REPLY_AUTHOR = _pinned_of(Reply.author_id)
 
 
 def pinned_from(value: list[list[Any]] | None) -> list[PinnedBadge]:

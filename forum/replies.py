@@ -1,9 +1,11 @@
 """Replies numbered by floor (楼层): allocated from the post's counter under its row lock, never reused."""
 
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, select, update
+from sqlalchemy import ColumnElement, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from forum import events
@@ -193,14 +195,28 @@ def set_reply_status(reply: Reply, status: str, *, actor_id: int | None, reason:
     return True
 
 
-def list_replies(post_id: int, viewer: User | None, limit: int, cursor: str | None) -> Page:
-    """Replies in floor order. Removed floors stay in the list as tombstones so numbering reads true."""
+@dataclass(frozen=True, slots=True)
+class Floor:
+    """A reply as a page of floors shows it, with what another package shows beside its author."""
+
+    reply: Reply
+    beside_author: Any
+
+
+def list_replies(
+    post_id: int, viewer: User | None, limit: int, cursor: str | None, beside_author: ColumnElement[Any]
+) -> Page:
+    """Floors in order. Removed floors stay in the list as tombstones so numbering reads true. `beside_author` is a
+    column over `replies.author_id`, built once by its owner (e.g. the economy's pinned badges), read with each
+    reply: the forum does not know what it is."""
     post = visible_post(post_id, viewer)
     shown = Reply.status != "pending_review"
     if viewer is not None:
         shown = shown | (Reply.author_id == viewer.id)  # authors see their own floors waiting for review
-    query = select(Reply).where(Reply.post_id == post.id, shown)
-    return keyset_page(query, [Reply.floor], limit, cursor, descending=False)
+    # The floor is selected as its own column too: the page's cursor is read from it.
+    query = select(Reply, Reply.floor, beside_author.label("beside_author")).where(Reply.post_id == post.id, shown)
+    page = keyset_page(query, [Reply.floor], limit, cursor, descending=False, scalars=False)
+    return Page([Floor(row.Reply, row.beside_author) for row in page.items], page.next_cursor)
 
 
 def shows_body(reply: Reply, viewer: User | None, board_id: int) -> bool:

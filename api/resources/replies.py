@@ -48,14 +48,14 @@ def list_replies(args, post_id: int) -> dict:
     """Replies in floor order; removed floors appear as tombstones without author or body."""
     viewer = current_viewer()
     post = visible_post(post_id, viewer)
-    page = replies.list_replies(post.id, viewer, args["limit"], args["cursor"])
-    liked, applauded = reactions.reply_viewer_state(viewer, [r.id for r in page.items])
-    showcase = badges.pinned_badges(list({r.author_id for r in page.items}))
+    page = replies.list_replies(post.id, viewer, args["limit"], args["cursor"], badges.PINNED_OF_REPLY_AUTHOR)
+    liked, applauded = reactions.reply_viewer_state(viewer, [f.reply.id for f in page.items])
+    showcase = {f.reply.author_id: badges.pinned_from(f.beside_author) for f in page.items}
     return page_body(
         page,
-        lambda r: present_reply(
-            r,
-            visible=replies.shows_body(r, viewer, post.board_id),
+        lambda f: present_reply(
+            f.reply,
+            visible=replies.shows_body(f.reply, viewer, post.board_id),
             liked=liked,
             applauded=applauded,
             signed_in=viewer is not None,

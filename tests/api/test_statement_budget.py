@@ -296,3 +296,32 @@ def test_polls_and_presales_read_the_same_statements_for_one_or_many(app, client
     credits = [c["creator"] for c in client.get("/api/v1/presales").get_json()["items"]]
     assert sorted(c["idea_id"] for c in credits) == sorted(idea["id"] for idea, _ in made)
     assert all(c["display_name"] for c in credits)
+
+
+def test_a_page_of_floors_brings_its_authors_badges_in_its_own_statement(app, client, members, forum):
+    operator, reader = members.create(role="operator"), members.create()
+    post = forum.post(members.create(), forum.board()["id"])
+    badge = client.post(
+        "/api/v1/badges", json={"slug": "helper", "name": "热心", "tier": "gold"}, headers=operator.headers
+    ).get_json()
+    repliers = [members.create() for _ in range(4)]
+    for n, member in enumerate(repliers):
+        if n % 2 == 0:
+            awarded = client.post(
+                f"/api/v1/badges/{badge['id']}/awards",
+                json={"user_id": member.id, "reason": "热心"},
+                headers=operator.headers,
+            )
+            assert awarded.status_code == 201, awarded.get_json()
+            client.put("/api/v1/me/badges/showcase", json={"badge_ids": [badge["id"]]}, headers=member.headers)
+        forum.reply(member, post["id"], f"第 {n} 楼")
+    counts = {}
+    for headers in ({}, reader.headers):
+        for limit in (1, 4):
+            call = functools.partial(client.get, f"/api/v1/posts/{post['id']}/replies?limit={limit}", headers=headers)
+            counts[(bool(headers), limit)] = _count(app, call, until_commit=False)
+    assert counts[(False, 1)] == counts[(False, 4)] <= 2 and counts[(True, 1)] == counts[(True, 4)] <= 4, counts
+    floors = client.get(f"/api/v1/posts/{post['id']}/replies?limit=2").get_json()
+    assert [[b["slug"] for b in f["author"]["showcase"]] for f in floors["items"]] == [["helper"], []]
+    rest = client.get(f"/api/v1/posts/{post['id']}/replies?limit=2&cursor={floors['next_cursor']}").get_json()
+    assert [f["body"] for f in rest["items"]] == ["第 2 楼", "第 3 楼"] and rest["next_cursor"] is None
