@@ -1,23 +1,36 @@
 """Looking up reportable / moderatable content (posts and replies) uniformly."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from sqlalchemy import select
 
 from c2b import ideas
 from c2b.ideas import Idea, IdeaComment, IdeaUpdate, get_idea
 from forum.posts import Post, get_post, set_post_status
 from forum.replies import Reply, get_reply, set_reply_status
+from kernel.db import db
 from kernel.errors import ValidationFailed
 from kernel.sql import get_or_404
 
-TARGET_TYPES = ("post", "reply", "idea", "idea_comment", "idea_update")
+Content = Post | Reply | Idea | IdeaComment | IdeaUpdate
+# The model of each kind of target.
+MODELS: dict[str, type[Content]] = {
+    "post": Post,
+    "reply": Reply,
+    "idea": Idea,
+    "idea_comment": IdeaComment,
+    "idea_update": IdeaUpdate,
+}
+TARGET_TYPES = tuple(MODELS)
 T = TypeVar("T")
 
 
 @dataclass
 class Target:
     kind: str
-    obj: Post | Reply | Idea | IdeaComment | IdeaUpdate
+    obj: Content
     board_id: int | None  # ideas belong to no board: only global moderators review them
     author_id: int
 
@@ -72,3 +85,18 @@ def load(kind: str, target_id: int) -> Target:
         update_row = ideas.get_update(target_id)
         return Target("idea_update", update_row, None, ideas.creator_of_update(update_row))
     raise ValidationFailed("unknown target type", details={"target_type": [f"one of {', '.join(TARGET_TYPES)}"]})
+
+
+def load_many(keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Content]:
+    """Several targets by (kind, id), one query per kind (a page of the review queue); unknown kinds and rows that
+    are gone are left out."""
+    wanted: dict[str, set[int]] = {}
+    for kind, target_id in keys:
+        if kind in MODELS:
+            wanted.setdefault(kind, set()).add(target_id)
+    found: dict[tuple[str, int], Content] = {}
+    for kind, ids in wanted.items():
+        model: Any = MODELS[kind]  # each kind's own model (a union would lose its columns)
+        for row in db.session.scalars(select(model).where(model.id.in_(ids))):
+            found[(kind, row.id)] = row
+    return found

@@ -13,10 +13,7 @@ from api.ids import MAX_ID
 from api.limits import action_limited
 from api.pagination import PageArgs, page_body, page_of
 from api.schemas import MemberSummary
-from c2b.ideas import Idea, IdeaComment, IdeaUpdate
 from forum.members import User
-from forum.posts import Post
-from forum.replies import Reply
 from forum.text import excerpt
 from kernel import audit
 from kernel.db import db
@@ -165,31 +162,8 @@ def _require_queue_access(user: User) -> None:
         raise Forbidden("moderators only", code="role_required", details={"roles": ["moderator"]})
 
 
-# The model of each kind of subject the queue holds.
-_SUBJECT_MODELS: dict[str, Any] = {
-    "post": Post,
-    "reply": Reply,
-    "idea": Idea,
-    "idea_comment": IdeaComment,
-    "idea_update": IdeaUpdate,
-}
-
-
-def _subjects(items: list[queue.ReviewItem]) -> dict[tuple[str, int], Any]:
-    """The page's subjects, one query per kind present on it (not one per item)."""
-    wanted: dict[str, set[int]] = {}
-    for item in items:
-        if item.subject_type in _SUBJECT_MODELS:
-            wanted.setdefault(item.subject_type, set()).add(item.subject_id)
-    found: dict[tuple[str, int], Any] = {}
-    for kind, ids in wanted.items():
-        model = _SUBJECT_MODELS[kind]
-        for row in db.session.scalars(select(model).where(model.id.in_(ids))):
-            found[(kind, row.id)] = row
-    return found
-
-
 def _subject(item: queue.ReviewItem, found: dict[tuple[str, int], Any]) -> dict:
+    """How the queue shows an item's subject, found among the page's (content.load_many)."""
     subject = found.get((item.subject_type, item.subject_id))
     if subject is None:
         return {"title": None, "excerpt": None, "status": None, "post_id": None}
@@ -258,7 +232,7 @@ def review_queue(args) -> dict:
         viewer, status=args["status"], subject_type=args.get("subject_type"), limit=args["limit"], cursor=args["cursor"]
     )
     authors = {u.id: u for u in db.session.query(User).filter(User.id.in_({i.author_id for i in page.items}))}
-    subjects = _subjects(page.items)
+    subjects = content.load_many((i.subject_type, i.subject_id) for i in page.items)
     return page_body(
         page,
         lambda i: {
