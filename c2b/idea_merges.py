@@ -40,12 +40,8 @@ class RecastSupport(Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
 
 
-def merged_into(idea_id: int) -> int | None:
-    return db.session.scalar(select(IdeaMerge.into_id).where(IdeaMerge.merged_id == idea_id))
-
-
 def merged_into_each(idea_ids: list[int]) -> dict[int, int]:
-    """Where each of these merged ideas went, by idea: one query for a page of them."""
+    """Where each of these merged ideas went, by idea: one query for one idea or a page of them."""
     if not idea_ids:
         return {}
     rows = db.session.execute(

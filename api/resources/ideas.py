@@ -240,7 +240,7 @@ def _present(
     if idea.status != "merged":
         merged_into = None
     else:
-        merged_into = merged.get(idea.id) if merged is not None else idea_merges.merged_into(idea.id)
+        merged_into = (merged if merged is not None else idea_merges.merged_into_each([idea.id])).get(idea.id)
     shown = {
         k: getattr(idea, k)
         for k in IdeaOut._declared_fields
