@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from kernel import clock, pagination
+from tests.api.test_badges import _badge
 
 
 def _titles(response) -> list[str]:
@@ -118,9 +119,7 @@ def test_a_page_brings_tags_images_and_pinned_badges_with_each_post(client, memb
     board = forum.board()
     badges = []
     for slug, name in (("helper", "热心"), ("builder", "搭建"), ("retired", "旧章")):
-        made = client.post(
-            "/api/v1/badges", json={"slug": slug, "name": name, "tier": "silver"}, headers=operator.headers
-        ).get_json()
+        made = _badge(client, operator, slug=slug, name=name, tier="silver", rule_metric=None, rule_threshold=None)
         award = {"user_id": author.id, "reason": "by hand"}
         awarded = client.post(f"/api/v1/badges/{made['id']}/awards", json=award, headers=operator.headers)
         assert awarded.status_code == 201

@@ -11,6 +11,7 @@ from c2b.ideas import Idea
 from forum.members import User
 from kernel.db import db
 from moderation import limits
+from tests.api.test_badges import _badge
 from tests.api.test_ideas import _published
 
 # Ceilings, measured: a change that adds statements to a hot path has to say so here.
@@ -301,9 +302,7 @@ def test_polls_and_presales_read_the_same_statements_for_one_or_many(app, client
 def test_a_page_of_floors_brings_its_authors_badges_in_its_own_statement(app, client, members, forum):
     operator, reader = members.create(role="operator"), members.create()
     post = forum.post(members.create(), forum.board()["id"])
-    badge = client.post(
-        "/api/v1/badges", json={"slug": "helper", "name": "热心", "tier": "gold"}, headers=operator.headers
-    ).get_json()
+    badge = _badge(client, operator, slug="helper", name="热心", tier="gold", rule_metric=None, rule_threshold=None)
     repliers = [members.create() for _ in range(4)]
     for n, member in enumerate(repliers):
         if n % 2 == 0:
