@@ -1,10 +1,11 @@
 """The Celery app, configured from the Flask config; every task runs inside the Flask app context.
 
-With a broker (`CELERY_BROKER_URL`: Redis or RabbitMQ by URL) and `EVENTS_INLINE` off, a request's commit
-enqueues its new events and workers run their reactions; beat runs every periodic job. Messages are JSON only,
-acknowledged late (a worker that dies mid-task leaves its message to another), and the outbox's (event, handler)
-key makes a message delivered twice harmless. The embedded default has no broker to speak of: its broker is a
-SQLite file (kombu's SQLAlchemy transport) used by one local worker that runs beat, and reactions stay inline.
+With a broker (`CELERY_BROKER_URL`: Redis or RabbitMQ by URL) and `EVENTS_INLINE` off, a request's commit hands its
+new events to the relay (jobs/relay.py), which sends them to workers in batches; workers run their reactions and
+beat runs every periodic job. Messages are JSON only, acknowledged late (a worker that dies mid-task leaves its
+message to another), and the outbox's (event, handler) key makes a message delivered twice harmless. The embedded
+default has no broker to speak of: its broker is a SQLite file (kombu's SQLAlchemy transport) used by one local
+worker that runs beat, and reactions stay inline.
 """
 
 import logging
@@ -15,6 +16,7 @@ from celery import Celery, Task, signals
 from flask import Flask
 
 from jobs import registry
+from jobs.relay import EventRelay
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,8 @@ def init_celery(flask_app: Flask) -> Celery:
 
     flask_app.extensions["celery"] = celery
     if not cfg["EVENTS_INLINE"]:
-        flask_app.extensions["event_dispatcher"] = tasks.enqueue_events
+        # Bound to this Celery app (not the thread's current one): the relay's thread has none of its own.
+        flask_app.extensions["event_dispatcher"] = EventRelay(celery.tasks[tasks.PROCESS_EVENTS].delay)
         flask_app.extensions["fanout_dispatcher"] = tasks.enqueue_batch
     return celery
 

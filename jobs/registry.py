@@ -14,6 +14,7 @@ from flask import current_app
 from c2b import ideas, payments, presale, review_rounds, wechatpay
 from economy import badges, leaderboards
 from forum import subscribe_messages, view_counts
+from jobs import relay
 from jobs.locks import exclusive
 from kernel import clock, outbox
 from kernel.unit_of_work import transaction
@@ -45,7 +46,8 @@ def _sweep_events() -> Result:
     with transaction():
         event_ids = outbox.due(older_than=clock.now() - grace)
         if not inline:
-            outbox.dispatch(event_ids)  # enqueued while the rows are locked, so a concurrent sweep skips them
+            outbox.dispatch(event_ids)
+            relay.flush_dispatcher(current_app)  # sent while the rows are locked, so a concurrent sweep skips them
     if inline:
         outbox.process_events(event_ids)
     return Result(f"handed {len(event_ids)} event(s) to their reactions")

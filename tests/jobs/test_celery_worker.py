@@ -134,6 +134,32 @@ def test_a_handler_that_fails_twice_is_retried_and_awards_once(worker_app, worke
         assert db.session.scalar(select(func.count()).select_from(EventFailure)) == 0
 
 
+def test_events_of_one_commit_go_in_one_message_and_a_failing_one_is_retried_alone(worker_app, members):
+    member = members.create("batchedworker")
+    completed: list[tuple[str, object]] = []
+
+    def record(sender=None, result=None, **_kwargs) -> None:
+        completed.append((sender.name, result))
+
+    task_success.connect(record, weak=False)
+    try:
+        with worker_app.app_context():
+            event_ids = [outbox.emit(FLAKY_AWARD, payload={"user_id": member.id}) for _ in range(3)]
+            event_ids = [event.id for event in event_ids]
+            failures_left[event_ids[1]] = 1
+            outbox.commit()
+        with start_worker(worker_app.extensions["celery"], perform_ping_check=False, shutdown_timeout=30):
+            _wait(lambda: _unprocessed(worker_app) == 0)
+    finally:
+        task_success.disconnect(record)
+    # One message for the three: two completed in it; the failed one went on to events.process and completed there.
+    assert completed == [("events.process_many", 2), ("events.process", "done")]
+    with worker_app.app_context():
+        assert ledger.member_account(member.id).balance == 15
+        keys = [f"flaky:{event_id}" for event_id in event_ids]
+        assert db.session.scalar(select(func.count()).where(LedgerTransaction.idempotency_key.in_(keys))) == 3
+
+
 def test_a_lost_message_is_recovered_by_the_sweep_exactly_once(worker_app, worker, members):
     member = members.create("lostmessage")
     with worker_app.app_context():
