@@ -1,10 +1,10 @@
 """Hands committed events to the broker from one thread per process, several events to a message.
 
 A request that commits events only appends their ids here and returns: publishing a Celery message costs more CPU
-than most of a write's own statements, and on a busy process the ids that arrive while one message goes out leave
-together in the next. The outbox rows are already committed, so nothing is lost if the process dies with ids still
-here: the sweep (`events-sweep`) hands them over after its grace period. A process that exits normally sends what
-it holds first.
+than most of a write's own statements, so the first id waits a few milliseconds for others and they leave together,
+as do the ids that arrive while a message goes out. The outbox rows are already committed, so nothing is lost if the
+process dies with ids still here: the sweep (`events-sweep`) hands them over after its grace period. A process that
+exits normally sends what it holds first.
 """
 
 import atexit
@@ -18,11 +18,13 @@ from flask import Flask
 log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 50  # events per message: one message is one worker's task, so a burst still spreads over workers
+LINGER_SECONDS = 0.02  # how long the first id of a message waits for company: reactions are not awaited by anyone
 
 
 class EventRelay:
-    def __init__(self, send: Callable[[list[int]], None]) -> None:
+    def __init__(self, send: Callable[[list[int]], None], linger: float = LINGER_SECONDS) -> None:
         self._send = send
+        self._linger = linger
         self._pending: list[int] = []
         self._ready = threading.Condition()
         self._owner_pid: int | None = None  # the process whose thread drains the list (a fork starts its own)
@@ -31,13 +33,16 @@ class EventRelay:
 
     def __call__(self, event_ids: list[int]) -> None:
         with self._ready:
+            was_empty = not self._pending
             self._pending.extend(event_ids)
             if self._owner_pid != os.getpid():
                 self._owner_pid = os.getpid()
                 threading.Thread(target=self._drain, name="event-relay", daemon=True).start()
-            self._ready.notify()
+            if was_empty or len(self._pending) >= BATCH_LIMIT:  # the thread sleeps or lingers until then
+                self._ready.notify()
 
     def _take(self) -> list[int]:
+        """Under the lock: the next message's ids, counted as on their way until the broker has them."""
         batch, self._pending = self._pending[:BATCH_LIMIT], self._pending[BATCH_LIMIT:]
         self._sending += len(batch)
         return batch
@@ -47,8 +52,10 @@ class EventRelay:
             with self._ready:
                 while not self._pending:
                     self._ready.wait()
+                self._ready.wait_for(lambda: len(self._pending) >= BATCH_LIMIT, timeout=self._linger)
                 batch = self._take()
-            self._hand_over(batch)
+            if batch:  # empty only when a second thread (started after a fork) took them first
+                self._hand_over(batch)
 
     def _hand_over(self, batch: list[int]) -> None:
         try:

@@ -47,6 +47,24 @@ def test_the_caller_returns_at_once_and_ids_arriving_meanwhile_leave_in_one_mess
     assert sender.batches == [[1], [2, 3, 4, 5, 6]]
 
 
+def test_ids_handed_in_while_the_first_lingers_go_with_it():
+    sender = Sender()
+    handed = EventRelay(sender, linger=0.5)
+    handed([1])
+    handed([2])
+    handed([3, 4])
+    _wait_for(sender, 1)
+    assert sender.batches == [[1, 2, 3, 4]]
+
+
+def test_a_full_message_leaves_without_lingering():
+    sender = Sender()
+    handed = EventRelay(sender, linger=30)
+    handed(list(range(relay.BATCH_LIMIT)))
+    _wait_for(sender, 1)  # within the helper's 10 seconds, far less than the linger
+    assert sender.batches == [list(range(relay.BATCH_LIMIT))]
+
+
 def test_a_message_carries_at_most_the_batch_limit():
     sender = Sender(hold_first=True)
     handed = EventRelay(sender)
