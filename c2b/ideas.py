@@ -26,7 +26,7 @@ from sqlalchemy import (
     Select,
     String,
     Text,
-    and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -297,11 +297,11 @@ def _trend(idea: Idea) -> float:
     return round(math.log10(max(idea.verified_supporter_count, 1)) + _age_term(idea), 7)
 
 
-def _trend_as_counted(idea: Idea, verified: ColumnElement[int]) -> ColumnElement[float]:
+def _trend_as_counted(verified: ColumnElement[int], age_term: ColumnElement[float]) -> ColumnElement[float]:
     """`_trend` in SQL, from the verified count an UPDATE is setting: the support's counting UPDATE writes the trend
     too, so a popular idea's row takes one write under its lock instead of two (both databases' log() is base 10)."""
     at_least_one = case((verified > 1, verified), else_=1)
-    return func.round(cast(func.log(at_least_one) + _age_term(idea), Numeric), 7)
+    return func.round(cast(func.log(at_least_one) + age_term, Numeric), 7)
 
 
 def _age_term(idea: Idea) -> float:
@@ -368,18 +368,9 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
         subject=("idea", idea.id),
         payload={"creator_id": idea.creator_id, "verified": verified},
     )
-    still_supporting = and_(Idea.status == "supporting", or_(Idea.deadline_at.is_(None), Idea.deadline_at > now))
-    verified_now = Idea.verified_supporter_count + (1 if verified else 0)
     counted_now = db.session.execute(
-        update(Idea)
-        .where(Idea.id == idea.id, still_supporting)
-        .values(
-            supporter_count=Idea.supporter_count + 1,
-            verified_supporter_count=verified_now,
-            trend_score=_trend_as_counted(idea, verified_now),
-        )
-        .returning(*_LOCKED_FIELDS)
-        .execution_options(synchronize_session=False)
+        _COUNT_SUPPORT,
+        {"idea_id": idea.id, "now": now, "verified": 1 if verified else 0, "age_term": _age_term(idea)},
     ).first()
     if counted_now is None:  # it stopped collecting while this support went in: the support goes with the refusal
         db.session.refresh(idea)
@@ -399,6 +390,26 @@ _LOCKED_FIELDS = (
     Idea.status,
     Idea.deadline_at,
     Idea.qualified_at,
+)
+
+
+# The support's counting UPDATE, built once (its values are parameters): counters and trend move only while the idea
+# still collects support, read under the row's lock.
+_VERIFIED_NOW = Idea.verified_supporter_count + bindparam("verified", type_=Integer)
+_COUNT_SUPPORT = (
+    update(Idea)
+    .where(
+        Idea.id == bindparam("idea_id"),
+        Idea.status == "supporting",
+        or_(Idea.deadline_at.is_(None), Idea.deadline_at > bindparam("now", type_=UTCDateTime)),
+    )
+    .values(
+        supporter_count=Idea.supporter_count + 1,
+        verified_supporter_count=_VERIFIED_NOW,
+        trend_score=_trend_as_counted(_VERIFIED_NOW, bindparam("age_term", type_=Float)),
+    )
+    .returning(*_LOCKED_FIELDS)
+    .execution_options(synchronize_session=False)
 )
 
 

@@ -4,7 +4,19 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import JSON, Boolean, ColumnElement, CursorResult, Executable, Result, any_, bindparam, inspect, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ClauseElement,
+    ColumnElement,
+    CursorResult,
+    Executable,
+    Result,
+    any_,
+    bindparam,
+    inspect,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
@@ -17,23 +29,44 @@ from kernel.errors import Conflict, DomainError, NotFound
 T = TypeVar("T")
 
 
-def _insert_unless_taken(model: type[Any], values: dict[str, Any]):
-    """INSERT … ON CONFLICT DO NOTHING, in the running database's dialect."""
+def _dialect_insert(model: type[Any]):
     module = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    return module.insert(model).values(**values).on_conflict_do_nothing()
+    return module.insert(model)
+
+
+_UNLESS_TAKEN: dict[tuple[type[Any], str, bool], Executable] = {}
+
+
+def _unless_taken(model: type[Any], dialect: str, returning_rows: bool) -> Executable:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING (the row, or its primary key), built once per model and database:
+    the values are the statement's parameters, so every call reuses its compiled form."""
+    key = (model, dialect, returning_rows)
+    if key not in _UNLESS_TAKEN:
+        statement = _dialect_insert(model).on_conflict_do_nothing()
+        rows = statement.returning(model) if returning_rows else statement.returning(*inspect(model).primary_key)
+        _UNLESS_TAKEN[key] = rows
+    return _UNLESS_TAKEN[key]
+
+
+def _execute_unless_taken(model: type[Any], values: dict[str, Any], returning_rows: bool) -> Result[Any]:
+    if any(isinstance(value, ClauseElement) for value in values.values()):  # SQL in a value: it goes in the text
+        built = _dialect_insert(model).values(**values).on_conflict_do_nothing()
+        built = built.returning(model) if returning_rows else built.returning(*inspect(model).primary_key)
+        return db.session.execute(built)
+    statement = _unless_taken(model, db.session.get_bind().dialect.name, returning_rows)
+    return db.session.execute(statement, values)
 
 
 def insert_if_absent(model: type[Base], values: dict[str, Any]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when a row was inserted. Safe under concurrent twins."""
     # RETURNING says whether a row went in; rowcount is not reliable for this statement on every driver.
-    statement = _insert_unless_taken(model, values).returning(*inspect(model).primary_key)
-    return db.session.execute(statement).first() is not None
+    return _execute_unless_taken(model, values, returning_rows=False).first() is not None
 
 
 def insert_or_none(model: type[T], values: dict[str, Any]) -> T | None:
     """INSERT … ON CONFLICT DO NOTHING RETURNING the row as an ORM object (in the identity map), or None when a
     twin holds the unique key: one statement where a savepoint would take three."""
-    return db.session.scalars(_insert_unless_taken(model, values).returning(model)).first()
+    return _execute_unless_taken(model, values, returning_rows=True).scalars().first()
 
 
 @contextmanager
