@@ -699,15 +699,11 @@ def _announce_update(update_row: IdeaUpdate, actor_id: int | None) -> None:
     )
 
 
-def updates_of(idea_id: int, viewer: User | None) -> list[IdeaUpdate]:
+def updates_of(idea_id: int, viewer: User | None, limit: int, cursor: str | None) -> Page[IdeaUpdate]:
+    """Newest first."""
     visible_idea(idea_id, viewer)
-    return list(
-        db.session.scalars(
-            select(IdeaUpdate)
-            .where(IdeaUpdate.idea_id == idea_id, IdeaUpdate.status == "published")
-            .order_by(IdeaUpdate.id.desc())
-        )
-    )
+    query = select(IdeaUpdate).where(IdeaUpdate.idea_id == idea_id, IdeaUpdate.status == "published")
+    return keyset_page(query, [IdeaUpdate.id], limit, cursor)
 
 
 def add_comment(author: User, idea_id: int, body: str, status: str = "published") -> IdeaComment:

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, select, update
+from sqlalchemy import ForeignKey, Integer, Select, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from c2b import events
@@ -12,6 +12,7 @@ from forum.members import User
 from kernel import audit, clock, outbox
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
+from kernel.pagination import Page, keyset_page
 from kernel.sql import get_or_404, insert_if_absent, one_of, rows_changed
 
 
@@ -162,8 +163,16 @@ def my_votes(member: User | None, poll_ids: list[int]) -> dict[int, int]:
     return {poll_id: option_id for poll_id, option_id in rows}
 
 
-def list_polls(idea_id: int | None = None) -> list[SamplePoll]:
-    query = select(SamplePoll).order_by(SamplePoll.id.desc())
-    if idea_id is not None:
-        query = query.where(SamplePoll.idea_id == idea_id)
-    return list(db.session.scalars(query))
+def list_polls(idea_id: int) -> list[SamplePoll]:
+    """An idea's polls, newest first (an idea's page shows them all: a product team runs a few per idea)."""
+    return list(db.session.scalars(_polls(idea_id).order_by(SamplePoll.id.desc())))
+
+
+def polls_page(idea_id: int | None, limit: int, cursor: str | None) -> Page[SamplePoll]:
+    """Every poll, or one idea's, newest first."""
+    return keyset_page(_polls(idea_id), [SamplePoll.id], limit, cursor)
+
+
+def _polls(idea_id: int | None) -> Select[SamplePoll]:
+    query = select(SamplePoll)
+    return query if idea_id is None else query.where(SamplePoll.idea_id == idea_id)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select, update
+from sqlalchemy import JSON, ForeignKey, Index, Integer, Select, String, Text, UniqueConstraint, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from c2b import events
@@ -252,13 +252,23 @@ def get_campaign(campaign_id: int, viewer: User | None = None) -> Campaign:
     return get_or_404(Campaign, campaign_id, "presale", visible=lambda campaign: staff or campaign.state != "draft")
 
 
-def list_campaigns(viewer: User | None, idea_id: int | None = None) -> list[Campaign]:
-    query = select(Campaign).order_by(Campaign.id.desc())
+def list_campaigns(viewer: User | None, idea_id: int) -> list[Campaign]:
+    """An idea's pre-sales the viewer may see, newest first (an idea's page shows them all)."""
+    return list(db.session.scalars(_campaigns(viewer, idea_id).order_by(Campaign.id.desc())))
+
+
+def campaigns_page(viewer: User | None, idea_id: int | None, limit: int, cursor: str | None) -> Page[Campaign]:
+    """The pre-sales the viewer may see (drafts only for product staff), or one idea's, newest first."""
+    return keyset_page(_campaigns(viewer, idea_id), [Campaign.id], limit, cursor)
+
+
+def _campaigns(viewer: User | None, idea_id: int | None) -> Select[Campaign]:
+    query = select(Campaign)
     if not (viewer and viewer.has_role("product")):
         query = query.where(Campaign.state != "draft")
     if idea_id is not None:
         query = query.where(Campaign.idea_id == idea_id)
-    return list(db.session.scalars(query))
+    return query
 
 
 def creator_credits(campaigns: list[Campaign]) -> dict[int, dict[str, Any] | None]:

@@ -13,6 +13,7 @@ from forum.members import User
 from kernel import audit, clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, ValidationFailed
+from kernel.pagination import Page, keyset_page
 from kernel.sql import get_or_404, move_or_refuse, rows_changed
 from kernel.unit_of_work import transaction
 
@@ -74,8 +75,9 @@ def get_round(round_id: int) -> ReviewRound:
     return get_or_404(ReviewRound, round_id, "review_round")
 
 
-def list_rounds() -> list[ReviewRound]:
-    return list(db.session.scalars(select(ReviewRound).order_by(ReviewRound.id.desc())))
+def list_rounds(limit: int, cursor: str | None) -> Page[ReviewRound]:
+    """Newest first."""
+    return keyset_page(select(ReviewRound), [ReviewRound.id], limit, cursor)
 
 
 def decide(actor: User, idea_id: int, decision: str, feedback: str) -> Idea:

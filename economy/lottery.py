@@ -19,6 +19,7 @@ from forum.members import User
 from kernel import audit, clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, ValidationFailed
+from kernel.pagination import Page, keyset_page
 from kernel.sql import get_or_404, insert_if_absent, rows_changed
 
 SCALE = 2**64
@@ -107,6 +108,11 @@ def create_lottery(
     db.session.refresh(lottery)
     audit.record(actor, "lottery.create", "lottery", lottery.id, commitment=lottery.seed_commitment)
     return lottery
+
+
+def list_lotteries(limit: int, cursor: str | None) -> Page[Lottery]:
+    """Newest first."""
+    return keyset_page(select(Lottery), [Lottery.id], limit, cursor)
 
 
 def get_lottery(lottery_id: int) -> Lottery:

@@ -67,14 +67,13 @@ def get_item(item_id: int) -> RewardItem:
     return get_or_404(RewardItem, item_id, "reward")
 
 
-def list_items(now: datetime, include_hidden: bool = False) -> list[RewardItem]:
-    query = select(RewardItem).order_by(RewardItem.price_points, RewardItem.id)
-    if not include_hidden:
-        query = query.where(
-            RewardItem.enabled.is_(True),
-            (RewardItem.ends_at.is_(None)) | (RewardItem.ends_at > now),
-        )
-    return list(db.session.scalars(query))
+def list_items(now: datetime, limit: int, cursor: str | None) -> Page[RewardItem]:
+    """What the mall offers now, cheapest first."""
+    query = select(RewardItem).where(
+        RewardItem.enabled.is_(True),
+        (RewardItem.ends_at.is_(None)) | (RewardItem.ends_at > now),
+    )
+    return keyset_page(query, [RewardItem.price_points, RewardItem.id], limit, cursor, descending=False)
 
 
 def create_item(actor: User, **fields) -> RewardItem:

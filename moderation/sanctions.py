@@ -11,6 +11,7 @@ from forum.members import User, get_user
 from kernel import audit, clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
+from kernel.pagination import Page, keyset_page
 
 KINDS = ("mute", "unmute", "ban", "unban")
 RANK = {"member": 0, "product": 1, "operator": 1, "moderator": 2, "admin": 3}
@@ -73,6 +74,7 @@ def apply(actor: User, user_id: int, kind: str, reason: str, hours: int | None =
     return sanction
 
 
-def history(user_id: int) -> list[Sanction]:
+def history(user_id: int, limit: int, cursor: str | None) -> Page[Sanction]:
+    """Newest first."""
     get_user(user_id)
-    return list(db.session.scalars(select(Sanction).where(Sanction.user_id == user_id).order_by(Sanction.id.desc())))
+    return keyset_page(select(Sanction).where(Sanction.user_id == user_id), [Sanction.id], limit, cursor)

@@ -23,6 +23,7 @@ from kernel.clock import community_day
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
 from kernel.outbox import Event
+from kernel.pagination import Page, keyset_page
 from kernel.sql import get_or_404, insert_if_absent, move, rows_changed
 from moderation import queue
 from operations import events, segments, tags
@@ -105,8 +106,9 @@ def get(campaign_id: int) -> Campaign:
     return get_or_404(Campaign, campaign_id, "campaign")
 
 
-def list_all() -> list[Campaign]:
-    return list(db.session.scalars(select(Campaign).order_by(Campaign.id.desc())))
+def list_all(limit: int, cursor: str | None) -> Page[Campaign]:
+    """Newest first."""
+    return keyset_page(select(Campaign), [Campaign.id], limit, cursor)
 
 
 def invite(actor: User, campaign_id: int) -> int:
@@ -342,16 +344,18 @@ def my_application(member: User, campaign_id: int) -> Application | None:
     )
 
 
-def applications(actor: User, campaign_id: int) -> list[Application]:
+def applications(actor: User, campaign_id: int, limit: int, cursor: str | None) -> Page[Application]:
+    """In the order they came."""
     actor.ensure_role("operator", doing="run experience-officer campaigns")
     get(campaign_id)
-    return list(
-        db.session.scalars(select(Application).where(Application.campaign_id == campaign_id).order_by(Application.id))
-    )
+    query = select(Application).where(Application.campaign_id == campaign_id)
+    return keyset_page(query, [Application.id], limit, cursor, descending=False)
 
 
-def shares_of(campaign_id: int, status: str | None) -> list[Share]:
-    query = select(Share).where(Share.campaign_id == campaign_id).order_by(Share.id)
+def shares_of(campaign_id: int, status: str | None, limit: int, cursor: str | None) -> Page[Share]:
+    """In the order they came."""
+    get(campaign_id)
+    query = select(Share).where(Share.campaign_id == campaign_id)
     if status:
         query = query.where(Share.status == status)
-    return list(db.session.scalars(query))
+    return keyset_page(query, [Share.id], limit, cursor, descending=False)

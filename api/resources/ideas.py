@@ -146,10 +146,6 @@ class UpdateOut(UpdateIn):
     created_at = ma.fields.DateTime()
 
 
-class UpdateList(ma.Schema):
-    items = BoundedList(ma.fields.Nested(UpdateOut), required=True)
-
-
 class CommentIn(ma.Schema):
     body = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=5000))
 
@@ -372,11 +368,12 @@ def withdraw(idea_id: int) -> dict:
 
 @blp.route("/<int:idea_id>/updates", methods=["GET"])
 @auth_required(blp, optional=True)
-@blp.response(200, UpdateList)
-@documented_errors(blp, 404)
-def list_updates(idea_id: int) -> dict:
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(UpdateOut))
+@documented_errors(blp, 400, 404)
+def list_updates(args, idea_id: int) -> dict:
     """The creator's updates, newest first."""
-    return {"items": ideas.updates_of(idea_id, current_viewer())}
+    return page_body(ideas.updates_of(idea_id, current_viewer(), args["limit"], args["cursor"]))
 
 
 @blp.route("/<int:idea_id>/updates", methods=["POST"])
@@ -586,15 +583,13 @@ class RoundIn(ma.Schema):
     results_at = ma.fields.AwareDateTime(required=True, metadata={"description": "after cutoff_at"})
 
 
-class RoundList(ma.Schema):
-    items = BoundedList(ma.fields.Nested(RoundOut), required=True)
-
-
 @rounds_blp.route("", methods=["GET"])
-@rounds_blp.response(200, RoundList)
-def list_rounds() -> dict:
+@rounds_blp.arguments(PageArgs, location="query")
+@rounds_blp.response(200, page_of(RoundOut))
+@documented_errors(rounds_blp, 400)
+def list_rounds(args) -> dict:
     """Review rounds, newest first, with their cut-off and results dates."""
-    return {"items": review_rounds.list_rounds()}
+    return page_body(review_rounds.list_rounds(args["limit"], args["cursor"]))
 
 
 @rounds_blp.route("", methods=["POST"])

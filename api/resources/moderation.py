@@ -125,10 +125,6 @@ class SanctionOut(ma.Schema):
     created_by = ma.fields.Integer(allow_none=True)
 
 
-class SanctionList(ma.Schema):
-    items = BoundedList(ma.fields.Nested(SanctionOut), required=True)
-
-
 class WordEntry(ma.Schema):
     word = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
     action = ma.fields.String(required=True, validate=ma.validate.OneOf(words.ACTIONS))
@@ -283,11 +279,12 @@ def sanction(body, user_id: int) -> Sanction:
 
 @blp.route("/users/<int:user_id>/sanctions", methods=["GET"])
 @auth_required(blp, "moderator", "operator")
-@blp.response(200, SanctionList)
-@documented_errors(blp, 404)
-def sanction_history(user_id: int) -> dict:
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(SanctionOut))
+@documented_errors(blp, 400, 404)
+def sanction_history(args, user_id: int) -> dict:
     """A member's sanctions, newest first."""
-    return {"items": sanctions.history(user_id)}
+    return page_body(sanctions.history(user_id, args["limit"], args["cursor"]))
 
 
 @blp.route("/moderation/words", methods=["GET"])

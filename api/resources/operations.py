@@ -107,10 +107,6 @@ class OfficerCampaignOut(ma.Schema):
     started_at = ma.fields.DateTime(allow_none=True)
 
 
-class OfficerCampaignList(ma.Schema):
-    items = BoundedList(ma.fields.Nested(OfficerCampaignOut), required=True)
-
-
 class OfficerApplyIn(ma.Schema):
     answers = ma.fields.Dict(keys=ma.fields.String(), required=True)
 
@@ -124,10 +120,6 @@ class ApplicationOut(ma.Schema):
     checkin_count = ma.fields.Integer()
     completed_at = ma.fields.DateTime(allow_none=True)
     created_at = ma.fields.DateTime()
-
-
-class ApplicationList(ma.Schema):
-    items = BoundedList(ma.fields.Nested(ApplicationOut), required=True)
 
 
 class SelectIn(ma.Schema):
@@ -162,11 +154,7 @@ class OfficerShareOut(ma.Schema):
     created_at = ma.fields.DateTime()
 
 
-class OfficerShareList(ma.Schema):
-    items = BoundedList(ma.fields.Nested(OfficerShareOut), required=True)
-
-
-class OfficerShareArgs(ma.Schema):
+class OfficerShareArgs(PageArgs):
     status = ma.fields.String(validate=ma.validate.OneOf(("pending", "approved", "rejected")))
 
 
@@ -319,10 +307,12 @@ def segment(args) -> dict | Response:
 
 
 @blp.route("/campaigns", methods=["GET"])
-@blp.response(200, OfficerCampaignList)
-def list_campaigns() -> dict:
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(OfficerCampaignOut))
+@documented_errors(blp, 400)
+def list_campaigns(args) -> dict:
     """Experience-officer campaigns, newest first."""
-    return {"items": campaigns.list_all()}
+    return page_body(campaigns.list_all(args["limit"], args["cursor"]))
 
 
 @blp.route("/campaigns", methods=["POST"])
@@ -366,11 +356,12 @@ def apply(body, campaign_id: int) -> Application:
 
 @blp.route("/campaigns/<int:campaign_id>/applications", methods=["GET"])
 @auth_required(blp, "operator")
-@blp.response(200, ApplicationList)
-@documented_errors(blp, 404)
-def list_applications(campaign_id: int) -> dict:
-    """All applications with their answers (operators)."""
-    return {"items": campaigns.applications(current_member(), campaign_id)}
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(ApplicationOut))
+@documented_errors(blp, 400, 404)
+def list_applications(args, campaign_id: int) -> dict:
+    """Applications with their answers, in the order they came (operators)."""
+    return page_body(campaigns.applications(current_member(), campaign_id, args["limit"], args["cursor"]))
 
 
 @blp.route("/campaigns/<int:campaign_id>/select", methods=["POST"])
@@ -409,12 +400,11 @@ def share(body, campaign_id: int) -> Share:
 @blp.route("/campaigns/<int:campaign_id>/shares", methods=["GET"])
 @auth_required(blp, "operator")
 @blp.arguments(OfficerShareArgs, location="query")
-@blp.response(200, OfficerShareList)
-@documented_errors(blp, 404)
+@blp.response(200, page_of(OfficerShareOut))
+@documented_errors(blp, 400, 404)
 def list_shares(args, campaign_id: int) -> dict:
-    """A campaign's shares, filterable by review status (operators)."""
-    campaigns.get(campaign_id)
-    return {"items": campaigns.shares_of(campaign_id, args.get("status"))}
+    """A campaign's shares in the order they came, filterable by review status (operators)."""
+    return page_body(campaigns.shares_of(campaign_id, args.get("status"), args["limit"], args["cursor"]))
 
 
 @blp.route("/shares/<int:share_id>/review", methods=["POST"])

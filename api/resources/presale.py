@@ -60,10 +60,6 @@ class PollOut(ma.Schema):
     my_vote = ma.fields.Integer(allow_none=True, metadata={"description": "the option you chose"})
 
 
-class PollList(ma.Schema):
-    items = BoundedList(ma.fields.Nested(PollOut), required=True)
-
-
 class VoteIn(ma.Schema):
     option_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
 
@@ -192,10 +188,6 @@ class CampaignOut(ma.Schema):
     creator = ma.fields.Nested(
         CreatorCredit, allow_none=True, metadata={"description": "the member whose idea this product comes from"}
     )
-
-
-class CampaignList(ma.Schema):
-    items = BoundedList(ma.fields.Nested(CampaignOut), required=True)
 
 
 class StateIn(ma.Schema):
@@ -333,18 +325,19 @@ def _campaign_out(campaign, credits: dict[int, dict | None] | None = None) -> di
     }
 
 
-class IdeaFilter(ma.Schema):
+class IdeaFilter(PageArgs):
     idea_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ID))
 
 
 @blp.route("/polls", methods=["GET"])
 @auth_required(blp, optional=True)
 @blp.arguments(IdeaFilter, location="query")
-@blp.response(200, PollList)
+@blp.response(200, page_of(PollOut))
+@documented_errors(blp, 400)
 def list_polls(args) -> dict:
     """Sample polls, newest first, with live results; `idea_id` keeps one idea's."""
-    viewer = current_viewer()
-    return {"items": _polls_out(polls.list_polls(args["idea_id"]), viewer)}
+    page = polls.polls_page(args["idea_id"], args["limit"], args["cursor"])
+    return {"items": _polls_out(page.items, current_viewer()), "next_cursor": page.next_cursor}
 
 
 @blp.route("/polls", methods=["POST"])
@@ -393,12 +386,13 @@ def close_poll(poll_id: int) -> dict:
 @blp.route("/presales", methods=["GET"])
 @auth_required(blp, optional=True)
 @blp.arguments(IdeaFilter, location="query")
-@blp.response(200, CampaignList)
+@blp.response(200, page_of(CampaignOut))
+@documented_errors(blp, 400)
 def list_presales(args) -> dict:
-    """Pre-sale campaigns (drafts only for the product team); `idea_id` keeps one idea's."""
-    listed = presale.list_campaigns(current_viewer(), args["idea_id"])
-    credits = presale.creator_credits(listed)
-    return {"items": [_campaign_out(c, credits) for c in listed]}
+    """Pre-sale campaigns, newest first (drafts only for the product team); `idea_id` keeps one idea's."""
+    page = presale.campaigns_page(current_viewer(), args["idea_id"], args["limit"], args["cursor"])
+    credits = presale.creator_credits(page.items)
+    return page_body(page, lambda campaign: _campaign_out(campaign, credits))
 
 
 @blp.route("/presales", methods=["POST"])

@@ -13,7 +13,6 @@ from economy import lottery, mall
 from economy.lottery import Draw
 from economy.mall import Redemption, RewardItem
 from kernel import clock
-from kernel.db import db
 
 blp = Blueprint("rewards", __name__, url_prefix="/api/v1", description="Rewards mall and lotteries")
 
@@ -29,10 +28,6 @@ class RewardOut(ma.Schema):
     starts_at = ma.fields.DateTime(allow_none=True)
     ends_at = ma.fields.DateTime(allow_none=True)
     enabled = ma.fields.Boolean()
-
-
-class RewardList(ma.Schema):
-    items = BoundedList(ma.fields.Nested(RewardOut), required=True)
 
 
 class RewardIn(ma.Schema):
@@ -114,10 +109,6 @@ class LotteryOut(ma.Schema):
     prizes = BoundedList(ma.fields.Nested(PrizeOut))
 
 
-class LotteryList(ma.Schema):
-    items = BoundedList(ma.fields.Nested(LotteryOut), required=True)
-
-
 class DrawOut(ma.Schema):
     id = ma.fields.Integer()
     lottery_id = ma.fields.Integer()
@@ -133,10 +124,12 @@ def _lottery_out(item: lottery.Lottery) -> dict:
 
 
 @blp.route("/rewards", methods=["GET"])
-@blp.response(200, RewardList)
-def list_rewards() -> dict:
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(RewardOut))
+@documented_errors(blp, 400)
+def list_rewards(args) -> dict:
     """Rewards on sale now or later, cheapest first."""
-    return {"items": mall.list_items(clock.now())}
+    return page_body(mall.list_items(clock.now(), args["limit"], args["cursor"]))
 
 
 @blp.route("/rewards", methods=["POST"])
@@ -194,11 +187,12 @@ def fulfil(body, redemption_id: int) -> Redemption:
 
 
 @blp.route("/lotteries", methods=["GET"])
-@blp.response(200, LotteryList)
-def list_lotteries() -> dict:
-    """Lotteries with their published odds and seed commitments."""
-    items = db.session.scalars(db.select(lottery.Lottery).order_by(lottery.Lottery.id.desc())).all()
-    return {"items": [_lottery_out(item) for item in items]}
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(LotteryOut))
+@documented_errors(blp, 400)
+def list_lotteries(args) -> dict:
+    """Lotteries, newest first, with their published odds and seed commitments."""
+    return page_body(lottery.list_lotteries(args["limit"], args["cursor"]), _lottery_out)
 
 
 @blp.route("/lotteries", methods=["POST"])

@@ -999,7 +999,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lotteries with their published odds and seed commitments. */
+        /** Lotteries, newest first, with their published odds and seed commitments. */
         get: operations["listLotteries"];
         put?: never;
         /** Open a lottery (operators; audited). Prizes are goods or perks, never points. */
@@ -1580,7 +1580,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Pre-sale campaigns (drafts only for the product team); `idea_id` keeps one idea's. */
+        /** Pre-sale campaigns, newest first (drafts only for the product team); `idea_id` keeps one idea's. */
         get: operations["listPresales"];
         put?: never;
         /** Draft a pre-sale: price (and deposit) in cents, MOQ, stock cap, per-member limit, window, early access. */
@@ -2267,7 +2267,7 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** All applications with their answers (operators). */
+        /** Applications with their answers, in the order they came (operators). */
         get: operations["listApplications"];
         put?: never;
         post?: never;
@@ -2324,7 +2324,7 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** A campaign's shares, filterable by review status (operators). */
+        /** A campaign's shares in the order they came, filterable by review status (operators). */
         get: operations["listShares"];
         put?: never;
         /** Submit a share (link + screenshot upload) for review. */
@@ -3021,8 +3021,10 @@ export interface components {
             ends_at?: string | null;
             created_by?: number | null;
         };
-        SanctionList: {
+        SanctionOutPage: {
             items: components["schemas"]["SanctionOut"][];
+            /** @description pass as ?cursor= for the next page */
+            next_cursor: string | null;
         };
         WordEntry: {
             word: string;
@@ -3201,8 +3203,10 @@ export interface components {
             ends_at?: string | null;
             enabled?: boolean;
         };
-        RewardList: {
+        RewardOutPage: {
             items: components["schemas"]["RewardOut"][];
+            /** @description pass as ?cursor= for the next page */
+            next_cursor: string | null;
         };
         RewardIn: {
             name: string;
@@ -3292,8 +3296,10 @@ export interface components {
             draw_count?: number;
             prizes?: components["schemas"]["PrizeOut"][];
         };
-        LotteryList: {
+        LotteryOutPage: {
             items: components["schemas"]["LotteryOut"][];
+            /** @description pass as ?cursor= for the next page */
+            next_cursor: string | null;
         };
         PrizeIn: {
             name: string;
@@ -3585,8 +3591,10 @@ export interface components {
             /** Format: date-time */
             created_at?: string;
         };
-        UpdateList: {
+        UpdateOutPage: {
             items: components["schemas"]["UpdateOut"][];
+            /** @description pass as ?cursor= for the next page */
+            next_cursor: string | null;
         };
         UpdateIn: {
             title: string;
@@ -3664,8 +3672,10 @@ export interface components {
             /** @description pass as ?cursor= for the next page */
             next_cursor: string | null;
         };
-        RoundList: {
+        RoundOutPage: {
             items: components["schemas"]["RoundOut"][];
+            /** @description pass as ?cursor= for the next page */
+            next_cursor: string | null;
         };
         RoundIn: {
             name: string;
@@ -3700,8 +3710,10 @@ export interface components {
             /** @description the option you chose */
             my_vote?: number | null;
         };
-        PollList: {
+        PollOutPage: {
             items: components["schemas"]["PollOut"][];
+            /** @description pass as ?cursor= for the next page */
+            next_cursor: string | null;
         };
         PollOptionIn: {
             name: string;
@@ -3775,8 +3787,10 @@ export interface components {
             /** @description the member whose idea this product comes from */
             creator?: components["schemas"]["CreatorCredit"] | (Record<string, never> | null);
         };
-        CampaignList: {
+        CampaignOutPage: {
             items: components["schemas"]["CampaignOut"][];
+            /** @description pass as ?cursor= for the next page */
+            next_cursor: string | null;
         };
         EarlyAccess: {
             /** @default false */
@@ -4192,8 +4206,10 @@ export interface components {
             /** Format: date-time */
             started_at?: string | null;
         };
-        OfficerCampaignList: {
+        OfficerCampaignOutPage: {
             items: components["schemas"]["OfficerCampaignOut"][];
+            /** @description pass as ?cursor= for the next page */
+            next_cursor: string | null;
         };
         OfficerAudience: {
             /** @default null */
@@ -4247,8 +4263,10 @@ export interface components {
             /** Format: date-time */
             created_at?: string;
         };
-        ApplicationList: {
+        ApplicationOutPage: {
             items: components["schemas"]["ApplicationOut"][];
+            /** @description pass as ?cursor= for the next page */
+            next_cursor: string | null;
         };
         SelectIn: {
             /** @description operator picks; the remaining places are drawn */
@@ -4273,8 +4291,10 @@ export interface components {
             /** Format: date-time */
             created_at?: string;
         };
-        OfficerShareList: {
+        OfficerShareOutPage: {
             items: components["schemas"]["OfficerShareOut"][];
+            /** @description pass as ?cursor= for the next page */
+            next_cursor: string | null;
         };
         ShareReviewIn: {
             /** @enum {string} */
@@ -6977,7 +6997,10 @@ export interface operations {
     };
     sanctionHistory: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
             header?: never;
             path: {
                 user_id: number;
@@ -6992,7 +7015,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SanctionList"];
+                    "application/json": components["schemas"]["SanctionOutPage"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Unauthorized */
@@ -7022,6 +7054,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            422: components["responses"]["UNPROCESSABLE_ENTITY"];
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };
@@ -7736,7 +7769,10 @@ export interface operations {
     };
     listRewards: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -7749,9 +7785,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RewardList"];
+                    "application/json": components["schemas"]["RewardOutPage"];
                 };
             };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            422: components["responses"]["UNPROCESSABLE_ENTITY"];
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };
@@ -8039,7 +8085,10 @@ export interface operations {
     };
     listLotteries: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -8052,9 +8101,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["LotteryList"];
+                    "application/json": components["schemas"]["LotteryOutPage"];
                 };
             };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            422: components["responses"]["UNPROCESSABLE_ENTITY"];
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };
@@ -8933,7 +8992,10 @@ export interface operations {
     };
     listUpdates: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
             header?: never;
             path: {
                 idea_id: number;
@@ -8948,7 +9010,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UpdateList"];
+                    "application/json": components["schemas"]["UpdateOutPage"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Unauthorized */
@@ -8969,6 +9040,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            422: components["responses"]["UNPROCESSABLE_ENTITY"];
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };
@@ -9710,7 +9782,10 @@ export interface operations {
     };
     listRounds: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -9723,9 +9798,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RoundList"];
+                    "application/json": components["schemas"]["RoundOutPage"];
                 };
             };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            422: components["responses"]["UNPROCESSABLE_ENTITY"];
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };
@@ -9844,6 +9929,8 @@ export interface operations {
     listPolls: {
         parameters: {
             query?: {
+                limit?: number;
+                cursor?: string | null;
                 idea_id?: number | null;
             };
             header?: never;
@@ -9858,7 +9945,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PollList"];
+                    "application/json": components["schemas"]["PollOutPage"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Unauthorized */
@@ -10094,6 +10190,8 @@ export interface operations {
     listPresales: {
         parameters: {
             query?: {
+                limit?: number;
+                cursor?: string | null;
                 idea_id?: number | null;
             };
             header?: never;
@@ -10108,7 +10206,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CampaignList"];
+                    "application/json": components["schemas"]["CampaignOutPage"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Unauthorized */
@@ -12268,7 +12375,10 @@ export interface operations {
     };
     listCampaigns: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -12281,9 +12391,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OfficerCampaignList"];
+                    "application/json": components["schemas"]["OfficerCampaignOutPage"];
                 };
             };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            422: components["responses"]["UNPROCESSABLE_ENTITY"];
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };
@@ -12479,7 +12599,10 @@ export interface operations {
     };
     listApplications: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
             header?: never;
             path: {
                 campaign_id: number;
@@ -12494,7 +12617,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApplicationList"];
+                    "application/json": components["schemas"]["ApplicationOutPage"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Unauthorized */
@@ -12524,6 +12656,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            422: components["responses"]["UNPROCESSABLE_ENTITY"];
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };
@@ -12658,6 +12791,8 @@ export interface operations {
     listShares: {
         parameters: {
             query?: {
+                limit?: number;
+                cursor?: string | null;
                 status?: "pending" | "approved" | "rejected";
             };
             header?: never;
@@ -12674,7 +12809,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OfficerShareList"];
+                    "application/json": components["schemas"]["OfficerShareOutPage"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Unauthorized */

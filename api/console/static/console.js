@@ -286,7 +286,7 @@
     const history = h("div");
     const showHistory = async () => {
       try {
-        const list = await api("GET", `/users/${userId.value}/sanctions`);
+        const list = await api("GET", `/users/${userId.value}/sanctions`, { query: { limit: 50 } });
         history.replaceChildren(table(
           [["类型", (s) => s.kind], ["原因", (s) => s.reason], ["开始", (s) => when(s.starts_at)], ["结束", (s) => when(s.ends_at)]],
           list.items, "没有处罚记录"));
@@ -327,7 +327,7 @@
         );
       }, "idea-queue"),
       panel("评审轮次", async (reload) => {
-        const rounds = await api("GET", "/review-rounds");
+        const rounds = await api("GET", "/review-rounds", { query: { limit: 50 } });
         return table(
           [
             ["名称", (r) => r.name],
@@ -425,7 +425,7 @@
   function renderPresales() {
     return [
       panel("预售进度", async () => {
-        const list = await api("GET", "/presales");
+        const list = await api("GET", "/presales", { query: { limit: 50 } });
         if (!list.items.length) return h("p", { class: "muted", text: "暂无预售" });
         return list.items.map((c) => campaignCard(c));
       }, "presale-progress"),
@@ -519,7 +519,7 @@
       }, "tiers"),
       panel("成员分群", async () => segmentsForm(), "segments"),
       panel("体验官活动", async () => {
-        const list = await api("GET", "/campaigns");
+        const list = await api("GET", "/campaigns", { query: { limit: 50 } });
         if (!list.items.length) return h("p", { class: "muted", text: "暂无体验官活动" });
         const detail = h("div");
         const pick = h("select", { name: "campaign", onchange: () => showCampaign(pick.value, detail) },
@@ -556,19 +556,22 @@
     ];
   }
 
+  // How many a page shows: "100+" when the list goes on beyond it.
+  const shown = (page) => `${page.items.length}${page.next_cursor ? "+" : ""}`;
+
   async function showCampaign(campaignId, into) {
     try {
       const [applications, shares] = await Promise.all([
-        api("GET", `/campaigns/${campaignId}/applications`),
-        api("GET", `/campaigns/${campaignId}/shares`),
+        api("GET", `/campaigns/${campaignId}/applications`, { query: { limit: 100 } }),
+        api("GET", `/campaigns/${campaignId}/shares`, { query: { limit: 100 } }),
       ]);
       const reload = () => showCampaign(campaignId, into);
       into.replaceChildren(
-        h("h3", { text: `报名（${applications.items.length}）` }),
+        h("h3", { text: `报名（${shown(applications)}）` }),
         table([["成员", (a) => `#${a.user_id}`], ["状态", (a) => a.status], ["打卡次数", (a) => count(a.checkin_count)], ["报名时间", (a) => when(a.created_at)]],
           applications.items, "暂无报名"),
         h("div", { class: "toolbar" }, actionButton("抽选体验官", "primary draw", () => api("POST", `/campaigns/${campaignId}/select`, { body: { user_ids: [] } }).then(reload))),
-        h("h3", { text: `体验分享（${shares.items.length}）` }),
+        h("h3", { text: `体验分享（${shown(shares)}）` }),
         table([
           ["成员", (s) => `#${s.user_id}`], ["链接", (s) => s.url], ["状态", (s) => s.status],
           ["审核", (s) => (s.status === "pending" ? [
