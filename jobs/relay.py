@@ -54,7 +54,7 @@ class EventRelay:
                     self._ready.wait()
                 self._ready.wait_for(lambda: len(self._pending) >= BATCH_LIMIT, timeout=self._linger)
                 batch = self._take()
-            if batch:  # empty only when a second thread (started after a fork) took them first
+            if batch:  # empty when flush(), or a thread started after a fork, took them first
                 self._hand_over(batch)
 
     def _hand_over(self, batch: list[int]) -> None:
