@@ -28,6 +28,7 @@ from forum.subscribe_messages import SubscribeConsent
 from kernel import clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, NotFound
+from kernel.pagination import Page, keyset_page
 from kernel.signing import link_signature
 from kernel.sql import get_or_404
 from kernel.unit_of_work import transaction
@@ -69,10 +70,9 @@ def request_export(member: User, fmt: str) -> DataExport:
     return export
 
 
-def my_exports(member: User) -> list[DataExport]:
-    return list(
-        db.session.scalars(select(DataExport).where(DataExport.user_id == member.id).order_by(DataExport.id.desc()))
-    )
+def my_exports(member: User, limit: int, cursor: str | None) -> Page[DataExport]:
+    """Newest first (expired ones stay listed, without their file)."""
+    return keyset_page(select(DataExport).where(DataExport.user_id == member.id), [DataExport.id], limit, cursor)
 
 
 def own_export(member: User, export_id: int) -> DataExport:

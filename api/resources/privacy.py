@@ -10,6 +10,7 @@ from api.auth import auth_required, current_member, policy_exempt
 from api.blueprint import Blueprint
 from api.errors import documented_errors
 from api.fields import BoundedList
+from api.pagination import PageArgs, page_body, page_of
 from api.schemas import MemberSummary
 from forum import phones, policies
 from forum.subscribe_messages import server_client
@@ -173,10 +174,6 @@ class ExportOut(ma.Schema):
     download = ma.fields.Nested(DownloadLink, allow_none=True, metadata={"description": "a link valid for minutes"})
 
 
-class ExportList(ma.Schema):
-    items = BoundedList(ma.fields.Nested(ExportOut), required=True)
-
-
 def _export_out(export, now: datetime) -> dict:
     shown = {k: getattr(export, k) for k in ExportOut._declared_fields if k != "download"}
     return {**shown, "download": data_export.download_link(export, now)}
@@ -195,11 +192,14 @@ def request_export(body) -> dict:
 
 @blp.route("/me/data-exports", methods=["GET"])
 @auth_required(blp)
-@blp.response(200, ExportList)
-def my_exports() -> dict:
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(ExportOut))
+@documented_errors(blp, 400)
+def my_exports(args) -> dict:
     """Your exports, newest first, each ready one with a fresh download link."""
     now = clock.now()
-    return {"items": [_export_out(e, now) for e in data_export.my_exports(current_member())]}
+    page = data_export.my_exports(current_member(), args["limit"], args["cursor"])
+    return page_body(page, lambda export: _export_out(export, now))
 
 
 @blp.route("/me/data-exports/<int:export_id>", methods=["GET"])

@@ -4133,8 +4133,10 @@ export interface components {
             /** @description a link valid for minutes */
             download?: components["schemas"]["DownloadLink"] | (Record<string, never> | null);
         };
-        ExportList: {
+        ExportOutPage: {
             items: components["schemas"]["ExportOut"][];
+            /** @description pass as ?cursor= for the next page */
+            next_cursor: string | null;
         };
         TagsIn: {
             tags: string[];
@@ -11942,7 +11944,10 @@ export interface operations {
     };
     myExports: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -11955,7 +11960,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ExportList"];
+                    "application/json": components["schemas"]["ExportOutPage"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Unauthorized */
@@ -11976,6 +11990,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            422: components["responses"]["UNPROCESSABLE_ENTITY"];
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };

@@ -9,6 +9,7 @@ from c2b.review_rounds import ReviewRound
 from kernel import clock
 from kernel.db import db
 from operations.campaigns import Application, Share
+from operations.data_export import DataExport
 from tests.api.test_ideas import _published
 from tests.api.test_operations import _officer_campaign
 from tests.api.test_presale import _campaign
@@ -186,6 +187,19 @@ def test_a_members_sanctions_and_an_ideas_updates_page(client, members, png_byte
         posted.append(answer.get_json()["id"])
     assert [u["id"] for u in _walk(client, updates)] == list(reversed(posted))
     _refuses_foreign_cursors(client, updates)
+
+
+def test_a_members_data_exports_page_and_stay_their_own(app, client, members):
+    member, other = members.create(), members.create()
+    with app.app_context():
+        now = clock.now()
+        exports = [DataExport(user_id=member.id, format="json", status="expired", created_at=now) for _ in range(3)]
+        db.session.add_all([*exports, DataExport(user_id=other.id, format="zip", created_at=now)])
+        db.session.commit()
+        mine = [e.id for e in exports]
+    listed = _walk(client, "/api/v1/me/data-exports", member.headers)
+    assert [e["id"] for e in listed] == list(reversed(mine)) and all(e["download"] is None for e in listed)
+    _refuses_foreign_cursors(client, "/api/v1/me/data-exports", member.headers)
 
 
 @pytest.mark.parametrize(
