@@ -2,12 +2,13 @@
 Celery worker running beat, SQLite for everything, no Redis.
 
 Whatever one web worker learns (a session ended, a rate-limit window) every worker must know, what gunicorn answers
-by itself is JSON too, and the job worker takes the periodic jobs.
+by itself is JSON too, and the job worker takes the periodic jobs and the reactions the web workers hand it.
 """
 
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -142,6 +143,27 @@ def test_the_job_worker_runs_beat_and_takes_jobs(serving):
     # The worker logs as the web does: JSON lines.
     job_line = next(line for line in text.splitlines() if "job presale-expire-orders: expired" in line)
     assert json.loads(job_line)["level"] == "info"
+
+
+def test_a_requests_reactions_reach_the_job_worker_through_the_web_workers_relay(serving):
+    base, _, root = serving
+    signed_up = _fresh("POST", f"{base}/api/v1/auth/register", json={"username": "relayfan", "password": PASSWORD})
+    assert signed_up.status_code == 201
+    bearer = {"Authorization": f"Bearer {signed_up.json()['access_token']}"}
+    checked_in = _fresh("POST", f"{base}/api/v1/me/checkin", headers=bearer)
+    assert checked_in.status_code == 201, checked_in.json()
+
+    def unprocessed() -> int:
+        with sqlite3.connect(root / "community.db") as db:
+            return db.execute("SELECT count(*) FROM events WHERE processed_at IS NULL").fetchone()[0]
+
+    # Well inside the sweep's grace (60 s), so what delivers them is the relay of the forked web worker.
+    deadline = time.monotonic() + 30
+    while unprocessed() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = (root / "worker.log").read_text()
+    assert unprocessed() == 0, log[-2000:]
+    assert "events.process_many" in log
 
 
 def test_every_line_the_server_writes_is_json(serving):
