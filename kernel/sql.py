@@ -7,7 +7,6 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import (
     JSON,
     Boolean,
-    ClauseElement,
     ColumnElement,
     CursorResult,
     Executable,
@@ -29,31 +28,19 @@ from kernel.errors import Conflict, DomainError, NotFound
 T = TypeVar("T")
 
 
-def _dialect_insert(model: type[Any]):
-    module = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    return module.insert(model)
-
-
+# INSERT … ON CONFLICT DO NOTHING RETURNING (the row, or its primary key), by model, database and what it returns:
+# built once, its values passed as parameters, so every call reuses its compiled form.
 _UNLESS_TAKEN: dict[tuple[type[Any], str, bool], Executable] = {}
 
 
-def _unless_taken(model: type[Any], dialect: str, returning_rows: bool) -> Executable:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING (the row, or its primary key), built once per model and database:
-    the values are the statement's parameters, so every call reuses its compiled form."""
-    key = (model, dialect, returning_rows)
-    if key not in _UNLESS_TAKEN:
-        statement = _dialect_insert(model).on_conflict_do_nothing()
-        rows = statement.returning(model) if returning_rows else statement.returning(*inspect(model).primary_key)
-        _UNLESS_TAKEN[key] = rows
-    return _UNLESS_TAKEN[key]
-
-
 def _execute_unless_taken(model: type[Any], values: dict[str, Any], returning_rows: bool) -> Result[Any]:
-    if any(isinstance(value, ClauseElement) for value in values.values()):  # SQL in a value: it goes in the text
-        built = _dialect_insert(model).values(**values).on_conflict_do_nothing()
-        built = built.returning(model) if returning_rows else built.returning(*inspect(model).primary_key)
-        return db.session.execute(built)
-    statement = _unless_taken(model, db.session.get_bind().dialect.name, returning_rows)
+    dialect = db.session.get_bind().dialect.name
+    key = (model, dialect, returning_rows)
+    statement = _UNLESS_TAKEN.get(key)
+    if statement is None:
+        insert = (postgresql if dialect == "postgresql" else sqlite).insert(model).on_conflict_do_nothing()
+        statement = insert.returning(model) if returning_rows else insert.returning(*inspect(model).primary_key)
+        _UNLESS_TAKEN[key] = statement
     return db.session.execute(statement, values)
 
 
