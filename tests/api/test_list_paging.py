@@ -12,8 +12,8 @@ from operations.campaigns import Application, Share
 from operations.data_export import DataExport
 from tests.api.test_ideas import _published
 from tests.api.test_operations import _officer_campaign
-from tests.api.test_presale import _campaign
-from tests.api.test_rewards import _reward
+from tests.api.test_presale import _campaign, _draft
+from tests.api.test_rewards import _lottery, _reward
 
 
 def _walk(client, path: str, headers: dict | None = None, **query) -> list[dict]:
@@ -100,18 +100,7 @@ def test_polls_and_presales_page_with_their_idea_filter(client, members, png_byt
     _refuses_foreign_cursors(client, "/api/v1/polls")
 
     campaigns = [_campaign(client, product, frozen_clock, title=f"预售 {n}") for n in range(3)]
-    draft = client.post(
-        "/api/v1/presales",
-        json={
-            "title": "草稿",
-            "unit_price_cents": 100,
-            "moq": 1,
-            "opens_at": frozen_clock.isoformat(),
-            "closes_at": (frozen_clock + timedelta(days=3)).isoformat(),
-            "options": [{"sku": "D-1", "name": "一"}],
-        },
-        headers=product.headers,
-    ).get_json()
+    draft = _draft(client, product, frozen_clock, title="草稿")
     public = [c["id"] for c in reversed(campaigns)]
     assert [c["id"] for c in _walk(client, "/api/v1/presales")] == public  # drafts stay with the product team
     assert [c["id"] for c in _walk(client, "/api/v1/presales", product.headers)] == [draft["id"], *public]
@@ -127,22 +116,7 @@ def test_rewards_lotteries_and_review_rounds_page(app, client, members, frozen_c
     assert [r["id"] for r in listed] == [r["id"] for r in by_price]
     _refuses_foreign_cursors(client, "/api/v1/rewards")
 
-    lotteries = []
-    for n in range(3):
-        created = client.post(
-            "/api/v1/lotteries",
-            headers=operator.headers,
-            json={
-                "name": f"抽奖 {n}",
-                "cost_points": 10,
-                "miss_weight": 1,
-                "starts_at": frozen_clock.isoformat(),
-                "ends_at": (frozen_clock + timedelta(days=1)).isoformat(),
-                "prizes": [{"name": "Sticker", "weight": 1, "stock": 10}],
-            },
-        )
-        assert created.status_code == 201, created.get_json()
-        lotteries.append(created.get_json())
+    lotteries = [_lottery(client, operator, frozen_clock, name=f"抽奖 {n}") for n in range(3)]
     listed = _walk(client, "/api/v1/lotteries")
     assert [x["id"] for x in listed] == [x["id"] for x in reversed(lotteries)]
     assert all(x["seed"] is None and x["seed_commitment"] for x in listed)  # seeds stay hidden until revealed

@@ -14,7 +14,7 @@ from tests.support import notify_payment
 SECRET = "test-webhook-secret"
 
 
-def _campaign(client, product, start: datetime, **fields) -> dict:
+def _draft(client, product, start: datetime, **fields) -> dict:
     body = {
         "title": "龙舟拼装套装",
         "unit_price_cents": 29900,
@@ -26,7 +26,11 @@ def _campaign(client, product, start: datetime, **fields) -> dict:
     }
     created = client.post("/api/v1/presales", json=body, headers=product.headers)
     assert created.status_code == 201, created.get_json()
-    campaign = created.get_json()
+    return created.get_json()
+
+
+def _campaign(client, product, start: datetime, **fields) -> dict:
+    campaign = _draft(client, product, start, **fields)
     published = client.post(
         f"/api/v1/presales/{campaign['id']}/state", json={"state": "published"}, headers=product.headers
     )

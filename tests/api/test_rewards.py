@@ -90,23 +90,25 @@ def test_cancelled_redemption_refunds_and_restocks_once(client, members, forum):
     assert client.patch(url, json={"status": "fulfilled"}, headers=operator.headers).status_code == 409
 
 
+def _lottery(client, operator, start: datetime, **fields) -> dict:
+    body = {
+        "name": "新年抽奖",
+        "cost_points": 10,
+        "miss_weight": 1,
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(days=1)).isoformat(),
+        "prizes": [{"name": "Minifig", "weight": 3, "stock": 1}, {"name": "Sticker", "weight": 1, "stock": 100}],
+        **fields,
+    }
+    created = client.post("/api/v1/lotteries", headers=operator.headers, json=body)
+    assert created.status_code == 201, created.get_json()
+    return created.get_json()
+
+
 def test_lottery_draws_are_paid_idempotent_and_verifiable(client, members, forum, frozen_clock):
     operator, member = members.create(role="operator"), members.create()
     _grant(client, forum, member, 100)
-    created = client.post(
-        "/api/v1/lotteries",
-        headers=operator.headers,
-        json={
-            "name": "新年抽奖",
-            "cost_points": 10,
-            "miss_weight": 1,
-            "starts_at": frozen_clock.isoformat(),
-            "ends_at": (frozen_clock + timedelta(days=1)).isoformat(),
-            "prizes": [{"name": "Minifig", "weight": 3, "stock": 1}, {"name": "Sticker", "weight": 1, "stock": 100}],
-        },
-    )
-    assert created.status_code == 201
-    lottery = created.get_json()
+    lottery = _lottery(client, operator, frozen_clock)
     assert lottery["seed"] is None and len(lottery["seed_commitment"]) == 64
     url = f"/api/v1/lotteries/{lottery['id']}/draw"
     draws = []
