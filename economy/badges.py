@@ -28,8 +28,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from c2b.presale import early_access_rule
 from economy import activity, events, ledger
 from economy.checkin import CheckIn
-from economy.earning import CONTRIBUTIONS, refresh_level
+from economy.earning import CONTRIBUTIONS
 from economy.ledger import Source
+from economy.levels import sync_level
 from forum.members import User, get_user
 from forum.replies import Reply
 from kernel import audit, clock, outbox
@@ -253,7 +254,7 @@ def _award(badge: Badge | BadgeRule, user_id: int, sequence: int, *, by: User | 
     if award is None:
         return None
     if badge.reward_points or badge.reward_contribution:
-        ledger.credit(
+        credited = ledger.credit(
             user_id,
             points=badge.reward_points,
             contribution=badge.reward_contribution,
@@ -263,7 +264,8 @@ def _award(badge: Badge | BadgeRule, user_id: int, sequence: int, *, by: User | 
             subject=("badge", badge.id),
             reason_code=f"badge:{badge.slug}",
         )
-        refresh_level(user_id)
+        if credited.created:
+            sync_level(user_id, credited.contribution or 0, moved_by=badge.reward_contribution)
     outbox.emit(
         events.BADGE_AWARDED,
         actor_id=by.id if by else None,

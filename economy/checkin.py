@@ -51,7 +51,6 @@ def check_in(user: User, now: datetime) -> CheckedIn:
     )
     if record is None:
         raise Conflict("already checked in today", code="already_checked_in", details={"day": today.isoformat()})
-    account = ledger.member_account(user.id, lock=True)
     paid = apply_rule(
         rule,
         user.id,
@@ -60,11 +59,13 @@ def check_in(user: User, now: datetime) -> CheckedIn:
         at=now,
         bonus_points=bonus,
         memo=f"签到 day {streak}",
-        account=account,
         once_a_day=True,  # the day's check-in row (inserted above) is the member's only one
     )
     if paid is None:
         record.points = 0  # a cap the operators set held the award back: the day shows what was paid
+        balance = ledger.member_account(user.id).balance
+    else:
+        balance = paid.balance or 0
     outbox.emit(
         events.CHECKED_IN,
         actor_id=user.id,
@@ -72,7 +73,7 @@ def check_in(user: User, now: datetime) -> CheckedIn:
         payload={"day": today.isoformat(), "streak": streak},
         at=now,
     )
-    return CheckedIn(record, account.balance)
+    return CheckedIn(record, balance)
 
 
 def status(user: User, now: datetime) -> dict:

@@ -138,23 +138,24 @@ def apply_rule(
     at: datetime,
     bonus_points: int = 0,
     memo: str = "",
-    account: Account | None = None,
     once_a_day: bool = False,
-) -> LedgerTransaction | None:
-    """Pay a rule once per key, within its caps. The member's account row is locked so caps hold under races; a key
-    already paid is found by the ledger's insert (no read before the lock: the common case is a new key). `account`
-    is the member's, when the caller already holds its lock. `once_a_day`: the caller pays this rule at most once
-    per member and community day (a check-in), so a daily cap of one or more cannot be reached and is not counted."""
+) -> ledger.Credited | None:
+    """Pay a rule once per key, within its caps; the credit, or None when nothing was paid. A rule with caps to
+    count locks the member's account first, so caps hold under races; a key already paid is found by the ledger's
+    insert (no read first: the common case is a new key). `once_a_day`: the caller pays this rule at most once per
+    member and community day (a check-in), so a daily cap of one or more cannot be reached and is not counted."""
     if not rule.enabled:
         return None
-    account = account or ledger.member_account(user_id, lock=True)
-    if rule.daily_cap is not None and not (once_a_day and rule.daily_cap >= 1):
+    daily = rule.daily_cap is not None and not (once_a_day and rule.daily_cap >= 1)
+    if daily or rule.lifetime_cap is not None:
+        ledger.member_account(user_id, lock=True)
+    if daily:
         start, end = community_day_bounds(at)
-        if awards_count(user_id, rule.event_type, start, end) >= rule.daily_cap:
+        if awards_count(user_id, rule.event_type, start, end) >= (rule.daily_cap or 0):
             return None
     if rule.lifetime_cap is not None and awards_count(user_id, rule.event_type) >= rule.lifetime_cap:
         return None
-    transaction, created = ledger.credit(
+    credited = ledger.credit(
         user_id,
         points=rule.points + bonus_points,
         contribution=rule.contribution,
@@ -163,12 +164,11 @@ def apply_rule(
         memo=memo or rule.description,
         subject=subject,
         reason_code=rule.event_type,
-        account=account,
     )
-    if created:
-        # The row is ours until commit and the ledger gave it the figures its UPDATE returned: they are current.
-        sync_level(user_id, account.contribution)
-    return transaction if created else None
+    if not credited.created:
+        return None
+    sync_level(user_id, credited.contribution or 0, moved_by=rule.contribution)
+    return credited
 
 
 def refresh_level(user_id: int) -> None:

@@ -19,7 +19,7 @@ def grant(actor: User, user_id: int, points: int, reason: str, key: str) -> tupl
     if target.id == actor.id:
         raise Forbidden("staff cannot grant points to themselves", code="self_grant")
     if points > 0:
-        transaction, created = ledger.credit(
+        credited = ledger.credit(
             target.id,
             points=points,
             contribution=0,
@@ -29,6 +29,7 @@ def grant(actor: User, user_id: int, points: int, reason: str, key: str) -> tupl
             reason_code="staff_grant",
             details={"by": actor.id},
         )
+        transaction, created = credited.transaction, credited.created
     else:
         transaction, created = ledger.debit(
             target.id,

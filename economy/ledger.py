@@ -11,12 +11,13 @@ for money: nothing that takes a payment can reach this module's credit path.
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Executable,
     ForeignKey,
     Index,
     Integer,
@@ -33,7 +34,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from kernel import clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict
-from kernel.sql import insert_or_none
+from kernel.sql import column_rows, dialect_insert, insert_or_none
 
 SYSTEM_ACCOUNTS = ("issuance", "mall", "lottery", "clawback")
 MEASURES = ("points", "contribution")
@@ -192,7 +193,42 @@ def post(
     if any(leg.amount > 0 and leg.account_id in member_ids for leg in legs) and source not in CREDIT_SOURCES:
         raise PermissionError(f"{source} may not credit a member account")
     now = clock.now()
-    transaction = insert_or_none(
+    transaction = _record(
+        source, idempotency_key, now, memo, subject, beneficiary_id, reverses_id, reason_code, details or {}
+    )
+    if transaction is None:
+        return _twin(idempotency_key), False
+    # Only member accounts keep a stored balance (checked and moved atomically, one UPDATE per account for both
+    # measures, in account-id order so two transactions over the same accounts cannot deadlock); a system account's
+    # balance is the sum of its entries, so the issuance account that every credit touches is never a row all
+    # earning writes queue on.
+    moves: dict[int, dict[str, int]] = {}
+    for leg in legs:
+        if leg.account_id in member_ids:
+            moves.setdefault(leg.account_id, {})[leg.measure] = leg.amount
+    for account_id in sorted(moves):
+        _apply(account_id, moves[account_id])
+    _write_legs(transaction, legs, now)
+    for leg in legs:
+        if leg.measure == "contribution" and leg.account_id in member_ids and beneficiary_id is not None:
+            contribution_changed(beneficiary_id, leg.amount)
+    return transaction, True
+
+
+def _record(
+    source: Source,
+    idempotency_key: str,
+    now: datetime,
+    memo: str,
+    subject: tuple[str, int] | None,
+    beneficiary_id: int | None,
+    reverses_id: int | None,
+    reason_code: str,
+    details: dict[str, Any],
+) -> LedgerTransaction | None:
+    """The transaction's row, or None when its key is taken (by an earlier call, or a twin that committed first:
+    we waited on its lock)."""
+    return insert_or_none(
         LedgerTransaction,
         {
             "source": str(source),
@@ -203,42 +239,33 @@ def post(
             "beneficiary_id": beneficiary_id,
             "reverses_id": reverses_id,
             "reason_code": reason_code,
-            "details": details or {},
+            "details": details,
             "created_at": now,
         },
     )
-    if transaction is None:
-        # The key is taken: by an earlier call, or a twin that committed first (we waited on its lock).
-        twin = select(LedgerTransaction).where(LedgerTransaction.idempotency_key == idempotency_key)
-        return db.session.execute(twin).scalar_one(), False
-    # Only member accounts keep a stored balance (checked and moved atomically, one UPDATE per account for both
-    # measures, in account-id order so two transactions over the same accounts cannot deadlock); a system account's
-    # balance is the sum of its entries, so the issuance account that every credit touches is never a row all
-    # earning writes queue on. The legs go in as one INSERT.
-    moves: dict[int, dict[str, int]] = {}
-    for leg in legs:
-        if leg.account_id in member_ids:
-            moves.setdefault(leg.account_id, {})[leg.measure] = leg.amount
-    for account_id in sorted(moves):
-        _apply(account_id, moves[account_id])
-    if legs:
-        db.session.execute(
-            insert(Entry),
-            [
-                {
-                    "transaction_id": transaction.id,
-                    "account_id": leg.account_id,
-                    "measure": leg.measure,
-                    "amount": leg.amount,
-                    "created_at": now,
-                }
-                for leg in legs
-            ],
-        )
-    for leg in legs:
-        if leg.measure == "contribution" and leg.account_id in member_ids and beneficiary_id is not None:
-            contribution_changed(beneficiary_id, leg.amount)
-    return transaction, True
+
+
+def _twin(idempotency_key: str) -> LedgerTransaction:
+    return db.session.execute(
+        select(LedgerTransaction).where(LedgerTransaction.idempotency_key == idempotency_key)
+    ).scalar_one()
+
+
+def _write_legs(transaction: LedgerTransaction, legs: list[Leg], now: datetime) -> None:
+    """The transaction's non-zero legs, as one INSERT."""
+    rows = [
+        {
+            "transaction_id": transaction.id,
+            "account_id": leg.account_id,
+            "measure": leg.measure,
+            "amount": leg.amount,
+            "created_at": now,
+        }
+        for leg in legs
+        if leg.amount
+    ]
+    if rows:
+        db.session.execute(insert(Entry), rows)
 
 
 def contribution_changed(user_id: int, delta: int) -> None:
@@ -264,10 +291,23 @@ def _apply(account_id: int, amounts: dict[str, int]) -> None:
     if moved is None:
         shortfall = amounts.get("points", 0) if amounts.get("points", 0) < 0 else min(amounts.values())
         raise InsufficientPoints("not enough points", details={"needed": -shortfall})
+    _hold(account_id, moved.balance, moved.contribution)
+
+
+def _hold(account_id: int, balance: int, contribution: int) -> None:
+    """An Account this unit of work holds is given the figures its row now has."""
     held = db.session.identity_map.get(db.session.identity_key(Account, account_id))
     if held is not None:
-        set_committed_value(held, "balance", moved.balance)
-        set_committed_value(held, "contribution", moved.contribution)
+        set_committed_value(held, "balance", balance)
+        set_committed_value(held, "contribution", contribution)
+
+
+class Credited(NamedTuple):
+    transaction: LedgerTransaction
+    created: bool
+    # The member's figures right after this credit; None when its key had been paid before.
+    balance: int | None
+    contribution: int | None
 
 
 def credit(
@@ -281,21 +321,54 @@ def credit(
     subject: tuple[str, int] | None = None,
     reason_code: str = "",
     details: dict[str, Any] | None = None,
-    account: Account | None = None,
-) -> tuple[LedgerTransaction, bool]:
-    """Issue points and contribution to a member (from the issuance account); `account` is the member's, when the
-    caller already holds it."""
-    member = account or member_account(user_id)
+) -> Credited:
+    """Issue points and contribution to a member from the issuance account, once per key.
+
+    The member's account is created or moved by one upsert that adds both measures and returns the row's id and
+    figures: a credit reads nothing first and takes no lock before its write (a caller that counts caps locks the
+    account itself, see earning.apply_rule)."""
+    if source not in CREDIT_SOURCES:
+        raise PermissionError(f"{source} may not credit a member account")
+    if points < 0 or contribution < 0:
+        raise ValueError("a credit adds: debit to take away")
+    now = clock.now()
+    transaction = _record(source, key, now, memo, subject, user_id, None, reason_code, details or {})
+    if transaction is None:
+        return Credited(_twin(key), False, None, None)
+    account_id, balance, contribution_now = column_rows(
+        _credit_upsert(), {"user_id": user_id, "balance": points, "contribution": contribution, "created_at": now}
+    ).one()
+    _hold(account_id, balance, contribution_now)
     issuance = system_account_id("issuance")
     legs = [
-        Leg(member.id, "points", points),
+        Leg(account_id, "points", points),
         Leg(issuance, "points", -points),
-        Leg(member.id, "contribution", contribution),
+        Leg(account_id, "contribution", contribution),
         Leg(issuance, "contribution", -contribution),
     ]
-    return post(
-        source, key, legs, memo=memo, subject=subject, beneficiary_id=user_id, reason_code=reason_code, details=details
-    )
+    _write_legs(transaction, legs, now)
+    if contribution:
+        contribution_changed(user_id, contribution)
+    return Credited(transaction, True, balance, contribution_now)
+
+
+# Built once per database: INSERT the member's account holding the credit, or add the credit to the one there.
+_CREDIT_UPSERTS: dict[str, Executable] = {}
+
+
+def _credit_upsert() -> Executable:
+    dialect = db.session.get_bind().dialect.name
+    statement = _CREDIT_UPSERTS.get(dialect)
+    if statement is None:
+        upsert = dialect_insert(Account.__table__)
+        statement = _CREDIT_UPSERTS[dialect] = upsert.on_conflict_do_update(
+            index_elements=[Account.user_id],
+            set_={
+                "balance": Account.balance + upsert.excluded.balance,
+                "contribution": Account.contribution + upsert.excluded.contribution,
+            },
+        ).returning(Account.id, Account.balance, Account.contribution)
+    return statement
 
 
 def debit(

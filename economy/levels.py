@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 
 from c2b import ideas
 from economy import events
@@ -54,15 +54,28 @@ def next_level(contribution: int) -> Level | None:
     return LEVELS[current.number] if current.number < len(LEVELS) else None
 
 
-def sync_level(user_id: int, contribution: int) -> int:
-    """Store the member's level (moderation reads it) and announce a new high (badges react to it)."""
+def sync_level(user_id: int, contribution: int, *, moved_by: int | None = None) -> int:
+    """Store the member's level (moderation reads it) and announce a new high (badges react to it).
+
+    `moved_by`: what this unit of work's credit has just added to the contribution, under the account's row lock.
+    The level is written only under that lock and from the contribution it guards, so when neither the contribution
+    before the credit nor after it reaches another level than the member's as this unit of work loaded them, the
+    stored level is that one and is not read again (a check-in's or an award's usual case)."""
     level = level_for(contribution).number
+    if moved_by is not None and level == level_for(contribution - moved_by).number == _loaded_level(user_id):
+        return level
     previous = db.session.scalar(select(User.level).where(User.id == user_id))
     if previous != level:
         db.session.execute(update(User).where(User.id == user_id).values(level=level))
     if previous is not None and level > previous:
         outbox.emit(events.LEVEL_REACHED, actor_id=user_id, subject=("user", user_id), payload={"level": level})
     return level
+
+
+def _loaded_level(user_id: int) -> int | None:
+    """The member's level as this unit of work loaded it, without loading anything."""
+    held = db.session.identity_map.get(db.session.identity_key(User, user_id))
+    return None if held is None else inspect(held).dict.get("level")
 
 
 @outbox.subscribe(events.LEVEL_REACHED, name="economy.recount_idea_supports")

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from economy import activity, events, ledger
 from economy.badges import metrics_with_rules
-from economy.earning import CONTRIBUTIONS, beneficiary, refresh_level
+from economy.earning import CONTRIBUTIONS, beneficiary
 from economy.ledger import Source
+from economy.levels import sync_level
 from forum.members import User
 from kernel import audit, outbox
 from kernel.catalogue import Catalogue
@@ -84,7 +85,7 @@ def count_and_reward(event: Event) -> None:
 
 
 def _pay(task: TaskTerms, user_id: int, period: str) -> None:
-    _, created = ledger.credit(
+    credited = ledger.credit(
         user_id,
         points=task.points,
         contribution=task.contribution,
@@ -93,8 +94,8 @@ def _pay(task: TaskTerms, user_id: int, period: str) -> None:
         memo=task.title,
         reason_code=f"task:{task.code}",
     )
-    if created:
-        refresh_level(user_id)
+    if credited.created:
+        sync_level(user_id, credited.contribution or 0, moved_by=task.contribution)
 
 
 def progress(user: User, now: datetime) -> list[dict]:

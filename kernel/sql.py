@@ -33,12 +33,17 @@ T = TypeVar("T")
 _UNLESS_TAKEN: dict[tuple[type[Any], str, bool], Executable] = {}
 
 
-def _execute_unless_taken(model: type[Any], values: dict[str, Any], returning_rows: bool) -> Result[Any]:
+def dialect_insert(table: Any) -> postgresql.Insert | sqlite.Insert:
+    """The unit of work's database's own INSERT, which has the ON CONFLICT clauses (both speak them alike)."""
     dialect = db.session.get_bind().dialect.name
-    key = (model, dialect, returning_rows)
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+def _execute_unless_taken(model: type[Any], values: dict[str, Any], returning_rows: bool) -> Result[Any]:
+    key = (model, db.session.get_bind().dialect.name, returning_rows)
     statement = _UNLESS_TAKEN.get(key)
     if statement is None:
-        insert = (postgresql if dialect == "postgresql" else sqlite).insert(model).on_conflict_do_nothing()
+        insert = dialect_insert(model).on_conflict_do_nothing()
         statement = insert.returning(model) if returning_rows else insert.returning(*inspect(model).primary_key)
         _UNLESS_TAKEN[key] = statement
     return db.session.execute(statement, values)

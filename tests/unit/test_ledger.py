@@ -25,16 +25,19 @@ def _balance(user_id: int) -> int:
 
 def test_credit_debit_and_idempotency(ctx):
     uid = _member("ledgerone")
-    tx, created = ledger.credit(uid, points=30, contribution=7, source=Source.RULE, key="k1")
-    again, created_again = ledger.credit(uid, points=30, contribution=7, source=Source.RULE, key="k1")
-    assert created and not created_again and again.id == tx.id
+    first = ledger.credit(uid, points=30, contribution=7, source=Source.RULE, key="k1")
+    again = ledger.credit(uid, points=30, contribution=7, source=Source.RULE, key="k1")
+    assert first.created and not again.created and again.transaction.id == first.transaction.id
+    # The first credit created the account and says what it holds; the repeat paid nothing and says nothing.
+    assert (first.balance, first.contribution) == (30, 7) and (again.balance, again.contribution) == (None, None)
+    assert ledger.credit(uid, points=5, contribution=0, source=Source.TASK, key="k2")[2:] == (35, 7)
     ledger.debit(uid, points=12, to="mall", source=Source.MALL, key="spend-1")
     db.session.commit()
-    assert _balance(uid) == 18
+    assert _balance(uid) == 23
     with pytest.raises(InsufficientPoints):
-        ledger.debit(uid, points=19, to="mall", source=Source.MALL, key="spend-2")
+        ledger.debit(uid, points=24, to="mall", source=Source.MALL, key="spend-2")
     db.session.rollback()
-    assert _balance(uid) == 18
+    assert _balance(uid) == 23
     assert ledger.verify() == []
 
 
@@ -46,6 +49,11 @@ def test_only_contribution_sources_credit_members(ctx):
             ledger.post(source, f"bad-{source}", [Leg(account.id, "points", 5), Leg(mall, "points", -5)])
     with pytest.raises(ValueError, match="unbalanced"):
         ledger.post(Source.RULE, "unbalanced", [Leg(account.id, "points", 5)])
+    for source in (Source.MALL, Source.FORFEIT):
+        with pytest.raises(PermissionError):
+            ledger.credit(uid, points=5, contribution=0, source=source, key=f"credit-{source}")
+    with pytest.raises(ValueError, match="debit"):
+        ledger.credit(uid, points=-5, contribution=0, source=Source.RULE, key="negative")
 
 
 def test_verify_catches_tampering_and_the_cli_fails(app, ctx):
@@ -105,9 +113,8 @@ class LedgerMachine(RuleBasedStateMachine):
         if not self.keys:
             return
         key, uid, points = data.draw(st.sampled_from(self.keys))
-        _, created = ledger.credit(uid, points=points, contribution=points, source=Source.RULE, key=key)
+        assert not ledger.credit(uid, points=points, contribution=points, source=Source.RULE, key=key).created
         db.session.commit()
-        assert not created
 
     @invariant()
     def books_balance(self):
