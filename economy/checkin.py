@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Date, ForeignKey, Integer, select
+from sqlalchemy import Date, ForeignKey, Integer, bindparam, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from economy import events, ledger
@@ -14,7 +14,7 @@ from kernel import outbox
 from kernel.clock import community_day
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict
-from kernel.sql import insert_or_none
+from kernel.sql import column_rows, insert_or_none
 
 
 class CheckIn(Model):
@@ -38,11 +38,15 @@ class CheckedIn:
     balance: int  # the member's points after this check-in's award
 
 
+# The streak a member reached on a day, built once (its values are parameters).
+_STREAK_ON = select(CheckIn.streak).where(CheckIn.user_id == bindparam("user_id"), CheckIn.day == bindparam("day"))
+
+
 def check_in(user: User, now: datetime) -> CheckedIn:
     """Once per community day. A double tap inserts one row (the second gets 409) and so pays once."""
     today = community_day(now)
-    yesterday = db.session.get(CheckIn, (user.id, today - timedelta(days=1)))
-    streak = yesterday.streak + 1 if yesterday else 1
+    yesterday = column_rows(_STREAK_ON, {"user_id": user.id, "day": today - timedelta(days=1)}).scalar()
+    streak = yesterday + 1 if yesterday else 1
     rule = terms_or_404("checked_in")
     bonus = streak_bonus(streak)
     points = (rule.points + bonus) if rule.enabled else 0

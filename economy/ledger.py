@@ -126,6 +126,10 @@ class Entry(Model):
     )
 
 
+# The legs go in as one Core executemany: nothing of them is read back in the unit of work that writes them.
+_INSERT_ENTRIES = insert(Entry)
+
+
 class InsufficientPoints(Conflict):
     code = "insufficient_points"
 
@@ -265,7 +269,7 @@ def _write_legs(transaction: LedgerTransaction, legs: list[Leg], now: datetime) 
         if leg.amount
     ]
     if rows:
-        db.session.execute(insert(Entry), rows)
+        db.session.connection().execute(_INSERT_ENTRIES, rows)
 
 
 def contribution_changed(user_id: int, delta: int) -> None:

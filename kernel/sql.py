@@ -11,6 +11,7 @@ from sqlalchemy import (
     CursorResult,
     Executable,
     Result,
+    Row,
     any_,
     bindparam,
     inspect,
@@ -19,6 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
@@ -29,7 +32,7 @@ T = TypeVar("T")
 
 
 # INSERT … ON CONFLICT DO NOTHING RETURNING (the row, or its primary key), by model, database and what it returns:
-# built once, its values passed as parameters, so every call reuses its compiled form.
+# built once on the model's table, its values passed as parameters, so every call reuses its compiled form.
 _UNLESS_TAKEN: dict[tuple[type[Any], str, bool], Executable] = {}
 
 
@@ -39,26 +42,49 @@ def dialect_insert(table: Any) -> postgresql.Insert | sqlite.Insert:
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
-def _execute_unless_taken(model: type[Any], values: dict[str, Any], returning_rows: bool) -> Result[Any]:
+def _execute_unless_taken(model: type[Any], values: dict[str, Any], returning_rows: bool) -> Row[Any] | None:
+    """One Core statement on the unit of work's connection (the ORM's own INSERT … RETURNING into entities costs
+    several times the statement itself), after flushing what the ORM holds, as its INSERT would have."""
     key = (model, db.session.get_bind().dialect.name, returning_rows)
     statement = _UNLESS_TAKEN.get(key)
     if statement is None:
-        insert = dialect_insert(model).on_conflict_do_nothing()
-        statement = insert.returning(model) if returning_rows else insert.returning(*inspect(model).primary_key)
+        table = model.__table__
+        insert = dialect_insert(table).on_conflict_do_nothing()
+        statement = insert.returning(*(table.columns if returning_rows else table.primary_key.columns))
         _UNLESS_TAKEN[key] = statement
-    return db.session.execute(statement, values)
+    db.session.flush()  # rows this one may refer to
+    return column_rows(statement, values).first()
 
 
 def insert_if_absent(model: type[Base], values: dict[str, Any]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when a row was inserted. Safe under concurrent twins."""
     # RETURNING says whether a row went in; rowcount is not reliable for this statement on every driver.
-    return _execute_unless_taken(model, values, returning_rows=False).first() is not None
+    return _execute_unless_taken(model, values, returning_rows=False) is not None
 
 
 def insert_or_none(model: type[T], values: dict[str, Any]) -> T | None:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING the row as an ORM object (in the identity map), or None when a
-    twin holds the unique key: one statement where a savepoint would take three."""
-    return _execute_unless_taken(model, values, returning_rows=True).scalars().first()
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the row as an ORM object (in the identity map, as a query would
+    have loaded it), or None when a twin holds the unique key: one statement where a savepoint would take three."""
+    row = _execute_unless_taken(model, values, returning_rows=True)
+    return None if row is None else _as_loaded(model, row)
+
+
+def _as_loaded(model: type[T], row: Row[Any]) -> T:
+    """The object of a row this unit of work has just written: the one the identity map holds for its key, or a new
+    one that the session holds from now on, its attributes the row's committed values."""
+    mapper = inspect(model)
+    by_column = dict(zip(mapper.local_table.columns, row, strict=True))
+    identity = mapper.identity_key_from_primary_key([by_column[column] for column in mapper.primary_key])
+    instance = db.session.identity_map.get(identity)
+    fresh = instance is None
+    if fresh:
+        instance = mapper.class_manager.new_instance()
+    for column, value in by_column.items():
+        set_committed_value(instance, mapper.get_property_by_column(column).key, value)
+    if fresh:
+        make_transient_to_detached(instance)
+        db.session.add(instance)
+    return cast(T, instance)
 
 
 @contextmanager
