@@ -50,7 +50,7 @@ from kernel.errors import Conflict, Forbidden, ValidationFailed
 from kernel.outbox import Event
 from kernel.pagination import Page, keyset_page
 from kernel.search import substring_match
-from kernel.sql import get_or_404, insert_or_none, move, move_or_refuse, one_of, rows_changed
+from kernel.sql import column_rows, get_or_404, insert_or_none, move, move_or_refuse, one_of, rows_changed
 from kernel.unit_of_work import transaction
 
 STATUSES = (
@@ -368,7 +368,7 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
         subject=("idea", idea.id),
         payload={"creator_id": idea.creator_id, "verified": verified},
     )
-    counted_now = db.session.execute(
+    counted_now = column_rows(
         _COUNT_SUPPORT,
         {"idea_id": idea.id, "now": now, "verified": 1 if verified else 0, "age_term": _age_term(idea)},
     ).first()
@@ -393,8 +393,9 @@ _LOCKED_FIELDS = (
 )
 
 
-# The support's counting UPDATE, built once (its values are parameters): counters and trend move only while the idea
-# still collects support, read under the row's lock.
+# The support's counting UPDATE, built once (its values are parameters) and run as Core (the figures it returns go
+# onto the idea by hand): counters and trend move only while the idea still collects support, read under the row's
+# lock.
 _VERIFIED_NOW = Idea.verified_supporter_count + bindparam("verified", type_=Integer)
 _COUNT_SUPPORT = (
     update(Idea)
@@ -409,7 +410,6 @@ _COUNT_SUPPORT = (
         trend_score=_trend_as_counted(_VERIFIED_NOW, bindparam("age_term", type_=Float)),
     )
     .returning(*_LOCKED_FIELDS)
-    .execution_options(synchronize_session=False)
 )
 
 

@@ -17,7 +17,7 @@ from forum.names import canonical, clean_display_name, clean_username, lookalike
 from kernel import clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
-from kernel.sql import get_or_404, unique_or_refuse
+from kernel.sql import as_loaded, column_rows, get_or_404, unique_or_refuse
 
 ROLES = ("member", "moderator", "operator", "product", "fulfilment", "admin")
 STAFF_ROLES = ("moderator", "operator", "product", "fulfilment", "admin")
@@ -312,9 +312,10 @@ def set_role(actor: User, target_id: int, role: str) -> User:
     return target
 
 
-# Built once: every signed-in request runs it, and building it cost about as much as running it.
+# Built once: every signed-in request runs it, and building it cost about as much as running it. Its row becomes
+# the member's object without the ORM's loading (kernel.sql.as_loaded).
 _SIGNED_IN = (
-    select(User)
+    select(*User.__table__.columns)
     .join(auth_sessions.AuthSession, auth_sessions.AuthSession.user_id == User.id)
     .where(
         auth_sessions.AuthSession.id == bindparam("family"),
@@ -327,4 +328,5 @@ _SIGNED_IN = (
 def signed_in_member(family: str, user_id: int) -> User | None:
     """The member of a sign-in session that has not ended, in one query (the member stays in the identity map, so
     the token's user lookup next costs nothing); None when the session ended or belongs to someone else."""
-    return db.session.scalar(_SIGNED_IN, {"family": family, "user_id": user_id})
+    row = column_rows(_SIGNED_IN, {"family": family, "user_id": user_id}).first()
+    return None if row is None else as_loaded(User, row)

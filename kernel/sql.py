@@ -66,12 +66,13 @@ def insert_or_none(model: type[T], values: dict[str, Any]) -> T | None:
     """INSERT … ON CONFLICT DO NOTHING RETURNING the row as an ORM object (in the identity map, as a query would
     have loaded it), or None when a twin holds the unique key: one statement where a savepoint would take three."""
     row = _execute_unless_taken(model, values, returning_rows=True)
-    return None if row is None else _as_loaded(model, row)
+    return None if row is None else as_loaded(model, row)
 
 
-def _as_loaded(model: type[T], row: Row[Any]) -> T:
-    """The object of a row this unit of work has just written: the one the identity map holds for its key, or a new
-    one that the session holds from now on, its attributes the row's committed values."""
+def as_loaded(model: type[T], row: Row[Any]) -> T:
+    """The object of a row of all the model's table's columns (in their order) that this unit of work has just read
+    or written: the one the identity map holds for its key, or a new one that the session holds from now on, its
+    attributes the row's committed values. What the ORM's loading would give, for a fraction of its work."""
     mapper = inspect(model)
     by_column = dict(zip(mapper.local_table.columns, row, strict=True))
     identity = mapper.identity_key_from_primary_key([by_column[column] for column in mapper.primary_key])
