@@ -70,21 +70,20 @@ def insert_or_none(model: type[T], values: dict[str, Any]) -> T | None:
 
 
 def as_loaded(model: type[T], row: Row[Any]) -> T:
-    """The object of a row of all the model's table's columns (in their order) that this unit of work has just read
-    or written: the one the identity map holds for its key, or a new one that the session holds from now on, its
-    attributes the row's committed values. What the ORM's loading would give, for a fraction of its work."""
+    """The object of a row of all the model's table's columns (in their order), as the ORM's loading would give it
+    for a fraction of its work: the one the identity map already holds for its key, untouched (as a query leaves
+    it), or a new one that the session holds from now on, its attributes the row's committed values."""
     mapper = inspect(model)
     by_column = dict(zip(mapper.local_table.columns, row, strict=True))
     identity = mapper.identity_key_from_primary_key([by_column[column] for column in mapper.primary_key])
-    instance = db.session.identity_map.get(identity)
-    fresh = instance is None
-    if fresh:
-        instance = mapper.class_manager.new_instance()
+    held = db.session.identity_map.get(identity)
+    if held is not None:
+        return cast(T, held)
+    instance = mapper.class_manager.new_instance()
     for column, value in by_column.items():
         set_committed_value(instance, mapper.get_property_by_column(column).key, value)
-    if fresh:
-        make_transient_to_detached(instance)
-        db.session.add(instance)
+    make_transient_to_detached(instance)
+    db.session.add(instance)
     return cast(T, instance)
 
 
