@@ -5,14 +5,31 @@ import unicodedata
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, delete, event, inspect, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    case,
+    cast,
+    delete,
+    event,
+    func,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from forum import events, feed_cache
 from forum.boards import Board, can_moderate, get_board
-from forum.hot import hot_score
+from forum.hot import EPOCH, SECONDS_PER_DECADE, hot_score
 from forum.media import Media, owned_media
 from forum.members import User
 from forum.permissions import ensure_author, ensure_author_or_moderator, ensure_can_contribute
@@ -20,7 +37,7 @@ from forum.text import mentioned_usernames
 from kernel import clock, outbox
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict, Forbidden, ValidationFailed
-from kernel.sql import get_or_404, move
+from kernel.sql import column_rows, get_or_404, move
 
 STATUSES = ("published", "pending_review", "hidden", "deleted")
 MAX_TAGS = 5
@@ -188,31 +205,38 @@ _BUMPED = (
     Post.last_floor,
     Post.last_activity_at,
     Post.featured,
-    Post.created_at,
+    Post.hot_score,
 )
+# The counters the hot score weighs, with their weights (forum.hot.hot_score).
+_ENGAGEMENT = {"like_count": 1, "reply_count": 2, "favorite_count": 2}
+
+
+def _hot_as_bumped(deltas: dict[str, int], created_at: datetime) -> ColumnElement[float]:
+    """forum.hot.hot_score in SQL, from the counts the UPDATE is setting (its SET reads the row as it was, hence the
+    deltas) and the featured flag under the row's lock: a bump writes the post's row once. Both databases' log() is
+    base 10."""
+    engagement: ColumnElement[Any] = case((Post.featured, 20), else_=0)
+    for name, weight in _ENGAGEMENT.items():
+        engagement = engagement + weight * (getattr(Post, name) + deltas.get(name, 0))
+    at_least_one = case((engagement > 1, engagement), else_=1)
+    age = (created_at - EPOCH).total_seconds() / SECONDS_PER_DECADE
+    return func.round(cast(func.log(at_least_one) + age, Numeric), 7)
 
 
 def bump_counters(post_id: int, **deltas: int) -> Post:
-    """Apply counter deltas atomically in SQL (no lost updates), then recompute the hot score from the result.
+    """Apply counter deltas atomically in SQL (no lost updates) and the hot score they give, in one UPDATE.
 
     The UPDATE takes the row lock, so concurrent bumps of one post serialise and each sees the last one's counts
     (returned by the UPDATE itself and given to the post this unit of work holds).
     """
+    post = db.session.identity_map.get(db.session.identity_key(Post, post_id)) or db.session.get_one(Post, post_id)
     values: dict[str, Any] = {name: getattr(Post, name) + delta for name, delta in deltas.items()}
     if any(delta > 0 for name, delta in deltas.items() if name in ("reply_count", "like_count")):
         values["last_activity_at"] = clock.now()
-    bumped = db.session.execute(
-        update(Post)
-        .where(Post.id == post_id)
-        .values(**values)
-        .returning(*_BUMPED)
-        .execution_options(synchronize_session=False)
-    ).one()
-    post = db.session.identity_map.get(db.session.identity_key(Post, post_id)) or db.session.get_one(Post, post_id)
+    values["hot_score"] = _hot_as_bumped(deltas, post.created_at)
+    bumped = column_rows(update(Post).where(Post.id == post_id).values(**values).returning(*_BUMPED)).one()
     for column, value in zip(_BUMPED, bumped, strict=True):
         set_committed_value(post, column.key, value)
-    refresh_hot_score(post)
-    db.session.flush()
     return post
 
 

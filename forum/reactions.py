@@ -200,9 +200,7 @@ def _marks(first: tuple[Any, Any], second: tuple[Any, Any]) -> CompoundSelect:
     pairs, as (0 or 1, id) rows."""
     return union_all(
         *(
-            select(literal(n).label("kind"), column).where(
-                table.user_id == bindparam("user_id"), one_of(column, "ids")
-            )
+            select(literal(n).label("kind"), column).where(table.user_id == bindparam("user_id"), one_of(column, "ids"))
             for n, (table, column) in enumerate((first, second))
         )
     )

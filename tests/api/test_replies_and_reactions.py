@@ -158,3 +158,38 @@ def test_notifications_for_reply_quote_mention_like_and_applause(client, members
     unread = client.get("/api/v1/me/notifications?unread=true", headers=author.headers).get_json()["items"]
     assert len(unread) == 2
     assert client.post("/api/v1/me/notifications/read", json={}, headers=author.headers).get_json()["unread_count"] == 0
+
+
+def test_the_hot_score_follows_every_bump_in_the_same_update(app, client, members, forum):
+    """Likes, favourites and replies move the stored hot score with their counters (computed in SQL), to what
+    forum.hot.hot_score gives for the stored counts."""
+    from forum.hot import hot_score
+    from forum.posts import Post
+    from kernel.db import db
+
+    board = forum.board()
+    author, fans = members.create(), [members.create() for _ in range(3)]
+    post = forum.post(author, board["id"])
+
+    def stored() -> tuple[float, float]:
+        with app.app_context():
+            row = db.session.get(Post, post["id"])
+            expected = hot_score(
+                likes=row.like_count,
+                replies=row.reply_count,
+                favorites=row.favorite_count,
+                featured=row.featured,
+                created_at=row.created_at,
+            )
+            return row.hot_score, expected
+
+    start, _ = stored()
+    for fan in fans:
+        assert client.put(f"/api/v1/posts/{post['id']}/like", headers=fan.headers).status_code == 200
+        forum.reply(fan, post["id"], "顶一下")
+    assert client.put(f"/api/v1/posts/{post['id']}/favorite", headers=fans[0].headers).status_code == 200
+    score, expected = stored()
+    assert score > start and abs(score - expected) < 1e-6  # 3 likes + 2 × 3 replies + 2 × 1 favourite = 11
+    assert client.delete(f"/api/v1/posts/{post['id']}/like", headers=fans[1].headers).status_code == 200
+    lower, expected = stored()
+    assert lower < score and abs(lower - expected) < 1e-6
