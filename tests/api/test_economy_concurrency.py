@@ -125,3 +125,46 @@ def test_concurrent_lottery_draws_never_oversell_prizes(app, client, members, fo
         assert db.session.scalar(select(Prize.stock)) == 0
         assert db.session.scalar(select(func.count(Draw.id))) == 60
     _invariants(app)
+
+
+@postgres_only
+def test_concurrent_credits_to_a_new_member_make_one_account_and_cross_each_level_once(app, members):
+    """Thirty awards (ten of them sent twice) reach a member with no account yet, all at once: one account is made
+    by the first upsert and moved by the rest, each key pays once, and each level crossed is announced once."""
+    from economy import events, ledger
+    from economy.earning import RuleTerms, apply_rule
+    from economy.levels import level_for
+    from kernel import clock
+    from kernel.outbox import Event
+
+    member = members.create()
+    rule = RuleTerms("post_published", 3, 7, None, None, True, "race")  # no caps: no lock before the credit
+
+    def award(key: str):
+        def job(_client):
+            with app.app_context():
+                from forum.members import User
+
+                db.session.get(User, member.id)  # loaded, as an award's beneficiary is
+                paid = apply_rule(rule, member.id, key, subject=None, at=clock.now())
+                db.session.commit()
+                return paid is not None
+
+        return job
+
+    keys = [f"race:{i}" for i in range(30)]
+    paid = run_concurrently(app, [award(key) for key in keys + keys[:10]])
+    assert sum(paid) == 30
+    with app.app_context():
+        from economy.ledger import Account
+        from forum.members import User
+
+        accounts = db.session.scalars(select(Account).where(Account.user_id == member.id)).all()
+        assert len(accounts) == 1 and (accounts[0].balance, accounts[0].contribution) == (90, 210)
+        assert db.session.get(User, member.id).level == level_for(210).number == 3
+        reached = db.session.scalars(
+            select(Event).where(Event.type == events.LEVEL_REACHED.name, Event.actor_id == member.id)
+        ).all()
+        assert sorted(event.payload["level"] for event in reached) == [2, 3]
+        assert ledger.verify() == []
+    _invariants(app)
