@@ -9,7 +9,6 @@ high enough level — move milestones; every support is recorded and shown. An i
 expired at once; `flask ideas expire` only writes down what reads already say.
 """
 
-import math
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,13 +21,10 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    Numeric,
     Select,
     String,
     Text,
     bindparam,
-    case,
-    cast,
     delete,
     func,
     or_,
@@ -39,7 +35,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapped, joinedload, mapped_col
 from sqlalchemy.orm.attributes import set_committed_value
 
 from c2b import events
-from forum.hot import EPOCH
+from forum import hot
 from forum.media import Media, owned_media
 from forum.members import STAFF_ROLES, User
 from forum.notifications import notify
@@ -294,18 +290,11 @@ def reject(idea: Idea, reason: str) -> None:
 
 
 def _trend(idea: Idea) -> float:
-    return round(math.log10(max(idea.verified_supporter_count, 1)) + _age_term(idea), 7)
+    return hot.ranking(idea.verified_supporter_count, _ranked_since(idea))
 
 
-def _trend_as_counted(verified: ColumnElement[int], age_term: ColumnElement[float]) -> ColumnElement[float]:
-    """`_trend` in SQL, from the verified count an UPDATE is setting: the support's counting UPDATE writes the trend
-    too, so a popular idea's row takes one write under its lock instead of two (both databases' log() is base 10)."""
-    at_least_one = case((verified > 1, verified), else_=1)
-    return func.round(cast(func.log(at_least_one) + age_term, Numeric), 7)
-
-
-def _age_term(idea: Idea) -> float:
-    return ((idea.published_at or idea.created_at) - EPOCH).total_seconds() / 45000
+def _ranked_since(idea: Idea) -> datetime:
+    return idea.published_at or idea.created_at
 
 
 def _not_supporting(idea: Idea, now: datetime) -> Conflict:
@@ -370,7 +359,12 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
     )
     counted_now = column_rows(
         _COUNT_SUPPORT,
-        {"idea_id": idea.id, "now": now, "verified": 1 if verified else 0, "age_term": _age_term(idea)},
+        {
+            "idea_id": idea.id,
+            "now": now,
+            "verified": 1 if verified else 0,
+            "age_term": hot.age_term(_ranked_since(idea)),
+        },
     ).first()
     if counted_now is None:  # it stopped collecting while this support went in: the support goes with the refusal
         db.session.refresh(idea)
@@ -407,7 +401,8 @@ _COUNT_SUPPORT = (
     .values(
         supporter_count=Idea.supporter_count + 1,
         verified_supporter_count=_VERIFIED_NOW,
-        trend_score=_trend_as_counted(_VERIFIED_NOW, bindparam("age_term", type_=Float)),
+        # `_trend` in SQL, from the verified count it sets: a popular idea's row takes one write under its lock.
+        trend_score=hot.ranking_sql(_VERIFIED_NOW, bindparam("age_term", type_=Float)),
     )
     .returning(*_LOCKED_FIELDS)
 )

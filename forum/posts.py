@@ -11,14 +11,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    Numeric,
     String,
     Text,
     case,
-    cast,
     delete,
     event,
-    func,
     inspect,
     select,
     update,
@@ -29,7 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from forum import events, feed_cache
 from forum.boards import Board, can_moderate, get_board
-from forum.hot import EPOCH, SECONDS_PER_DECADE, hot_score
+from forum.hot import FEATURED_BONUS, POST_WEIGHTS, age_term, hot_score, ranking_sql
 from forum.media import Media, owned_media
 from forum.members import User
 from forum.permissions import ensure_author, ensure_author_or_moderator, ensure_can_contribute
@@ -207,20 +204,15 @@ _BUMPED = (
     Post.featured,
     Post.hot_score,
 )
-# The counters the hot score weighs, with their weights (forum.hot.hot_score).
-_ENGAGEMENT = {"like_count": 1, "reply_count": 2, "favorite_count": 2}
 
 
 def _hot_as_bumped(deltas: dict[str, int], created_at: datetime) -> ColumnElement[float]:
     """forum.hot.hot_score in SQL, from the counts the UPDATE is setting (its SET reads the row as it was, hence the
-    deltas) and the featured flag under the row's lock: a bump writes the post's row once. Both databases' log() is
-    base 10."""
-    engagement: ColumnElement[Any] = case((Post.featured, 20), else_=0)
-    for name, weight in _ENGAGEMENT.items():
+    deltas) and the featured flag under the row's lock: a bump writes the post's row once."""
+    engagement: ColumnElement[Any] = case((Post.featured, FEATURED_BONUS), else_=0)
+    for name, weight in POST_WEIGHTS.items():
         engagement = engagement + weight * (getattr(Post, name) + deltas.get(name, 0))
-    at_least_one = case((engagement > 1, engagement), else_=1)
-    age = (created_at - EPOCH).total_seconds() / SECONDS_PER_DECADE
-    return func.round(cast(func.log(at_least_one) + age, Numeric), 7)
+    return ranking_sql(engagement, age_term(created_at))
 
 
 def bump_counters(post_id: int, **deltas: int) -> Post:
