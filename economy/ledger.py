@@ -9,6 +9,7 @@ for money: nothing that takes a payment can reach this module's credit path.
 """
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -34,7 +35,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from kernel import clock
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict
-from kernel.sql import column_rows, dialect_insert, insert_or_none
+from kernel.sql import column_rows, dialect_statement, insert_or_none
 
 SYSTEM_ACCOUNTS = ("issuance", "mall", "lottery", "clawback")
 MEASURES = ("points", "contribution")
@@ -340,7 +341,8 @@ def credit(
     if transaction is None:
         return Credited(_twin(key), False, None, None)
     account_id, balance, contribution_now = column_rows(
-        _credit_upsert(), {"user_id": user_id, "balance": points, "contribution": contribution, "created_at": now}
+        dialect_statement(_credit_upsert),
+        {"user_id": user_id, "balance": points, "contribution": contribution, "created_at": now},
     ).one()
     _hold(account_id, balance, contribution_now)
     issuance = system_account_id("issuance")
@@ -356,23 +358,16 @@ def credit(
     return Credited(transaction, True, balance, contribution_now)
 
 
-# Built once per database: INSERT the member's account holding the credit, or add the credit to the one there.
-_CREDIT_UPSERTS: dict[str, Executable] = {}
-
-
-def _credit_upsert() -> Executable:
-    dialect = db.session.get_bind().dialect.name
-    statement = _CREDIT_UPSERTS.get(dialect)
-    if statement is None:
-        upsert = dialect_insert(Account.__table__)
-        statement = _CREDIT_UPSERTS[dialect] = upsert.on_conflict_do_update(
-            index_elements=[Account.user_id],
-            set_={
-                "balance": Account.balance + upsert.excluded.balance,
-                "contribution": Account.contribution + upsert.excluded.contribution,
-            },
-        ).returning(Account.id, Account.balance, Account.contribution)
-    return statement
+def _credit_upsert(insert: Callable[[Any], Any]) -> Executable:
+    """INSERT the member's account holding the credit, or add the credit to the one there (see dialect_statement)."""
+    upsert = insert(Account.__table__)
+    return upsert.on_conflict_do_update(
+        index_elements=[Account.user_id],
+        set_={
+            "balance": Account.balance + upsert.excluded.balance,
+            "contribution": Account.contribution + upsert.excluded.contribution,
+        },
+    ).returning(Account.id, Account.balance, Account.contribution)
 
 
 def debit(

@@ -31,27 +31,34 @@ from kernel.errors import Conflict, DomainError, NotFound
 T = TypeVar("T")
 
 
-# INSERT … ON CONFLICT DO NOTHING RETURNING (the row, or its primary key), by model, database and what it returns:
-# built once on the model's table, its values passed as parameters, so every call reuses its compiled form.
-_UNLESS_TAKEN: dict[tuple[type[Any], str, bool], Executable] = {}
+# Statements in a database's own dialect, by what builds them, its arguments and the database (dialect_statement).
+_BUILT: dict[tuple[Callable[..., Executable], tuple[Any, ...], str], Executable] = {}
 
 
-def dialect_insert(table: Any) -> postgresql.Insert | sqlite.Insert:
-    """The unit of work's database's own INSERT, which has the ON CONFLICT clauses (both speak them alike)."""
+def dialect_statement(build: Callable[..., Executable], *args: Any) -> Executable:
+    """`build(insert, *args)`, `insert` being the unit of work's database's own INSERT (which has the ON CONFLICT
+    clauses; both databases speak them alike), built once per (hashable) arguments and database: its values are
+    passed as parameters, so every call reuses its compiled form."""
     dialect = db.session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    key = (build, args, dialect)
+    statement = _BUILT.get(key)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = _BUILT[key] = build(insert, *args)
+    return statement
+
+
+def _unless_taken(insert: Callable[[Any], Any], model: type[Any], returning_rows: bool) -> Executable:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the row, or its primary key."""
+    table = model.__table__
+    statement = insert(table).on_conflict_do_nothing()
+    return statement.returning(*(table.columns if returning_rows else table.primary_key.columns))
 
 
 def _execute_unless_taken(model: type[Any], values: dict[str, Any], returning_rows: bool) -> Row[Any] | None:
     """One Core statement on the unit of work's connection (the ORM's own INSERT … RETURNING into entities costs
     several times the statement itself), after flushing what the ORM holds, as its INSERT would have."""
-    key = (model, db.session.get_bind().dialect.name, returning_rows)
-    statement = _UNLESS_TAKEN.get(key)
-    if statement is None:
-        table = model.__table__
-        insert = dialect_insert(table).on_conflict_do_nothing()
-        statement = insert.returning(*(table.columns if returning_rows else table.primary_key.columns))
-        _UNLESS_TAKEN[key] = statement
+    statement = dialect_statement(_unless_taken, model, returning_rows)
     db.session.flush()  # rows this one may refer to
     return column_rows(statement, values).first()
 
