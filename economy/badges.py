@@ -30,7 +30,7 @@ from economy import activity, events, ledger
 from economy.checkin import CheckIn
 from economy.earning import CONTRIBUTIONS
 from economy.ledger import Source
-from economy.levels import sync_level
+from economy.levels import follow_credit
 from forum.members import User, get_user
 from forum.replies import Reply
 from kernel import audit, clock, outbox
@@ -264,8 +264,7 @@ def _award(badge: Badge | BadgeRule, user_id: int, sequence: int, *, by: User | 
             subject=("badge", badge.id),
             reason_code=f"badge:{badge.slug}",
         )
-        if credited.created:
-            sync_level(user_id, credited.contribution or 0, moved_by=badge.reward_contribution)
+        follow_credit(user_id, credited, badge.reward_contribution)
     outbox.emit(
         events.BADGE_AWARDED,
         actor_id=by.id if by else None,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from c2b import events as c2b_events
 from economy import ledger
 from economy.ledger import Account, LedgerTransaction, Source
-from economy.levels import sync_level
+from economy.levels import follow_credit, sync_level
 from forum import events as forum_events
 from forum.members import User
 from kernel import audit, clock, outbox
@@ -146,12 +146,12 @@ def apply_rule(
     member and community day (a check-in), so a daily cap of one or more cannot be reached and is not counted."""
     if not rule.enabled:
         return None
-    daily = rule.daily_cap is not None and not (once_a_day and rule.daily_cap >= 1)
-    if daily or rule.lifetime_cap is not None:
+    daily_cap = None if once_a_day and rule.daily_cap is not None and rule.daily_cap >= 1 else rule.daily_cap
+    if daily_cap is not None or rule.lifetime_cap is not None:
         ledger.member_account(user_id, lock=True)
-    if daily:
+    if daily_cap is not None:
         start, end = community_day_bounds(at)
-        if awards_count(user_id, rule.event_type, start, end) >= (rule.daily_cap or 0):
+        if awards_count(user_id, rule.event_type, start, end) >= daily_cap:
             return None
     if rule.lifetime_cap is not None and awards_count(user_id, rule.event_type) >= rule.lifetime_cap:
         return None
@@ -165,10 +165,8 @@ def apply_rule(
         subject=subject,
         reason_code=rule.event_type,
     )
-    if not credited.created:
-        return None
-    sync_level(user_id, credited.contribution or 0, moved_by=rule.contribution)
-    return credited
+    follow_credit(user_id, credited, rule.contribution)
+    return credited if credited.created else None
 
 
 def refresh_level(user_id: int) -> None:

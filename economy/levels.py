@@ -6,7 +6,7 @@ from flask import current_app
 from sqlalchemy import inspect, select, update
 
 from c2b import ideas
-from economy import events
+from economy import events, ledger
 from forum.members import User
 from kernel import clock, outbox
 from kernel.db import db
@@ -70,6 +70,13 @@ def sync_level(user_id: int, contribution: int, *, moved_by: int | None = None) 
     if previous is not None and level > previous:
         outbox.emit(events.LEVEL_REACHED, actor_id=user_id, subject=("user", user_id), payload={"level": level})
     return level
+
+
+def follow_credit(user_id: int, credited: ledger.Credited, added: int) -> None:
+    """The level after a credit that added `added` to the member's contribution (nothing when its key had been paid
+    before: that credit moved nothing)."""
+    if credited.created and credited.contribution is not None:
+        sync_level(user_id, credited.contribution, moved_by=added)
 
 
 def _loaded_level(user_id: int) -> int | None:

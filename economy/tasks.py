@@ -14,7 +14,7 @@ from economy import activity, events, ledger
 from economy.badges import metrics_with_rules
 from economy.earning import CONTRIBUTIONS, beneficiary
 from economy.ledger import Source
-from economy.levels import sync_level
+from economy.levels import follow_credit
 from forum.members import User
 from kernel import audit, outbox
 from kernel.catalogue import Catalogue
@@ -94,8 +94,7 @@ def _pay(task: TaskTerms, user_id: int, period: str) -> None:
         memo=task.title,
         reason_code=f"task:{task.code}",
     )
-    if credited.created:
-        sync_level(user_id, credited.contribution or 0, moved_by=task.contribution)
+    follow_credit(user_id, credited, task.contribution)
 
 
 def progress(user: User, now: datetime) -> list[dict]:
