@@ -27,7 +27,7 @@ from api.request_guard import guard_request
 from api.resources import BLUEPRINTS, CACHED_PAGES
 from forum.storage import LocalDiskStorage
 from jobs.celery import init_celery
-from kernel.db import db
+from kernel.db import db, ping_after_idle
 from kernel.store import make_store
 
 JSON_METHODS = ("POST", "PUT", "PATCH")
@@ -92,12 +92,14 @@ def _init_database(app: Flask) -> None:
         options.setdefault("connect_args", {"timeout": 30})
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     else:
-        options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_size", 10)
         options.setdefault("max_overflow", 20)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
-    if uri.startswith("sqlite"):
+    if not uri.startswith("sqlite"):
+        with app.app_context():
+            ping_after_idle(db.engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
+    else:
         from sqlalchemy import event
 
         with app.app_context():

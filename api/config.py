@@ -51,6 +51,8 @@ def load_config(instance: Path) -> dict[str, Any]:
     return {
         "SECRET_KEY": _secret(instance, "SECRET_KEY"),
         "SQLALCHEMY_DATABASE_URI": database_url,
+        # A pooled connection that rested this long is checked with a round trip before use (kernel/db.py).
+        "DATABASE_PING_AFTER_IDLE_SECONDS": float(env.get("DATABASE_PING_AFTER_IDLE_SECONDS", 5)),
         "REDIS_URL": redis_url,
         "STORE_PREFIX": env.get("STORE_PREFIX", "bc:"),
         # Without Redis, the store is this SQLite file, shared by every worker process on the machine.

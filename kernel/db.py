@@ -1,10 +1,12 @@
 """The database handle and the declarative base every model derives from."""
 
+import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import DateTime, Engine, MetaData, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -53,3 +55,27 @@ class UTCDateTime(TypeDecorator):
 
 def is_postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
+
+
+def ping_after_idle(engine: Engine, idle_seconds: float) -> None:
+    """Check a pooled connection with a round trip only when it comes back from the pool after `idle_seconds` of
+    rest, and replace it if the database does not answer.
+
+    A database restart or a dropped link is found on the first checkout after a quiet spell, when nothing else would
+    notice it, while a busy worker's connections (used milliseconds ago) skip the round trip SQLAlchemy's
+    `pool_pre_ping` would add to every request. A connection that dies while busy fails its statement instead: the
+    request answers 503 and SQLAlchemy drops every connection the pool held."""
+
+    @event.listens_for(engine, "checkin")
+    def _rested_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _answers_after_rest(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned_at = record.info.get("returned_at")
+        if returned_at is None or time.monotonic() - returned_at < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("the pooled connection did not answer after resting") from exc

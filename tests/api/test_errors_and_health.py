@@ -1,5 +1,11 @@
 import re
 
+import psycopg
+from sqlalchemy import text
+
+from kernel.db import db
+from tests.conftest import postgres_only
+
 
 def _assert_envelope(response, status: int, code: str | None = None):
     assert response.status_code == status
@@ -128,3 +134,39 @@ def test_an_unexpected_error_reaches_sentry_with_its_request_id_and_no_personal_
     finally:
         sentry_sdk.init()  # tracking off again for the rest of the suite
         sentry.stop()
+
+
+def _kill_pooled_connections(app) -> None:
+    """End the server side of every connection the app's pool holds, as a database restart would."""
+    with app.app_context():
+        pids = [db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()]
+        db.session.rollback()
+    with psycopg.connect(app.config["SQLALCHEMY_DATABASE_URI"].replace("+psycopg", ""), autocommit=True) as admin:
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+@postgres_only
+def test_a_connection_that_rested_is_checked_and_replaced_before_use(make_app):
+    rested = make_app(DATABASE_PING_AFTER_IDLE_SECONDS=0)
+    client = rested.test_client()
+    assert client.get("/api/v1/health").status_code == 200
+    _kill_pooled_connections(rested)
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["database"]["ok"] is True
+
+
+@postgres_only
+def test_a_busy_connection_is_not_pinged_and_a_dead_one_answers_503_once(make_app, monkeypatch):
+    busy = make_app(DATABASE_PING_AFTER_IDLE_SECONDS=3600)
+    client = busy.test_client()
+    assert client.get("/api/v1/health").status_code == 200
+    with busy.app_context():
+        pings = []
+        monkeypatch.setattr(db.engine.dialect, "do_ping", lambda connection: pings.append(connection) or True)
+    assert client.get("/api/v1/health").status_code == 200
+    assert pings == []  # used a moment ago: no extra round trip
+    _kill_pooled_connections(busy)
+    assert client.get("/api/v1/health").status_code == 503  # the dead connection fails its statement…
+    assert client.get("/api/v1/health").status_code == 200  # …and the pool replaces it
