@@ -18,7 +18,7 @@ from flask import Flask
 log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 50  # events per message: one message is one worker's task, so a burst still spreads over workers
-LINGER_SECONDS = 0.02  # how long the first id of a message waits for company: reactions are not awaited by anyone
+LINGER_SECONDS = 0.1  # how long the first id of a message waits for company: reactions are not awaited by anyone
 
 
 class EventRelay:
