@@ -1,7 +1,7 @@
 """Hands committed events to the broker from one thread per process, several events to a message.
 
 A request that commits events only appends their ids here and returns: publishing a Celery message costs more CPU
-than most of a write's own statements, so the first id waits a few milliseconds for others and they leave together,
+than most of a write's own statements, so the first id waits up to 100 ms for others and they leave together,
 as do the ids that arrive while a message goes out. The outbox rows are already committed, so nothing is lost if the
 process dies with ids still here: the sweep (`events-sweep`) hands them over after its grace period. A process that
 exits normally sends what it holds first.
