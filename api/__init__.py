@@ -96,13 +96,9 @@ def _init_database(app: Flask) -> None:
         options.setdefault("max_overflow", 20)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
-    if not uri.startswith("sqlite"):
-        with app.app_context():
-            ping_after_idle(db.engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
-    else:
-        from sqlalchemy import event
-
-        with app.app_context():
+    with app.app_context():
+        if uri.startswith("sqlite"):
+            from sqlalchemy import event
 
             @event.listens_for(db.engine, "connect")
             def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -111,6 +107,9 @@ def _init_database(app: Flask) -> None:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA busy_timeout=30000")
                 cursor.close()
+
+        else:
+            ping_after_idle(db.engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
 
 
 def _register_request_hooks(app: Flask) -> None:

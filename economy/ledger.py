@@ -195,8 +195,8 @@ def post(
         if sum(leg.amount for leg in legs if leg.measure == measure):
             raise ValueError(f"unbalanced {measure} legs")
     member_ids = _member_account_ids({leg.account_id for leg in legs})
-    if any(leg.amount > 0 and leg.account_id in member_ids for leg in legs) and source not in CREDIT_SOURCES:
-        raise PermissionError(f"{source} may not credit a member account")
+    if any(leg.amount > 0 and leg.account_id in member_ids for leg in legs):
+        _ensure_may_credit(source)
     now = clock.now()
     transaction = _record(
         source, idempotency_key, now, memo, subject, beneficiary_id, reverses_id, reason_code, details or {}
@@ -218,6 +218,11 @@ def post(
         if leg.measure == "contribution" and leg.account_id in member_ids and beneficiary_id is not None:
             contribution_changed(beneficiary_id, leg.amount)
     return transaction, True
+
+
+def _ensure_may_credit(source: Source) -> None:
+    if source not in CREDIT_SOURCES:
+        raise PermissionError(f"{source} may not credit a member account")
 
 
 def _record(
@@ -332,8 +337,7 @@ def credit(
     The member's account is created or moved by one upsert that adds both measures and returns the row's id and
     figures: a credit reads nothing first and takes no lock before its write (a caller that counts caps locks the
     account itself, see earning.apply_rule)."""
-    if source not in CREDIT_SOURCES:
-        raise PermissionError(f"{source} may not credit a member account")
+    _ensure_may_credit(source)
     if points < 0 or contribution < 0:
         raise ValueError("a credit adds: debit to take away")
     now = clock.now()

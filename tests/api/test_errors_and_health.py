@@ -136,14 +136,14 @@ def test_an_unexpected_error_reaches_sentry_with_its_request_id_and_no_personal_
         sentry.stop()
 
 
-def _kill_pooled_connections(app) -> None:
-    """End the server side of every connection the app's pool holds, as a database restart would."""
+def _kill_pooled_connection(app) -> None:
+    """End the server side of the connection the app's pool holds (requests one at a time use one), as a database
+    restart would."""
     with app.app_context():
-        pids = [db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()]
+        pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         db.session.rollback()
     with psycopg.connect(app.config["SQLALCHEMY_DATABASE_URI"].replace("+psycopg", ""), autocommit=True) as admin:
-        for pid in pids:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
 @postgres_only
@@ -151,7 +151,7 @@ def test_a_connection_that_rested_is_checked_and_replaced_before_use(make_app):
     rested = make_app(DATABASE_PING_AFTER_IDLE_SECONDS=0)
     client = rested.test_client()
     assert client.get("/api/v1/health").status_code == 200
-    _kill_pooled_connections(rested)
+    _kill_pooled_connection(rested)
     response = client.get("/api/v1/health")
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["database"]["ok"] is True
@@ -167,6 +167,6 @@ def test_a_busy_connection_is_not_pinged_and_a_dead_one_answers_503_once(make_ap
         monkeypatch.setattr(db.engine.dialect, "do_ping", lambda connection: pings.append(connection) or True)
     assert client.get("/api/v1/health").status_code == 200
     assert pings == []  # used a moment ago: no extra round trip
-    _kill_pooled_connections(busy)
+    _kill_pooled_connection(busy)
     assert client.get("/api/v1/health").status_code == 503  # the dead connection fails its statement…
     assert client.get("/api/v1/health").status_code == 200  # …and the pool replaces it
