@@ -8,6 +8,10 @@ bind = os.environ.get("BIND", "127.0.0.1:5000")
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_WORKERS", 2))
 threads = int(os.environ.get("WEB_THREADS", 8))
+# Each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new connections over them. On one shared
+# socket, whichever worker wakes first accepts every connection that arrives together (a proxy's keep-alive pool, a
+# burst of clients) and keeps them: one core serves while the others idle.
+reuse_port = True
 timeout = 30
 graceful_timeout = 20
 # Bounded request lines and headers; over them gunicorn answers 414/431 in the API's JSON envelope.

@@ -1,5 +1,5 @@
-"""`make bench`: seed PostgreSQL at scale, serve with gunicorn (gthread, 2 processes × 8 threads, the port shared with
-SO_REUSEPORT) on 127.0.0.1, load it, report.
+"""`make bench`: seed PostgreSQL at scale, serve with gunicorn (gthread, 2 processes × 8 threads, each process listening
+on the port with SO_REUSEPORT, as gunicorn.conf.py serves) on 127.0.0.1, load it, report.
 
 Every path is reported as a ratio to a bare Flask endpoint (`benchmarks/bare.py`, `{"ok": true}`) served by the same
 gunicorn settings beside the app for the whole run and measured in 2-second slices alternating with the path's own
@@ -141,16 +141,16 @@ def warm_up(url: str) -> None:
         subprocess.run([ensure_wrk(), "-t2", "-c16", f"-d{seconds}s", target], capture_output=True, check=False)
 
 
-# Each server is WORKERS gunicorn masters of one gthread worker (THREADS threads) on one port, the port shared with
-# SO_REUSEPORT so that the kernel spreads connections over the processes. One master with two workers lets whichever
-# worker wakes first take every connection wrk opens at once: a slice then runs on one core (the bare endpoint's
-# figure jumped between about 2,200 and 4,400 req/s with one worker's CPU at zero), and a burst's 48 connections
-# stay where they landed for the whole burst.
+# Each server is served as production serves it (gunicorn.conf.py): WORKERS gthread workers of THREADS threads, each
+# worker listening on its own socket (SO_REUSEPORT) so that the kernel spreads connections over them. On one shared
+# socket, whichever worker wakes first takes every connection wrk opens at once: a slice then runs on one core (the
+# bare endpoint's figure jumped between about 2,200 and 4,400 req/s with one worker's CPU at zero), and a burst's 48
+# connections stay where they landed for the whole burst.
 WORKERS = 2
 THREADS = 8
 
 
-def start_server(cache: bool = True, target: str = "wsgi:app", port: int = PORT) -> list[subprocess.Popen]:
+def start_server(cache: bool = True, target: str = "wsgi:app", port: int = PORT) -> subprocess.Popen:
     # A server left over on the port would answer the probe below and be measured in this one's place.
     with socket.socket() as probe_socket:
         if probe_socket.connect_ex(("127.0.0.1", port)) == 0:
@@ -158,37 +158,38 @@ def start_server(cache: bool = True, target: str = "wsgi:app", port: int = PORT)
     env = {**os.environ, **ENV, "FEED_CACHE_SECONDS": "10" if cache else "0"}
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
-        *("--worker-class", "gthread", "--workers", "1", "--threads", str(THREADS), "--reuse-port"),
+        *("--worker-class", "gthread", "--workers", str(WORKERS), "--threads", str(THREADS), "--reuse-port"),
         *("--bind", f"127.0.0.1:{port}", "--log-level", "warning", target),
     ]
-    masters = [subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True) for _ in range(WORKERS)]
+    master = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     probe = f"http://127.0.0.1:{port}" + ("/ok" if target == BARE_TARGET else "/api/v1/health")
     for _ in range(100):
         try:
-            if all(_has_worker(master) for master in masters):
+            if _workers_listening(master, port):
                 urllib.request.urlopen(probe, timeout=1)
-                return masters
+                return master
         except OSError:
             pass
         time.sleep(0.2)
-    stop_server(masters)
+    stop_server(master)
     raise RuntimeError("gunicorn did not start")
 
 
-def _has_worker(master: subprocess.Popen) -> bool:
-    """The master has forked its worker (until then the port is bound, but nothing accepts on its socket)."""
+def _workers_listening(master: subprocess.Popen, port: int) -> bool:
+    """Every worker has bound its socket (until then the kernel spreads connections over those that have)."""
     if master.poll() is not None:
         raise RuntimeError(f"gunicorn exited with {master.returncode}")
-    children = Path(f"/proc/{master.pid}/task/{master.pid}/children")
-    return bool(children.read_text().split()) if children.exists() else True
+    listening = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        listening += int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A"
+    return listening == WORKERS
 
 
-def stop_server(masters: list[subprocess.Popen]) -> None:
-    for master in masters:
-        if master.poll() is None:
-            os.killpg(master.pid, signal.SIGTERM)
-    for master in masters:
-        master.wait(timeout=20)
+def stop_server(master: subprocess.Popen) -> None:
+    if master.poll() is None:
+        os.killpg(master.pid, signal.SIGTERM)
+    master.wait(timeout=20)
 
 
 def ensure_wrk() -> str:

@@ -5,6 +5,7 @@ Whatever one web worker learns (a session ended, a rate-limit window) every work
 by itself is JSON too, and the job worker takes the periodic jobs and the reactions the web workers hand it.
 """
 
+import http.client
 import json
 import os
 import socket
@@ -95,6 +96,52 @@ def test_a_logout_ends_the_session_on_every_worker(served):
     answers = [_fresh("GET", f"{served}/api/v1/me", headers=bearer) for _ in range(30)]
     assert {a.status_code for a in answers} == {401}
     assert {a.json()["error"]["code"] for a in answers} == {"token_revoked"}
+
+
+def _sockets_on(port: int, state: str) -> set[str]:
+    """Inodes of the IPv4 sockets whose local port is `port`, in a TCP state of /proc/net/tcp (0A listen,
+    01 established)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state and fields[9] != "0":
+            inodes.add(fields[9])
+    return inodes
+
+
+def _owners(inodes: set[str]) -> dict[int, int]:
+    """How many of these sockets each process holds."""
+    held: dict[int, int] = {}
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            links = [os.readlink(fd) for fd in fd_dir.iterdir()]
+        except OSError:  # the process ended, or is not ours to read
+            continue
+        count = sum(1 for link in links if link.startswith("socket:[") and link[8:-1] in inodes)
+        if count:
+            held[int(fd_dir.parent.name)] = count
+    return held
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads the kernel's socket tables (Linux)")
+def test_connections_that_arrive_together_are_spread_over_the_workers(serving):
+    base, env, _ = serving
+    port = int(env["BIND"].rsplit(":", 1)[1])
+    listeners = _owners(_sockets_on(port, "0A"))
+    assert len(listeners) == 2, "each worker listens on its own socket"
+    # 32 keep-alive connections opened at once (as a proxy's pool or a burst of clients opens them), then used.
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(32)]
+    try:
+        for connection in connections:
+            connection.connect()
+        for connection in connections:
+            connection.request("GET", "/api/v1/health")
+        assert {connection.getresponse().status for connection in connections} == {200}
+        held = _owners(_sockets_on(port, "01"))
+        assert set(held) == set(listeners), held
+    finally:
+        for connection in connections:
+            connection.close()
 
 
 def test_rate_limit_windows_are_shared_by_the_workers(served):
