@@ -9,8 +9,8 @@ posts vs 10k (one request at a time, and saturated), supports/s for 2,000 concur
 count checked) and for the same supporters through the floor of a signed-in write (benchmarks/floor.py), a 1,000-buyer
 rush on 100 units (exactly 100 sold) and a 10k check-in burst (each paid once). wrk
 drives every path, the bursts included (`burst.lua` sends each member's request once over 48 connections).
-In-process profiles (pyinstrument) of every measured path are kept with the results in
-benchmarks/results/<time>.json.
+In-process profiles (pyinstrument) of every measured path, and of the bursts as served (py-spy samples of the
+workers during a second, unmeasured run of each burst), are kept with the results in benchmarks/results/<time>.json.
 
 Uses its own database (`bench`), Redis db 14 (store) and 13 (broker: reactions are queued for workers, which are not
 part of the measurement); all traffic stays on 127.0.0.1 and every loop is bounded.
@@ -30,7 +30,9 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -395,6 +397,97 @@ def scenario_floor(app, count: int) -> dict:
     return {"supports_per_s": done["per_s"], "burst": done, "exact": stored == done["statuses"].get("200") == count}
 
 
+# Frames every sample of a worker's thread pool passes through: left out of the summaries.
+_THREAD_POOL = ("(threading.py)", "(concurrent/futures/")
+
+
+@contextmanager
+def gil_samples(master: subprocess.Popen) -> Iterator[dict]:
+    """Python's CPU in the server's workers while the block runs, sampled by py-spy with `--gil` (only the thread
+    holding the interpreter lock is sampled, so time spent waiting on PostgreSQL, Redis or the network is left out).
+    The dict yielded gets `summary` on exit: the share of samples spent in each function and under it. Sampling slows
+    the workers, so a sampled burst is never a measured one."""
+    found: dict = {}
+    workers = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    spy = str(Path(sys.executable).parent / "py-spy")
+    with tempfile.TemporaryDirectory() as folder:
+        command = [spy, "record", "--rate", "250", "--gil", "--nonblocking", "--format", "raw"]
+        spies = [
+            subprocess.Popen(
+                [*command, "--pid", pid, "--output", f"{folder}/{pid}.txt"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for pid in workers
+        ]
+        time.sleep(1)  # attached before the first request
+        try:
+            yield found
+        finally:
+            for spy_run in spies:
+                spy_run.send_signal(signal.SIGINT)
+            said = [spy_run.communicate(timeout=60)[1] for spy_run in spies]  # each writes its file as it exits
+            refusals = [text[-300:] for spy_run, text in zip(spies, said, strict=True) if spy_run.returncode]
+            stacks = [line for path in Path(folder).glob("*.txt") for line in path.read_text().splitlines()]
+            found["summary"] = _summarise(stacks) if stacks else f"py-spy could not sample the workers: {refusals}"
+
+
+def _summarise(stacks: list[str], rows: int = 60) -> str:
+    """Collapsed stacks ("frame;frame;… count") as the share of samples under each function (its callees included)
+    and in each function itself."""
+    under: Counter[str] = Counter()
+    itself: Counter[str] = Counter()
+    total = 0
+    for line in stacks:
+        frames_text, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        frames = [_function(frame) for frame in frames_text.split(";")]
+        frames = [frame for frame in frames if not any(part in frame for part in _THREAD_POOL)]
+        total += count
+        for frame in set(frames):
+            under[frame] += count
+        if frames:
+            itself[frames[-1]] += count
+    lines = [f"{total} samples of the workers holding the GIL (py-spy --gil, 250 Hz)", "under each function:"]
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in under.most_common(rows)]
+    lines += ["in the function itself:"]
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in itself.most_common(rows // 3)]
+    return "\n".join(lines)
+
+
+def _function(frame: str) -> str:
+    """ "name (path/file.py:line)" → "name (path/file.py)": one entry per function, whichever line was running."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0]})" if where else name
+
+
+def sampled_bursts(app, server: subprocess.Popen, supporters: list[int], checkers: list[int]) -> dict:
+    """The support, floor and check-in bursts again on fresh rows, each with its server's workers sampled (see
+    gil_samples): where a write's CPU goes when served as measured."""
+    tokens = tokens_for(app, supporters)
+    profiles = {}
+    idea_id = new_idea()
+    with gil_samples(server) as sampled:
+        burst("PUT", [(f"/api/v1/ideas/{idea_id}/support", t, "") for t in tokens.values()], {"would_buy": 1})
+    profiles["support"] = sampled["summary"]
+    floor = start_server(target="benchmarks.floor:app", port=FLOOR_PORT)
+    try:
+        warm_up(f"http://127.0.0.1:{FLOOR_PORT}/api/v1/health")
+        idea_id = new_idea()
+        with gil_samples(floor) as sampled:
+            plan = [(f"/floor/ideas/{idea_id}/support", t, "") for t in tokens.values()]
+            burst("PUT", plan, base=f"http://127.0.0.1:{FLOOR_PORT}")
+        profiles["floor"] = sampled["summary"]
+    finally:
+        stop_server(floor)
+    checking = tokens_for(app, checkers)
+    with gil_samples(server) as sampled:
+        burst("POST", [("/api/v1/me/checkin", t, "") for t in checking.values()])
+    profiles["checkin"] = sampled["summary"]
+    return profiles
+
+
 def scenario_rush(app, buyers: int, units: int) -> dict:
     now = datetime.now(UTC)
     with psycopg.connect(PG_BENCH, autocommit=True) as conn:
@@ -452,6 +545,7 @@ def scenario_checkins(app, count: int) -> dict:
 
 Call = tuple[str, str, str | None, dict | None]  # method, path, token (None: signed out), JSON body
 PROFILE_REPEAT = 31  # calls per profile, the first a warm-up
+SAMPLED_CHECKINS = 2000  # members of the sampled check-in burst, after those of the measured one
 PAIRED = (
     "health",
     "hot_feed_small",
@@ -493,8 +587,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--checkins", type=int, default=10_000)
     args = parser.parse_args()
-    if args.members - 2 * PROFILE_REPEAT <= 10_000 + args.checkins:
-        parser.error("--members must leave room beyond the check-in burst's members for the write profiles")
+    if args.members - 2 * PROFILE_REPEAT <= 10_000 + args.checkins + SAMPLED_CHECKINS:
+        parser.error("--members must leave room beyond the check-in bursts' members for the write profiles")
     sys.path.insert(0, str(ROOT))
     results: dict = {"started_at": datetime.now(UTC).isoformat(), "config": vars(args)}
     log("resetting the bench database and running migrations")
@@ -561,6 +655,9 @@ def main() -> int:
         results["rush"] = bracketed(lambda: scenario_rush(app, 1000, 100), "")
         log(f"{args.checkins} check-in burst")
         results["checkins"] = bracketed(lambda: scenario_checkins(app, args.checkins), "checkins_per_s")
+        log("the bursts again, sampled by py-spy (not measured)")
+        checkers = list(range(10_000 + args.checkins, 10_000 + args.checkins + SAMPLED_CHECKINS))
+        results["served_profiles"] = sampled_bursts(app, server, list(range(2, 2002)), checkers)
     finally:
         if server is not None:
             stop_server(server)
