@@ -392,6 +392,13 @@ def place_order(
         raise ValidationFailed("not an option of this pre-sale", details={"option_id": ["unknown option"]})
     ship_to = address_snapshot(member, address_id) if address_id is not None else None
     expire_unpaid(now, campaign_id=campaign.id)  # give back stalled units before deciding there are none
+    # Sold out as just read (with the units given back above): most of a rush hears this, so it is answered before
+    # any lock is taken. A unit given back a moment later is found by the next try; the conditional reservations
+    # below still decide every order under the rows' locks, so this never lets one more through.
+    if not _in_stock(campaign.reserved_quantity, campaign.stock_cap, quantity):
+        raise _sold_out()
+    if not _in_stock(option.reserved_quantity, option.stock_cap, quantity):
+        raise _sold_out(option)
     # The member's row serialises their own orders, so the per-member limit holds under double taps.
     # FOR NO KEY UPDATE: rows this request already wrote that refer to the member (its idempotency record) hold a
     # key-share lock on it, which FOR UPDATE would wait on, deadlocking two taps that both wrote one.
@@ -414,13 +421,13 @@ def place_order(
     if campaign.stock_cap is not None:
         reserve = reserve.where(Campaign.reserved_quantity + quantity <= campaign.stock_cap)
     if rows_changed(reserve.values(reserved_quantity=Campaign.reserved_quantity + quantity)) != 1:
-        raise Conflict("sold out", code="sold_out")
+        raise _sold_out()
     reserve_option = update(CampaignOption).where(CampaignOption.id == option.id)
     if option.stock_cap is not None:
         reserve_option = reserve_option.where(CampaignOption.reserved_quantity + quantity <= option.stock_cap)
     if rows_changed(reserve_option.values(reserved_quantity=CampaignOption.reserved_quantity + quantity)) != 1:
         # The campaign's units were taken in this transaction; refusing rolls them back with it.
-        raise Conflict("this option is sold out", code="sold_out", details={"option_id": option.id})
+        raise _sold_out(option)
     price = option.price(campaign)
     deposit = campaign.deposit_cents or 0
     order = Order(
@@ -444,6 +451,16 @@ def place_order(
     db.session.add(order)
     db.session.flush()
     return order, True
+
+
+def _in_stock(reserved: int, cap: int | None, quantity: int) -> bool:
+    return cap is None or reserved + quantity <= cap
+
+
+def _sold_out(option: CampaignOption | None = None) -> Conflict:
+    if option is None:
+        return Conflict("sold out", code="sold_out")
+    return Conflict("this option is sold out", code="sold_out", details={"option_id": option.id})
 
 
 def get_order(order_id: int) -> Order:

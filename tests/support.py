@@ -1,10 +1,16 @@
-"""Helpers shared by tests: members with tokens, headers, forum content and signed payment notifications."""
+"""Helpers shared by tests: members with tokens, headers, forum content, signed payment notifications and the SQL
+statements a block sends."""
 
+import contextlib
 import itertools
 import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from sqlalchemy import event
+
+from kernel.db import db
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -240,3 +246,28 @@ def link_wechat(app, member_id: int, openid: str) -> None:
 
 def wechatpay_notify(client, headers, body):
     return client.post("/api/v1/payments/wechatpay/notify", data=body, headers=headers, content_type="application/json")
+
+
+@contextlib.contextmanager
+def statements(app, *, until_commit: bool):
+    """Statements sent to the database inside the block (for a write, up to its unit of work's commit)."""
+    seen: list[str] = []
+    done = {"committed": False}
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if not done["committed"]:
+            seen.append(statement)
+
+    def committed(conn):
+        if until_commit:
+            done["committed"] = True
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "commit", committed)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "commit", committed)

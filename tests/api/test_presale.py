@@ -9,7 +9,7 @@ from kernel import clock
 from kernel.db import db
 from tests.conftest import postgres_only
 from tests.fakes import FakePaymentProvider
-from tests.support import notify_payment
+from tests.support import notify_payment, statements
 
 SECRET = "test-webhook-secret"
 
@@ -243,6 +243,31 @@ def test_unpaid_orders_expire_and_late_money_goes_back(app, client, members, fro
     assert client.get(f"/api/v1/orders/{order['id']}", headers=first.headers).get_json()["status"] == "refund_pending"
     assert client.get(f"/api/v1/presales/{campaign['id']}").get_json()["reserved_quantity"] == 1
     assert "expired 0 order(s)" in app.test_cli_runner().invoke(args=["presale", "expire-orders"]).output
+
+
+def test_a_sold_out_answer_locks_nothing_and_tries_no_reservation(app, client, members, frozen_clock):
+    """Most of a rush hears "sold out": it is answered from the campaign and the SKU as read, before the buyer's row
+    is locked or a reservation is tried (the conditional reservations still decide every order that goes on)."""
+    product = members.create(role="product")
+    options = [{"sku": "STD", "name": "标准版"}, {"sku": "LTD", "name": "限定版", "stock_cap": 1}]
+    campaign = _campaign(client, product, frozen_clock, stock_cap=3, options=options)
+    fans = [members.create() for _ in range(4)]
+    assert _order(client, fans[0], campaign, option=1).status_code == 201
+
+    def refused(fan, option) -> dict:
+        with statements(app, until_commit=False) as seen:
+            answer = _order(client, fan, campaign, option=option)
+        assert answer.status_code == 409 and answer.get_json()["error"]["code"] == "sold_out"
+        locking = [s for s in seen if " FOR " in s.upper() or s.lstrip().upper().startswith("UPDATE PRESALE_")]
+        assert not locking, locking
+        return answer.get_json()["error"]["details"]
+
+    assert refused(fans[1], 1) == {"option_id": campaign["options"][1]["id"]}  # the SKU's cap
+    assert _order(client, fans[1], campaign).status_code == 201
+    assert _order(client, fans[2], campaign).status_code == 201
+    assert refused(fans[3], 0) == {}  # the campaign's cap
+    after = client.get(f"/api/v1/presales/{campaign['id']}").get_json()
+    assert after["reserved_quantity"] == 3 and [o["reserved_quantity"] for o in after["options"]] == [2, 1]
 
 
 def test_cancel_limits_keys_and_ownership(client, members, frozen_clock):

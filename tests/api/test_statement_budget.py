@@ -1,7 +1,6 @@
 """How many SQL statements the hot requests run: writes until their unit of work commits (reactions run after,
 on the workers in production), reads in a number that does not grow with the page size."""
 
-import contextlib
 import functools
 from datetime import timedelta
 
@@ -13,35 +12,11 @@ from kernel.db import db
 from moderation import limits
 from tests.api.test_badges import _badge
 from tests.api.test_ideas import _published
+from tests.support import statements
 
 # Ceilings, measured: a change that adds statements to a hot path has to say so here.
 WRITE_BUDGET = {"check-in": 7, "reply": 7, "like": 5, "support": 5}
 READ_BUDGET = {"feed": 3, "post": 3, "ideas": 4}
-
-
-@contextlib.contextmanager
-def statements(app, *, until_commit: bool):
-    """Statements sent to the database inside the block (for a write, up to its unit of work's commit)."""
-    seen: list[str] = []
-    done = {"committed": False}
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if not done["committed"]:
-            seen.append(statement)
-
-    def committed(conn):
-        if until_commit:
-            done["committed"] = True
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    event.listen(engine, "commit", committed)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-        event.remove(engine, "commit", committed)
 
 
 SAVEPOINTS = ("SAVEPOINT", "RELEASE", "ROLLBACK TO")
