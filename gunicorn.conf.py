@@ -10,7 +10,9 @@ workers = int(os.environ.get("WEB_WORKERS", 2))
 threads = int(os.environ.get("WEB_THREADS", 8))
 # Each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new connections over them. On one shared
 # socket, whichever worker wakes first accepts every connection that arrives together (a proxy's keep-alive pool, a
-# burst of clients) and keeps them: one core serves while the others idle.
+# burst of clients) and keeps them: one core serves while the others idle. A worker that exits (a reload, a crash)
+# takes the connections still waiting in its socket's queue with it unless the kernel hands them to another
+# (Linux 5.14+: sysctl net.ipv4.tcp_migrate_req=1).
 reuse_port = True
 timeout = 30
 graceful_timeout = 20
