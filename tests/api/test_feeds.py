@@ -1,5 +1,7 @@
+from dataclasses import fields
 from datetime import timedelta
 
+from forum import feeds
 from kernel import clock, pagination
 from tests.api.test_badges import _badge
 
@@ -157,3 +159,10 @@ def test_a_page_brings_tags_images_and_pinned_badges_with_each_post(client, memb
             check(post)
         for post in (decorated, bare):
             check(client.get(f"/api/v1/posts/{post['id']}", headers=headers).get_json())
+
+
+def test_a_listed_row_is_laid_out_as_the_list_reads_it():
+    """`feeds.listed` takes the post's fields from the front of a row and the rest by position after them."""
+    columns = [column.key for column in feeds._LISTED.selected_columns]
+    assert columns[feeds._AUTHOR_AT :] == ["author_id", "username", "display_name", "level", "tag_rows", "image_rows"]
+    assert set(columns[: feeds._AUTHOR_AT]) <= {each.name for each in fields(feeds.Listed)}
