@@ -75,6 +75,12 @@ def render_html(text: str) -> str:
     return _CLEANER.clean(_MD.render(text)).strip()
 
 
+_MARKUP = re.compile(r"[*`]|\[([^\]]*)\]\([^)]*\)")  # emphasis and code marks; a link keeps its text
+_SPACE = re.compile(r"\s+")
+
+
+@functools.lru_cache(maxsize=256)
 def excerpt(text: str, length: int = 120) -> str:
-    flat = re.sub(r"\s+", " ", re.sub(r"[*`]|\[([^\]]*)\]\([^)]*\)", r"\1", text)).strip()
+    """The text's start as one plain line. Cached like `render_html`: every list shows the same posts' excerpts."""
+    flat = _SPACE.sub(" ", _MARKUP.sub(r"\1", text)).strip()
     return flat if len(flat) <= length else flat[: length - 1] + "…"

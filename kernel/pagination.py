@@ -82,11 +82,12 @@ def keyset_page(
         values.update(zip(_after_names(len(keys)), decode_cursor(cursor, len(keys)), strict=True))
     # Only a query built once recurs: keeping one built per request would only churn the cache.
     paged = (_paged if built_once else _paged.__wrapped__)(query, keys, descending, bool(cursor))
+    # .all(): the rows in one fetch from the cursor, where iterating fetches them one by one.
     if columns:
-        rows = list(column_rows(paged, values))
+        rows = list(column_rows(paged, values).all())
     else:
         result = db.session.execute(paged, values)
-        rows = list(result.scalars() if scalars else result)
+        rows = list(result.scalars().all() if scalars else result.all())
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
