@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, has_request_context, request
 from flask_babel import Babel, get_locale, pgettext
@@ -35,6 +36,10 @@ def _locale_from_request() -> str | None:
 def init_i18n(app: Flask) -> None:
     app.config["BABEL_DEFAULT_LOCALE"] = app.config["COMMUNITY_LOCALE"]
     babel.init_app(app, locale_selector=_locale_from_request)
+    # Babel reads its locale data on first use, in every thread that gets there at once (its loader takes no lock):
+    # read it here, once per process, rather than in a worker's first error answers (each of which waited on it).
+    for tag in (app.config["COMMUNITY_LOCALE"], *SUPPORTED):
+        Locale.parse(tag)
 
 
 def current_language() -> str:

@@ -1,6 +1,14 @@
 """Messages in the reader's language; codes stay the same whatever the language."""
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_chinese_messages_by_accept_language(client, members):
@@ -34,3 +42,33 @@ def test_the_community_language_when_the_reader_asks_for_none_we_have(make_app, 
     response = client.get("/api/v1/no-such-route", headers={"Accept-Language": accept} if accept else {})
     assert response.status_code == 404 and response.get_json()["error"]["message"] == "找不到该内容"
     assert "Accept-Language" in response.headers["Vary"]
+
+
+def test_a_workers_first_error_answers_read_no_locale_data(tmp_path):
+    """Babel's locale data is read when the app is made: the first error answers of a fresh process (one per thread
+    at once, under load) do not each wait on reading it."""
+    script = textwrap.dedent(
+        """
+        import pickle
+        from api import create_app
+        app = create_app()
+        def refuse(*args, **kwargs):
+            raise AssertionError("locale data read while answering")
+        pickle.load = refuse
+        client = app.test_client()
+        for language in ("zh-CN", "en", ""):
+            answer = client.get("/api/v1/nowhere", headers={"Accept-Language": language})
+            assert answer.status_code == 404, answer.get_data(as_text=True)
+        print("answered")
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'community.db'}",
+        STORE_PATH=str(tmp_path / "store.db"),
+        MEDIA_ROOT=str(tmp_path / "media"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0 and done.stdout.strip().endswith("answered"), done.stderr[-3000:]
