@@ -47,6 +47,7 @@ BARE_PORT = 5056  # the bare endpoint is served all along, beside the app
 BARE_URL = f"http://127.0.0.1:{BARE_PORT}/ok"
 BARE_TARGET = "benchmarks.bare:app"
 FLOOR_PORT = 5057  # the floor of a signed-in write (benchmarks/floor.py), served for its burst only
+FLOOR_BASE = f"http://127.0.0.1:{FLOOR_PORT}"
 SLICE_SECONDS = 2
 ENV = {
     "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/bench",
@@ -351,6 +352,22 @@ def burst(method: str, plan: list[tuple[str, str, str]], body: dict | None = Non
     }
 
 
+def once_each(path: str, tokens: dict[int, str]) -> list[tuple[str, str, str]]:
+    """A burst's plan: `path` once for each member's token, without an idempotency key."""
+    return [(path, token, "") for token in tokens.values()]
+
+
+@contextmanager
+def serving_floor() -> Iterator[subprocess.Popen]:
+    """The floor's route (benchmarks/floor.py) served on its own port while the block runs."""
+    server = start_server(target="benchmarks.floor:app", port=FLOOR_PORT)
+    try:
+        warm_up(f"{FLOOR_BASE}/api/v1/health")
+        yield server
+    finally:
+        stop_server(server)
+
+
 def new_idea() -> int:
     with psycopg.connect(PG_BENCH, autocommit=True) as conn:
         return conn.execute(
@@ -365,7 +382,7 @@ def new_idea() -> int:
 def scenario_supports(app, count: int) -> dict:
     idea_id = new_idea()
     tokens = tokens_for(app, list(range(2, count + 2)))
-    done = burst("PUT", [(f"/api/v1/ideas/{idea_id}/support", t, "") for t in tokens.values()], {"would_buy": 1})
+    done = burst("PUT", once_each(f"/api/v1/ideas/{idea_id}/support", tokens), {"would_buy": 1})
     with psycopg.connect(PG_BENCH) as conn:
         rows = conn.execute("SELECT count(*) FROM idea_supports WHERE idea_id = %s", (idea_id,)).fetchone()[0]
         stored = conn.execute("SELECT supporter_count FROM ideas WHERE id = %s", (idea_id,)).fetchone()[0]
@@ -385,13 +402,8 @@ def scenario_floor(app, count: int) -> dict:
     """The same supporters on another idea, through the floor's one-statement route (benchmarks/floor.py)."""
     idea_id = new_idea()
     tokens = tokens_for(app, list(range(2, count + 2)))
-    server = start_server(target="benchmarks.floor:app", port=FLOOR_PORT)
-    try:
-        warm_up(f"http://127.0.0.1:{FLOOR_PORT}/api/v1/health")
-        path = f"/floor/ideas/{idea_id}/support"
-        done = burst("PUT", [(path, t, "") for t in tokens.values()], base=f"http://127.0.0.1:{FLOOR_PORT}")
-    finally:
-        stop_server(server)
+    with serving_floor():
+        done = burst("PUT", once_each(f"/floor/ideas/{idea_id}/support", tokens), base=FLOOR_BASE)
     with psycopg.connect(PG_BENCH) as conn:
         stored = conn.execute("SELECT supporter_count FROM ideas WHERE id = %s", (idea_id,)).fetchone()[0]
     return {"supports_per_s": done["per_s"], "burst": done, "exact": stored == done["statuses"].get("200") == count}
@@ -469,21 +481,14 @@ def sampled_bursts(app, server: subprocess.Popen, supporters: list[int], checker
     profiles = {}
     idea_id = new_idea()
     with gil_samples(server) as sampled:
-        burst("PUT", [(f"/api/v1/ideas/{idea_id}/support", t, "") for t in tokens.values()], {"would_buy": 1})
+        burst("PUT", once_each(f"/api/v1/ideas/{idea_id}/support", tokens), {"would_buy": 1})
     profiles["support"] = sampled["summary"]
-    floor = start_server(target="benchmarks.floor:app", port=FLOOR_PORT)
-    try:
-        warm_up(f"http://127.0.0.1:{FLOOR_PORT}/api/v1/health")
-        idea_id = new_idea()
-        with gil_samples(floor) as sampled:
-            plan = [(f"/floor/ideas/{idea_id}/support", t, "") for t in tokens.values()]
-            burst("PUT", plan, base=f"http://127.0.0.1:{FLOOR_PORT}")
-        profiles["floor"] = sampled["summary"]
-    finally:
-        stop_server(floor)
-    checking = tokens_for(app, checkers)
+    idea_id = new_idea()
+    with serving_floor() as floor, gil_samples(floor) as sampled:
+        burst("PUT", once_each(f"/floor/ideas/{idea_id}/support", tokens), base=FLOOR_BASE)
+    profiles["floor"] = sampled["summary"]
     with gil_samples(server) as sampled:
-        burst("POST", [("/api/v1/me/checkin", t, "") for t in checking.values()])
+        burst("POST", once_each("/api/v1/me/checkin", tokens_for(app, checkers)))
     profiles["checkin"] = sampled["summary"]
     return profiles
 
@@ -526,7 +531,7 @@ def scenario_rush(app, buyers: int, units: int) -> dict:
 
 def scenario_checkins(app, count: int) -> dict:
     tokens = tokens_for(app, list(range(10_000, 10_000 + count)))
-    done = burst("POST", [("/api/v1/me/checkin", t, "") for t in tokens.values()])
+    done = burst("POST", once_each("/api/v1/me/checkin", tokens))
     with psycopg.connect(PG_BENCH) as conn:
         rows = conn.execute("SELECT count(*) FROM checkins").fetchone()[0]
         paid = conn.execute(
