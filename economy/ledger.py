@@ -24,18 +24,21 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    bindparam,
+    column,
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kernel import clock
-from kernel.db import Model, UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db, is_postgres
 from kernel.errors import Conflict
-from kernel.sql import column_rows, dialect_statement, insert_or_none
+from kernel.sql import as_loaded, column_rows, dialect_statement, insert_or_none
 
 SYSTEM_ACCOUNTS = ("issuance", "mall", "lottery", "clawback")
 MEASURES = ("points", "contribution")
@@ -341,25 +344,120 @@ def credit(
     if points < 0 or contribution < 0:
         raise ValueError("a credit adds: debit to take away")
     now = clock.now()
-    transaction = _record(source, key, now, memo, subject, user_id, None, reason_code, details or {})
-    if transaction is None:
-        return Credited(_twin(key), False, None, None)
-    account_id, balance, contribution_now = column_rows(
-        dialect_statement(_credit_upsert),
-        {"user_id": user_id, "balance": points, "contribution": contribution, "created_at": now},
-    ).one()
+    if is_postgres():
+        moved = _credit_in_one_statement(
+            user_id, points, contribution, source, key, now, memo, subject, reason_code, details or {}
+        )
+        if moved is None:
+            return Credited(_twin(key), False, None, None)
+        transaction, (account_id, balance, contribution_now) = moved
+    else:
+        recorded = _record(source, key, now, memo, subject, user_id, None, reason_code, details or {})
+        if recorded is None:
+            return Credited(_twin(key), False, None, None)
+        transaction = recorded
+        account_id, balance, contribution_now = column_rows(
+            dialect_statement(_credit_upsert),
+            {"user_id": user_id, "balance": points, "contribution": contribution, "created_at": now},
+        ).one()
+        issuance = system_account_id("issuance")
+        legs = [
+            Leg(account_id, "points", points),
+            Leg(issuance, "points", -points),
+            Leg(account_id, "contribution", contribution),
+            Leg(issuance, "contribution", -contribution),
+        ]
+        _write_legs(transaction, legs, now)
     _hold(account_id, balance, contribution_now)
-    issuance = system_account_id("issuance")
-    legs = [
-        Leg(account_id, "points", points),
-        Leg(issuance, "points", -points),
-        Leg(account_id, "contribution", contribution),
-        Leg(issuance, "contribution", -contribution),
-    ]
-    _write_legs(transaction, legs, now)
     if contribution:
         contribution_changed(user_id, contribution)
     return Credited(transaction, True, balance, contribution_now)
+
+
+# A credit on PostgreSQL: the transaction's row, the member's account (created or moved) and the non-zero legs in one
+# statement, one round trip where three would be; data-modifying CTEs all run, and the foreign keys of the legs are
+# checked when the statement ends. A key already taken leaves `recorded` empty, so nothing else is written and no
+# row comes back. SQLite has no data-modifying CTEs: it runs the three statements (see credit).
+_CREDIT_IN_ONE_STATEMENT = (
+    text(
+        """
+        WITH recorded AS (
+            INSERT INTO ledger_transactions (source, idempotency_key, memo, subject_type, subject_id, beneficiary_id,
+                                             reason_code, reverses_id, details, created_at)
+            VALUES (:source, :key, :memo, :subject_type, :subject_id, :user_id, :reason_code, NULL, :details, :now)
+            ON CONFLICT DO NOTHING
+            RETURNING *
+        ), moved AS (
+            INSERT INTO accounts (user_id, balance, contribution, created_at)
+            SELECT beneficiary_id, CAST(:points AS integer), CAST(:contribution AS integer), created_at FROM recorded
+            ON CONFLICT (user_id) DO UPDATE SET balance = accounts.balance + excluded.balance,
+                                                contribution = accounts.contribution + excluded.contribution
+            RETURNING id, balance, contribution
+        ), legs AS (
+            INSERT INTO ledger_entries (transaction_id, account_id, measure, amount, created_at)
+            SELECT recorded.id, CASE WHEN leg.member THEN moved.id ELSE CAST(:issuance AS integer) END, leg.measure,
+                   leg.amount, recorded.created_at
+            FROM recorded, moved, (VALUES (true, 'points', CAST(:points AS integer)),
+                                          (false, 'points', -CAST(:points AS integer)),
+                                          (true, 'contribution', CAST(:contribution AS integer)),
+                                          (false, 'contribution', -CAST(:contribution AS integer)))
+                                  AS leg (member, measure, amount)
+            WHERE leg.amount <> 0
+        )
+        SELECT recorded.*, moved.id AS account_id, moved.balance AS account_balance,
+               moved.contribution AS account_contribution
+        FROM recorded, moved
+        """
+    )
+    .bindparams(
+        bindparam("details", type_=JSON),
+        bindparam("now", type_=UTCDateTime()),
+    )
+    .columns(
+        *LedgerTransaction.__table__.columns,
+        column("account_id", Integer),
+        column("account_balance", Integer),
+        column("account_contribution", Integer),
+    )
+)
+_RECORDED_COLUMNS = len(LedgerTransaction.__table__.columns)
+
+
+def _credit_in_one_statement(
+    user_id: int,
+    points: int,
+    contribution: int,
+    source: Source,
+    key: str,
+    now: datetime,
+    memo: str,
+    subject: tuple[str, int] | None,
+    reason_code: str,
+    details: dict[str, Any],
+) -> tuple[LedgerTransaction, tuple[int, int, int]] | None:
+    """The credit as one statement (PostgreSQL): the transaction and the account's (id, balance, contribution),
+    or None when the key had been paid."""
+    db.session.flush()  # rows the new ones may refer to
+    row = column_rows(
+        _CREDIT_IN_ONE_STATEMENT,
+        {
+            "source": str(source),
+            "key": key,
+            "memo": memo[:300],
+            "subject_type": subject[0] if subject else None,
+            "subject_id": subject[1] if subject else None,
+            "user_id": user_id,
+            "reason_code": reason_code,
+            "details": details,
+            "now": now,
+            "points": points,
+            "contribution": contribution,
+            "issuance": system_account_id("issuance"),
+        },
+    ).first()
+    if row is None:
+        return None
+    return as_loaded(LedgerTransaction, row[:_RECORDED_COLUMNS]), tuple(row[_RECORDED_COLUMNS:])
 
 
 def _credit_upsert(insert: Callable[[Any], Any]) -> Executable:

@@ -76,7 +76,7 @@ def insert_or_none(model: type[T], values: dict[str, Any]) -> T | None:
     return None if row is None else as_loaded(model, row)
 
 
-def as_loaded(model: type[T], row: Row[Any]) -> T:
+def as_loaded(model: type[T], row: Sequence[Any]) -> T:
     """The object of a row of all the model's table's columns (in their order), as the ORM's loading would give it
     for a fraction of its work: the one the identity map already holds for its key, untouched (as a query leaves
     it), or a new one that the session holds from now on, its attributes the row's committed values."""

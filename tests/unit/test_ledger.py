@@ -7,9 +7,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from sqlalchemy import select, text
 
 from economy import ledger
-from economy.ledger import Account, InsufficientPoints, Leg, Source
+from economy.ledger import Account, Entry, InsufficientPoints, Leg, LedgerTransaction, Source
 from forum import members
 from kernel.db import db
+from tests.conftest import ON_POSTGRES
+from tests.support import statements
 
 
 def _member(name: str) -> int:
@@ -38,6 +40,50 @@ def test_credit_debit_and_idempotency(ctx):
         ledger.debit(uid, points=24, to="mall", source=Source.MALL, key="spend-2")
     db.session.rollback()
     assert _balance(uid) == 23
+    assert ledger.verify() == []
+
+
+def test_a_credit_writes_its_transaction_account_and_legs_and_on_postgres_in_one_statement(app, ctx):
+    uid = _member("ledgerfour")
+    issuance = ledger.system_account_id("issuance")
+    with statements(app, until_commit=False) as seen:
+        first = ledger.credit(
+            uid, points=8, contribution=0, source=Source.RULE, key="one", subject=("post", 3), details={"a": 1}
+        )
+    assert len(seen) == (1 if ON_POSTGRES else 3), seen
+    with statements(app, until_commit=False) as seen:
+        repeat = ledger.credit(uid, points=8, contribution=0, source=Source.RULE, key="one")
+    assert not repeat.created and repeat.transaction.id == first.transaction.id
+    assert len(seen) == 2, seen  # the refused write, then its twin
+    second = ledger.credit(uid, points=2, contribution=3, source=Source.TASK, key="two", memo="任务")
+    db.session.commit()
+    db.session.expire_all()
+    account = ledger.member_account(uid)
+    assert (first.balance, first.contribution, second.balance, second.contribution) == (8, 0, 10, 3)
+    assert (account.balance, account.contribution) == (10, 3)
+    recorded = db.session.get_one(LedgerTransaction, first.transaction.id)
+    assert (recorded.source, recorded.beneficiary_id, recorded.subject_type, recorded.subject_id) == (
+        "rule",
+        uid,
+        "post",
+        3,
+    )
+    assert recorded.details == {"a": 1} and recorded.created_at.tzinfo is not None
+    assert first.transaction.created_at == recorded.created_at
+    legs = db.session.execute(
+        select(Entry.transaction_id, Entry.account_id, Entry.measure, Entry.amount).order_by(Entry.id)
+    ).all()
+    one, two = first.transaction.id, second.transaction.id
+    assert sorted(legs) == sorted(
+        [
+            (one, account.id, "points", 8),
+            (one, issuance, "points", -8),  # no contribution legs: zero amounts are not written
+            (two, account.id, "points", 2),
+            (two, issuance, "points", -2),
+            (two, account.id, "contribution", 3),
+            (two, issuance, "contribution", -3),
+        ]
+    )
     assert ledger.verify() == []
 
 
