@@ -1,10 +1,12 @@
 """Daily check-in (签到) in the community's timezone, with a streak and a bonus every Nth consecutive day."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import Date, ForeignKey, Integer, bindparam, select
+from sqlalchemy import Date, Executable, ForeignKey, Integer, bindparam, case, func, select, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from economy import events, ledger
@@ -14,7 +16,7 @@ from kernel import outbox
 from kernel.clock import community_day
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict
-from kernel.sql import column_rows, insert_or_none
+from kernel.sql import as_loaded, column_rows, dialect_statement
 
 
 class CheckIn(Model):
@@ -38,23 +40,58 @@ class CheckedIn:
     balance: int  # the member's points after this check-in's award
 
 
-# The streak a member reached on a day, built once (its values are parameters).
-_STREAK_ON = select(CheckIn.streak).where(CheckIn.user_id == bindparam("user_id"), CheckIn.day == bindparam("day"))
+def _check_in_row(insert: Callable[[Any], Any]) -> Executable:
+    """INSERT the day's row unless there is one, its streak read from yesterday's row in the same statement (one
+    round trip where a read and a write would be two) and its points those of the rule with the streak's bonus, as
+    streak_bonus says; RETURNING the row. Built once per database (see dialect_statement): its values are parameters."""
+    yesterday = select(CheckIn.streak).where(
+        CheckIn.user_id == bindparam("user_id"), CheckIn.day == bindparam("yesterday")
+    )
+    reached = select((func.coalesce(yesterday.scalar_subquery(), 0) + 1).label("streak")).subquery("reached")
+    every = func.nullif(bindparam("bonus_every", type_=Integer), 0)  # 0: no bonus (and no division by zero)
+    points = case(
+        (reached.c.streak % every == 0, bindparam("points", type_=Integer) + bindparam("bonus", type_=Integer)),
+        else_=bindparam("points", type_=Integer),
+    )
+    row = select(
+        bindparam("user_id", type_=Integer),
+        bindparam("day", type_=Date),
+        reached.c.streak,
+        points,
+        bindparam("created_at", type_=UTCDateTime()),
+    ).where(true())  # SQLite parses INSERT … SELECT … ON CONFLICT only with a WHERE
+    table = CheckIn.__table__
+    return (
+        insert(table)
+        .from_select(["user_id", "day", "streak", "points", "created_at"], row)
+        .on_conflict_do_nothing()
+        .returning(*table.columns)
+    )
 
 
 def check_in(user: User, now: datetime) -> CheckedIn:
     """Once per community day. A double tap inserts one row (the second gets 409) and so pays once."""
     today = community_day(now)
-    yesterday = column_rows(_STREAK_ON, {"user_id": user.id, "day": today - timedelta(days=1)}).scalar()
-    streak = yesterday + 1 if yesterday else 1
     rule = terms_or_404("checked_in")
-    bonus = streak_bonus(streak)
-    points = (rule.points + bonus) if rule.enabled else 0
-    record = insert_or_none(
-        CheckIn, {"user_id": user.id, "day": today, "streak": streak, "points": points, "created_at": now}
-    )
+    config = current_app.config
+    db.session.flush()  # rows the new one may refer to
+    inserted = column_rows(
+        dialect_statement(_check_in_row),
+        {
+            "user_id": user.id,
+            "day": today,
+            "yesterday": today - timedelta(days=1),
+            "points": rule.points if rule.enabled else 0,
+            "bonus": config["CHECKIN_BONUS_POINTS"] if rule.enabled else 0,
+            "bonus_every": config["CHECKIN_BONUS_EVERY"],
+            "created_at": now,
+        },
+    ).first()
+    record = None if inserted is None else as_loaded(CheckIn, inserted)
     if record is None:
         raise Conflict("already checked in today", code="already_checked_in", details={"day": today.isoformat()})
+    streak = record.streak
+    bonus = streak_bonus(streak)
     paid = apply_rule(
         rule,
         user.id,

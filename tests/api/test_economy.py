@@ -75,6 +75,15 @@ def test_checkin_streaks_bonus_and_community_day(client, members, frozen_clock):
     assert status == {"checked_in_today": True, "streak": 1, "day": "2026-03-09"}
 
 
+def test_checkin_without_a_streak_bonus(client, members, frozen_clock, settings):
+    settings(CHECKIN_BONUS_EVERY=0)  # operators may turn the bonus off: every day pays the rule's points
+    member = members.create()
+    for day in range(1, 8):
+        clock.set_now(datetime(2026, 3, day, 2, 0, tzinfo=UTC))
+        result = client.post("/api/v1/me/checkin", headers=member.headers).get_json()
+        assert (result["streak"], result["points_awarded"]) == (day, 5), result
+
+
 def test_tasks_progress_and_rewards(client, members, forum):
     board = forum.board()
     author, replier = members.create(), members.create()
