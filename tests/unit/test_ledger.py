@@ -7,7 +7,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from sqlalchemy import select, text
 
 from economy import ledger
-from economy.ledger import Account, Entry, InsufficientPoints, Leg, LedgerTransaction, Source
+from economy.ledger import Account, Entry, InsufficientPoints, LedgerTransaction, Leg, Source
 from forum import members
 from kernel.db import db
 from tests.conftest import ON_POSTGRES
