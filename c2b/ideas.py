@@ -46,7 +46,7 @@ from kernel.errors import Conflict, Forbidden, ValidationFailed
 from kernel.outbox import Event
 from kernel.pagination import Page, keyset_page
 from kernel.search import substring_match
-from kernel.sql import column_rows, get_or_404, insert_or_none, move, move_or_refuse, one_of, rows_changed
+from kernel.sql import column_rows, get_or_404, move, move_or_refuse, one_of, rows_changed
 from kernel.unit_of_work import transaction
 
 STATUSES = (
@@ -330,7 +330,9 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
             details={"hours": cfg["IDEA_SUPPORT_MIN_ACCOUNT_HOURS"]},
         )
     verified = qualifies(member, now)
-    row = insert_or_none(
+    # Written before the lock is taken, with its event: if the idea has stopped collecting, the refusal rolls both
+    # back with the rest.
+    row = outbox.insert_announced(
         IdeaSupport,
         {
             "idea_id": idea.id,
@@ -341,6 +343,10 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
             "price_cents": price_cents,
             "created_at": now,
         },
+        events.IDEA_SUPPORTED,
+        actor_id=member.id,
+        subject=("idea", idea.id),
+        payload={"creator_id": idea.creator_id, "verified": verified},
     )
     if row is None:
         db.session.execute(
@@ -350,13 +356,6 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
             .execution_options(synchronize_session=False)
         )
         return Supported(idea, db.session.get_one(IdeaSupport, (idea.id, member.id), populate_existing=True))
-    # Written before the lock is taken: if the idea has stopped collecting, the refusal rolls it back with the rest.
-    outbox.emit(
-        events.IDEA_SUPPORTED,
-        actor_id=member.id,
-        subject=("idea", idea.id),
-        payload={"creator_id": idea.creator_id, "verified": verified},
-    )
     counted_now = column_rows(
         _COUNT_SUPPORT,
         {

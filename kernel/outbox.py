@@ -10,20 +10,38 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import current_app
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Executable,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kernel import clock
 from kernel.db import Model, UTCDateTime, db, is_postgres
 from kernel.events import EventType
+from kernel.sql import as_loaded, column_rows, dialect_statement, insert_or_none
 
 log = logging.getLogger(__name__)
 
 PENDING_KEY = "outbox_pending_event_ids"
+T = TypeVar("T")
 
 
 class Event(Model):
@@ -103,23 +121,89 @@ def emit(
 
     Written with a Core INSERT rather than through the ORM's flush: nothing in the request reads the event back,
     and every write that emits pays for it."""
-    event_type.check_payload(payload or {})
     event_id: int = db.session.execute(
-        _INSERT_EVENT,
-        {
-            "type": event_type.name,
-            "actor_id": actor_id,
-            "subject_type": subject[0] if subject else None,
-            "subject_id": subject[1] if subject else None,
-            "payload": payload or {},
-            "created_at": at or clock.now(),
-        },
+        _INSERT_EVENT, _event_values(event_type, actor_id, subject, payload, at)
     ).scalar_one()
     db.session.info.setdefault(PENDING_KEY, []).append(event_id)
     return event_id
 
 
 _INSERT_EVENT = insert(Event.__table__).returning(Event.__table__.c.id)  # type: ignore[arg-type]
+
+
+def _event_values(
+    event_type: EventType,
+    actor_id: int | None,
+    subject: tuple[str, int] | None,
+    payload: dict[str, Any] | None,
+    at: datetime | None,
+) -> dict[str, Any]:
+    event_type.check_payload(payload or {})
+    return {
+        "type": event_type.name,
+        "actor_id": actor_id,
+        "subject_type": subject[0] if subject else None,
+        "subject_id": subject[1] if subject else None,
+        "payload": payload or {},
+        "created_at": at or clock.now(),
+    }
+
+
+def insert_announced(
+    model: type[T],
+    values: dict[str, Any],
+    event_type: EventType,
+    *,
+    actor_id: int | None = None,
+    subject: tuple[str, int] | None = None,
+    payload: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> T | None:
+    """insert_or_none's row and, only when it went in, the event that announces it (see emit). On PostgreSQL both
+    are one statement, the event's INSERT a data-modifying CTE fed by the row's (one round trip where a hot write
+    would take two); SQLite, which has no such CTEs, runs insert_or_none then emit."""
+    event = _event_values(event_type, actor_id, subject, payload, at)
+    if not is_postgres():
+        row = insert_or_none(model, values)
+        if row is not None:
+            emit(event_type, actor_id=actor_id, subject=subject, payload=payload, at=event["created_at"])
+        return row
+    db.session.flush()  # rows the new one may refer to
+    statement = dialect_statement(_row_and_event, model, tuple(values))
+    both = column_rows(statement, {**values, **{f"event_{key}": value for key, value in event.items()}}).first()
+    if both is None:
+        return None
+    db.session.info.setdefault(PENDING_KEY, []).append(both[-1])
+    return as_loaded(model, both[:-1])
+
+
+def _row_and_event(insert: Callable[[Any], Any], model: type[Any], keys: tuple[str, ...]) -> Executable:
+    """WITH added AS (INSERT the row … ON CONFLICT DO NOTHING RETURNING it), announced AS (INSERT the event FROM
+    added RETURNING its id) SELECT the row and the event's id: no row, and so no event, when a twin holds the key."""
+    table = model.__table__
+    added = (
+        insert(table)
+        .values({key: bindparam(key, type_=table.c[key].type) for key in keys})
+        .on_conflict_do_nothing()
+        .returning(*table.columns)
+        .cte("added")
+    )
+    events = Event.__table__
+    announced = (
+        insert(events)
+        .from_select(
+            list(_EVENT_COLUMNS),
+            select(*(bindparam(f"event_{name}", type_=events.c[name].type) for name in _EVENT_COLUMNS)).select_from(
+                added
+            ),
+        )
+        .returning(events.c.id)
+        .cte("announced")
+    )
+    return select(added, announced.c.id).select_from(added.join(announced, true()))
+
+
+_EVENT_COLUMNS = ("type", "actor_id", "subject_type", "subject_id", "payload", "created_at")
 
 
 def commit() -> None:

@@ -1,15 +1,19 @@
 import threading
 import uuid
 from collections import Counter
+from datetime import date
 
 import pytest
 from sqlalchemy import select
 
-from kernel import outbox
+from economy.checkin import CheckIn
+from forum import members
+from kernel import clock, outbox
 from kernel.db import db
 from kernel.events import declare
 from kernel.outbox import Event, EventHandling
-from tests.conftest import postgres_only
+from tests.conftest import ON_POSTGRES, postgres_only
+from tests.support import statements
 
 TEST_COUNTED = declare("test_counted", fields=("key",), about="counts handler runs in these tests")
 TEST_FLAKY = declare("test_flaky", fields=("key",), about="a handler that fails a set number of times")
@@ -43,6 +47,28 @@ def test_events_exist_only_if_the_transaction_commits(ctx):
     db.session.rollback()
     outbox.discard_pending()
     assert db.session.scalar(select(Event).where(Event.type == "test_counted")) is None
+
+
+def test_a_row_and_its_event_go_in_together_and_a_twin_writes_neither(app, ctx):
+    uid = members.register("announced", "long enough password").id
+    key = _key()
+    values = {"user_id": uid, "day": date(2026, 11, 1), "streak": 2, "points": 5, "created_at": clock.now()}
+    with statements(app, until_commit=False) as seen:
+        row = outbox.insert_announced(
+            CheckIn, values, TEST_COUNTED, actor_id=uid, subject=("user", uid), payload={"key": key}
+        )
+    assert row is not None and (row.user_id, row.streak, row.points) == (uid, 2, 5)
+    assert row is db.session.get(CheckIn, (uid, date(2026, 11, 1)))  # held as a query would have loaded it
+    writes = [s for s in seen if s.lstrip().upper().startswith(("INSERT", "WITH"))]
+    assert len(writes) == (1 if ON_POSTGRES else 2), writes
+    twin = outbox.insert_announced(CheckIn, values, TEST_COUNTED, payload={"key": key})
+    assert twin is None
+    outbox.commit()
+    assert applied[key] == 1  # one event, handled once
+    announced = db.session.scalars(select(Event).where(Event.type == "test_counted", Event.actor_id == uid)).all()
+    assert [(e.subject, e.payload, e.processed_at is not None) for e in announced] == [
+        (("user", uid), {"key": key}, True)
+    ]
 
 
 def test_commit_processes_inline_and_processing_twice_applies_once(ctx):
