@@ -453,6 +453,8 @@ def _summarise(stacks: list[str], rows: int = 60) -> str:
     total = 0
     for line in stacks:
         frames_text, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():  # py-spy may leave a blank line where a stack could not be read
+            continue
         count = int(count_text)
         frames = [_function(frame) for frame in frames_text.split(";")]
         frames = [frame for frame in frames if not any(part in frame for part in _THREAD_POOL)]
