@@ -31,13 +31,16 @@ class Health(ma.Schema):
 
 
 def _database_ok() -> bool:
+    """One round trip, in autocommit: no BEGIN, and no ROLLBACK after it (psycopg answers a rollback by forgetting
+    the connection's prepared statements and sending DEALLOCATE ALL: polled every few seconds, the check would keep
+    wiping those of the hot paths from the pool's connections)."""
     try:
-        db.session.execute(text("SELECT 1"))
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"}).execute(text("SELECT 1"))
         return True
     except Exception:
         return False
     finally:
-        db.session.rollback()
+        db.session.rollback()  # hands the connection back (nothing is open on it)
 
 
 def _store_ok() -> bool:

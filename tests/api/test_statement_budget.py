@@ -142,6 +142,23 @@ def test_a_signed_out_feed_page_reads_without_a_transaction_and_writes_keep_thei
     assert modes and not any(autocommit for _, autocommit in modes), modes
 
 
+def test_the_health_check_reads_the_database_without_a_transaction(app, client):
+    """Nothing to roll back: psycopg answers a rollback by forgetting the connection's prepared statements."""
+    with app.app_context():
+        engine = db.engine
+    modes: list[tuple[str, bool]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        modes.append((statement, _in_autocommit(cursor.connection)))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/api/v1/health").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert modes == [("SELECT 1", True)], modes
+
+
 def test_hot_writes_read_nothing_after_their_commit(app, client, members, forum, png_bytes, monkeypatch):
     """What the answer shows is read inside the unit of work: an entity left for the response schema would be
     expired by the commit and read again, one more statement (and transaction) per request. Reactions are handed
