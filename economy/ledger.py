@@ -201,8 +201,12 @@ def post(
     if any(leg.amount > 0 and leg.account_id in member_ids for leg in legs):
         _ensure_may_credit(source)
     now = clock.now()
-    transaction = _record(
-        source, idempotency_key, now, memo, subject, beneficiary_id, reverses_id, reason_code, details or {}
+    # None when the key is taken (by an earlier call, or a twin that committed first: we waited on its lock).
+    transaction = insert_or_none(
+        LedgerTransaction,
+        _transaction_values(
+            source, idempotency_key, now, memo, subject, beneficiary_id, reverses_id, reason_code, details or {}
+        ),
     )
     if transaction is None:
         return _twin(idempotency_key), False
@@ -228,7 +232,7 @@ def _ensure_may_credit(source: Source) -> None:
         raise PermissionError(f"{source} may not credit a member account")
 
 
-def _record(
+def _transaction_values(
     source: Source,
     idempotency_key: str,
     now: datetime,
@@ -238,24 +242,20 @@ def _record(
     reverses_id: int | None,
     reason_code: str,
     details: dict[str, Any],
-) -> LedgerTransaction | None:
-    """The transaction's row, or None when its key is taken (by an earlier call, or a twin that committed first:
-    we waited on its lock)."""
-    return insert_or_none(
-        LedgerTransaction,
-        {
-            "source": str(source),
-            "idempotency_key": idempotency_key,
-            "memo": memo[:300],
-            "subject_type": subject[0] if subject else None,
-            "subject_id": subject[1] if subject else None,
-            "beneficiary_id": beneficiary_id,
-            "reverses_id": reverses_id,
-            "reason_code": reason_code,
-            "details": details,
-            "created_at": now,
-        },
-    )
+) -> dict[str, Any]:
+    """A transaction row's values, by column."""
+    return {
+        "source": str(source),
+        "idempotency_key": idempotency_key,
+        "memo": memo[:300],
+        "subject_type": subject[0] if subject else None,
+        "subject_id": subject[1] if subject else None,
+        "beneficiary_id": beneficiary_id,
+        "reverses_id": reverses_id,
+        "reason_code": reason_code,
+        "details": details,
+        "created_at": now,
+    }
 
 
 def _twin(idempotency_key: str) -> LedgerTransaction:
@@ -352,7 +352,8 @@ def credit(
             return Credited(_twin(key), False, None, None)
         transaction, (account_id, balance, contribution_now) = moved
     else:
-        recorded = _record(source, key, now, memo, subject, user_id, None, reason_code, details or {})
+        values = _transaction_values(source, key, now, memo, subject, user_id, None, reason_code, details or {})
+        recorded = insert_or_none(LedgerTransaction, values)
         if recorded is None:
             return Credited(_twin(key), False, None, None)
         transaction = recorded
@@ -384,7 +385,8 @@ _CREDIT_IN_ONE_STATEMENT = (
         WITH recorded AS (
             INSERT INTO ledger_transactions (source, idempotency_key, memo, subject_type, subject_id, beneficiary_id,
                                              reason_code, reverses_id, details, created_at)
-            VALUES (:source, :key, :memo, :subject_type, :subject_id, :user_id, :reason_code, NULL, :details, :now)
+            VALUES (:source, :idempotency_key, :memo, :subject_type, :subject_id, :beneficiary_id, :reason_code,
+                    :reverses_id, :details, :created_at)
             ON CONFLICT DO NOTHING
             RETURNING *
         ), moved AS (
@@ -411,7 +413,7 @@ _CREDIT_IN_ONE_STATEMENT = (
     )
     .bindparams(
         bindparam("details", type_=JSON),
-        bindparam("now", type_=UTCDateTime()),
+        bindparam("created_at", type_=UTCDateTime()),
     )
     .columns(
         *LedgerTransaction.__table__.columns,
@@ -441,15 +443,7 @@ def _credit_in_one_statement(
     row = column_rows(
         _CREDIT_IN_ONE_STATEMENT,
         {
-            "source": str(source),
-            "key": key,
-            "memo": memo[:300],
-            "subject_type": subject[0] if subject else None,
-            "subject_id": subject[1] if subject else None,
-            "user_id": user_id,
-            "reason_code": reason_code,
-            "details": details,
-            "now": now,
+            **_transaction_values(source, key, now, memo, subject, user_id, None, reason_code, details),
             "points": points,
             "contribution": contribution,
             "issuance": system_account_id("issuance"),
