@@ -16,7 +16,7 @@ from kernel import outbox
 from kernel.clock import community_day
 from kernel.db import Model, UTCDateTime, db
 from kernel.errors import Conflict
-from kernel.sql import as_loaded, column_rows, dialect_statement
+from kernel.sql import as_loaded, dialect_statement, written_rows
 
 
 class CheckIn(Model):
@@ -74,8 +74,7 @@ def check_in(user: User, now: datetime) -> CheckedIn:
     today = community_day(now)
     rule = terms_or_404("checked_in")
     config = current_app.config
-    db.session.flush()  # rows the new one may refer to
-    inserted = column_rows(
+    inserted = written_rows(
         dialect_statement(_check_in_row),
         {
             "user_id": user.id,
@@ -87,9 +86,9 @@ def check_in(user: User, now: datetime) -> CheckedIn:
             "created_at": now,
         },
     ).first()
-    record = None if inserted is None else as_loaded(CheckIn, inserted)
-    if record is None:
+    if inserted is None:
         raise Conflict("already checked in today", code="already_checked_in", details={"day": today.isoformat()})
+    record = as_loaded(CheckIn, inserted)
     streak = record.streak
     bonus = streak_bonus(streak)
     paid = apply_rule(

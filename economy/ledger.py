@@ -38,7 +38,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from kernel import clock
 from kernel.db import Model, UTCDateTime, db, is_postgres
 from kernel.errors import Conflict
-from kernel.sql import as_loaded, column_rows, dialect_statement, insert_or_none
+from kernel.sql import as_loaded, column_rows, dialect_statement, insert_or_none, written_rows
 
 SYSTEM_ACCOUNTS = ("issuance", "mall", "lottery", "clawback")
 MEASURES = ("points", "contribution")
@@ -344,15 +344,13 @@ def credit(
     if points < 0 or contribution < 0:
         raise ValueError("a credit adds: debit to take away")
     now = clock.now()
+    values = _transaction_values(source, key, now, memo, subject, user_id, None, reason_code, details or {})
     if is_postgres():
-        moved = _credit_in_one_statement(
-            user_id, points, contribution, source, key, now, memo, subject, reason_code, details or {}
-        )
+        moved = _credit_in_one_statement(values, points, contribution)
         if moved is None:
             return Credited(_twin(key), False, None, None)
         transaction, (account_id, balance, contribution_now) = moved
     else:
-        values = _transaction_values(source, key, now, memo, subject, user_id, None, reason_code, details or {})
         recorded = insert_or_none(LedgerTransaction, values)
         if recorded is None:
             return Credited(_twin(key), False, None, None)
@@ -426,28 +424,13 @@ _RECORDED_COLUMNS = len(LedgerTransaction.__table__.columns)
 
 
 def _credit_in_one_statement(
-    user_id: int,
-    points: int,
-    contribution: int,
-    source: Source,
-    key: str,
-    now: datetime,
-    memo: str,
-    subject: tuple[str, int] | None,
-    reason_code: str,
-    details: dict[str, Any],
+    transaction: dict[str, Any], points: int, contribution: int
 ) -> tuple[LedgerTransaction, tuple[int, int, int]] | None:
-    """The credit as one statement (PostgreSQL): the transaction and the account's (id, balance, contribution),
-    or None when the key had been paid."""
-    db.session.flush()  # rows the new ones may refer to
-    row = column_rows(
+    """The credit as one statement (PostgreSQL), given its transaction row's values: the transaction and the
+    account's (id, balance, contribution), or None when the key had been paid."""
+    row = written_rows(
         _CREDIT_IN_ONE_STATEMENT,
-        {
-            **_transaction_values(source, key, now, memo, subject, user_id, None, reason_code, details),
-            "points": points,
-            "contribution": contribution,
-            "issuance": system_account_id("issuance"),
-        },
+        {**transaction, "points": points, "contribution": contribution, "issuance": system_account_id("issuance")},
     ).first()
     if row is None:
         return None

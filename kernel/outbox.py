@@ -36,7 +36,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from kernel import clock
 from kernel.db import Model, UTCDateTime, db, is_postgres
 from kernel.events import EventType
-from kernel.sql import as_loaded, column_rows, dialect_statement, insert_or_none
+from kernel.sql import as_loaded, dialect_statement, insert_or_none, written_rows
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,11 @@ def emit(
 
     Written with a Core INSERT rather than through the ORM's flush: nothing in the request reads the event back,
     and every write that emits pays for it."""
-    event_id: int = db.session.execute(
-        _INSERT_EVENT, _event_values(event_type, actor_id, subject, payload, at)
-    ).scalar_one()
+    return _insert_event(_event_values(event_type, actor_id, subject, payload, at))
+
+
+def _insert_event(values: dict[str, Any]) -> int:
+    event_id: int = db.session.execute(_INSERT_EVENT, values).scalar_one()
     db.session.info.setdefault(PENDING_KEY, []).append(event_id)
     return event_id
 
@@ -166,11 +168,10 @@ def insert_announced(
     if not is_postgres():
         row = insert_or_none(model, values)
         if row is not None:
-            emit(event_type, actor_id=actor_id, subject=subject, payload=payload, at=event["created_at"])
+            _insert_event(event)
         return row
-    db.session.flush()  # rows the new one may refer to
     statement = dialect_statement(_row_and_event, model, tuple(values))
-    both = column_rows(statement, {**values, **{f"event_{key}": value for key, value in event.items()}}).first()
+    both = written_rows(statement, {**values, **{f"event_{key}": value for key, value in event.items()}}).first()
     if both is None:
         return None
     db.session.info.setdefault(PENDING_KEY, []).append(both[-1])

@@ -58,9 +58,7 @@ def _unless_taken(insert: Callable[[Any], Any], model: type[Any], returning_rows
 def _execute_unless_taken(model: type[Any], values: dict[str, Any], returning_rows: bool) -> Row[Any] | None:
     """One Core statement on the unit of work's connection (the ORM's own INSERT … RETURNING into entities costs
     several times the statement itself), after flushing what the ORM holds, as its INSERT would have."""
-    statement = dialect_statement(_unless_taken, model, returning_rows)
-    db.session.flush()  # rows this one may refer to
-    return column_rows(statement, values).first()
+    return written_rows(dialect_statement(_unless_taken, model, returning_rows), values).first()
 
 
 def insert_if_absent(model: type[Base], values: dict[str, Any]) -> bool:
@@ -103,6 +101,13 @@ def unique_or_refuse(refusal: DomainError | Callable[[IntegrityError], DomainErr
             yield
     except IntegrityError as exc:
         raise (refusal(exc) if callable(refusal) else refusal) from exc
+
+
+def written_rows(statement: Executable, params: dict[str, Any]) -> Result[*tuple[Any, ...]]:
+    """Run a statement that writes (and returns rows) on the unit of work's connection, after flushing what the ORM
+    holds (rows the new ones may refer to), as the ORM's own INSERT would have."""
+    db.session.flush()
+    return column_rows(statement, params)
 
 
 def column_rows(statement: Executable, params: dict[str, Any] | None = None) -> Result[*tuple[Any, ...]]:

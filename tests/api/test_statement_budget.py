@@ -1,6 +1,7 @@
 """How many SQL statements the hot requests run: writes until their unit of work commits (reactions run after,
 on the workers in production), reads in a number that does not grow with the page size."""
 
+import contextlib
 import functools
 from datetime import timedelta
 
@@ -111,19 +112,28 @@ def _in_autocommit(dbapi_connection) -> bool:
     return flag if isinstance(flag, bool) else dbapi_connection.isolation_level is None
 
 
-def test_a_signed_out_feed_page_reads_without_a_transaction_and_writes_keep_theirs(app, client, members, forum):
-    board = forum.board()
-    author, fan = members.create(), members.create()
-    post = forum.post(author, board["id"])
+@contextlib.contextmanager
+def _statement_modes(app):
+    """(statement, ran in autocommit) for each statement sent inside the block."""
     with app.app_context():
         engine = db.engine
     modes: list[tuple[str, bool]] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        modes.append((statement.split()[0], _in_autocommit(cursor.connection)))
+        modes.append((statement, _in_autocommit(cursor.connection)))
 
     event.listen(engine, "before_cursor_execute", record)
     try:
+        yield modes
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_signed_out_feed_page_reads_without_a_transaction_and_writes_keep_theirs(app, client, members, forum):
+    board = forum.board()
+    author, fan = members.create(), members.create()
+    post = forum.post(author, board["id"])
+    with _statement_modes(app) as modes:
         for address in (
             "/api/v1/posts?sort=hot",
             f"/api/v1/boards/{board['id']}/posts",
@@ -135,8 +145,6 @@ def test_a_signed_out_feed_page_reads_without_a_transaction_and_writes_keep_thei
         # The connection goes back to the pool as it came: the next write on it is one transaction again.
         assert client.put(f"/api/v1/posts/{post['id']}/like", headers=fan.headers).status_code == 200
         assert client.get("/api/v1/posts?sort=hot", headers=fan.headers).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert read and all(autocommit for _, autocommit in read), read
     # A signed-in reader's session was checked first, in a transaction the page then joins.
     assert modes and not any(autocommit for _, autocommit in modes), modes
@@ -144,18 +152,8 @@ def test_a_signed_out_feed_page_reads_without_a_transaction_and_writes_keep_thei
 
 def test_the_health_check_reads_the_database_without_a_transaction(app, client):
     """Nothing to roll back: psycopg answers a rollback by forgetting the connection's prepared statements."""
-    with app.app_context():
-        engine = db.engine
-    modes: list[tuple[str, bool]] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        modes.append((statement, _in_autocommit(cursor.connection)))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with _statement_modes(app) as modes:
         assert client.get("/api/v1/health").status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert modes == [("SELECT 1", True)], modes
 
 
