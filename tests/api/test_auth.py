@@ -1,7 +1,10 @@
 from datetime import timedelta
 
-from flask_jwt_extended import create_access_token
+import jwt as pyjwt
+from flask import Flask
+from flask_jwt_extended import create_access_token, decode_token
 
+from api.extensions import OneKeyJWTManager
 from tests.support import PASSWORD, bearer
 
 
@@ -76,6 +79,33 @@ def test_missing_invalid_and_expired_tokens_are_401(app, client, members):
     response = client.get("/api/v1/me", headers=bearer(expired))
     assert response.status_code == 401
     assert response.get_json()["error"]["code"] == "token_expired"
+
+
+def test_a_signed_in_request_parses_its_token_twice_not_four_times(client, members, monkeypatch):
+    member = members.create()
+    parses = []
+    parse = pyjwt.api_jws.PyJWS._load
+    monkeypatch.setattr(pyjwt.api_jws.PyJWS, "_load", lambda self, token: parses.append(1) or parse(self, token))
+    assert client.get("/api/v1/me", headers=bearer(member.access)).status_code == 200
+    # The verifying parse, and the header read that Flask-JWT-Extended's request path makes on its own.
+    assert len(parses) == 2
+
+
+def test_a_key_choosing_callback_still_gets_the_libraries_own_path():
+    app = Flask(__name__)
+    app.config["JWT_SECRET_KEY"] = "the-default-key-that-signs-nothing-here"
+    manager = OneKeyJWTManager(app)
+    seen = []
+
+    @manager.decode_key_loader
+    def key_for(header, claims):
+        seen.append(claims["sub"])
+        return "a-key-chosen-per-token-by-the-callback!"
+
+    token = pyjwt.encode({"sub": "7", "type": "access"}, "a-key-chosen-per-token-by-the-callback!", algorithm="HS256")
+    with app.app_context():
+        assert decode_token(token)["sub"] == "7"
+    assert seen == ["7"]
 
 
 def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_session(client, members):
