@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_dict
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
@@ -79,17 +79,32 @@ def as_loaded(model: type[T], row: Sequence[Any]) -> T:
     for a fraction of its work: the one the identity map already holds for its key, untouched (as a query leaves
     it), or a new one that the session holds from now on, its attributes the row's committed values."""
     mapper = inspect(model)
-    by_column = dict(zip(mapper.local_table.columns, row, strict=True))
-    identity = mapper.identity_key_from_primary_key([by_column[column] for column in mapper.primary_key])
+    keys, primary_key = _loading_plan(model)
+    identity = mapper.identity_key_from_primary_key([row[at] for at in primary_key])
     held = db.session.identity_map.get(identity)
     if held is not None:
         return cast(T, held)
     instance = mapper.class_manager.new_instance()
-    for column, value in by_column.items():
-        set_committed_value(instance, mapper.get_property_by_column(column).key, value)
+    # Straight into the instance's dict, as the ORM's own loading fills it: values put there are committed ones
+    # (only the instrumented setters record changes).
+    instance_dict(instance).update(zip(keys, row, strict=True))
     make_transient_to_detached(instance)
     db.session.add(instance)
     return cast(T, instance)
+
+
+_PLANS: dict[type[Any], tuple[tuple[str, ...], tuple[int, ...]]] = {}
+
+
+def _loading_plan(model: type[Any]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The attribute of each of the model's table's columns, in order, and the positions of its primary key."""
+    plan = _PLANS.get(model)
+    if plan is None:
+        mapper = inspect(model)
+        columns = list(mapper.local_table.columns)
+        keys = tuple(mapper.get_property_by_column(column).key for column in columns)
+        plan = _PLANS[model] = (keys, tuple(columns.index(column) for column in mapper.primary_key))
+    return plan
 
 
 @contextmanager
