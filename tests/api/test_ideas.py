@@ -103,6 +103,35 @@ def test_submission_review_rejection_and_resubmission(client, members, png_bytes
     assert _moderate(client, mod, idea["id"], "approve").status_code == 409
 
 
+def test_an_idea_shows_its_creator_and_its_images_in_order_wherever_it_is_read(client, members, png_bytes, idea_rules):
+    creator, fan, mod = members.create(), members.create(), members.create(role="moderator")
+    images = []
+    for width in (41, 42, 43):  # three different files, given in the order to show them
+        upload = client.post(
+            "/api/v1/media",
+            data={"file": (png_bytes(size=(width, 30)), "i.png")},
+            headers=creator.headers,
+            content_type="multipart/form-data",
+        )
+        images.append(upload.get_json()["id"])
+    shown = [images[2], images[0], images[1]]
+    idea = client.post(
+        "/api/v1/ideas",
+        headers=creator.headers,
+        json={"title": "三张图的创意", "description": LONG, "category": "figures", "image_ids": shown},
+    ).get_json()
+    assert _moderate(client, mod, idea["id"], "approve").status_code == 200
+    read = client.get(f"/api/v1/ideas/{idea['id']}").get_json()
+    supported = client.put(f"/api/v1/ideas/{idea['id']}/support", json={"would_buy": 1}, headers=fan.headers)
+    assert supported.status_code == 200
+    for body in (read, supported.get_json()):
+        assert [image["id"] for image in body["images"]] == shown
+        assert [image["width"] for image in body["images"]] == [43, 41, 42]
+        assert body["creator"]["id"] == creator.id
+    assert supported.get_json()["supporter_count"] == 1
+    assert client.get("/api/v1/ideas/999999").get_json()["error"]["code"] == "idea_not_found"
+
+
 def test_support_once_not_own_with_survey_and_withdrawal(client, members, png_bytes, idea_rules):
     idea, creator = _published(client, members, png_bytes)
     fan = members.create()
