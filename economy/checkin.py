@@ -14,7 +14,7 @@ from economy.earning import apply_rule, terms_or_404
 from forum.members import User
 from kernel import outbox
 from kernel.clock import community_day
-from kernel.db import Model, UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db, is_postgres
 from kernel.errors import Conflict
 from kernel.sql import as_loaded, dialect_statement, written_rows
 
@@ -74,18 +74,29 @@ def check_in(user: User, now: datetime) -> CheckedIn:
     today = community_day(now)
     rule = terms_or_404("checked_in")
     config = current_app.config
-    inserted = written_rows(
-        dialect_statement(_check_in_row),
-        {
-            "user_id": user.id,
-            "day": today,
-            "yesterday": today - timedelta(days=1),
-            "points": rule.points if rule.enabled else 0,
-            "bonus": config["CHECKIN_BONUS_POINTS"] if rule.enabled else 0,
-            "bonus_every": config["CHECKIN_BONUS_EVERY"],
-            "created_at": now,
-        },
-    ).first()
+    values = {
+        "user_id": user.id,
+        "day": today,
+        "yesterday": today - timedelta(days=1),
+        "points": rule.points if rule.enabled else 0,
+        "bonus": config["CHECKIN_BONUS_POINTS"] if rule.enabled else 0,
+        "bonus_every": config["CHECKIN_BONUS_EVERY"],
+        "created_at": now,
+    }
+    # On PostgreSQL the row and its event (whose streak the row decides) go in together; SQLite emits it below.
+    announced = is_postgres()
+    if announced:
+        inserted = outbox.written_and_announced(
+            _check_in_row,
+            values,
+            events.CHECKED_IN,
+            payload_columns=(("day", "day"), ("streak", "streak")),
+            actor_id=user.id,
+            subject=("user", user.id),
+            at=now,
+        )
+    else:
+        inserted = written_rows(dialect_statement(_check_in_row), values).first()
     if inserted is None:
         raise Conflict("already checked in today", code="already_checked_in", details={"day": today.isoformat()})
     record = as_loaded(CheckIn, inserted)
@@ -106,13 +117,14 @@ def check_in(user: User, now: datetime) -> CheckedIn:
         balance = ledger.member_account(user.id).balance
     else:
         balance = paid.balance or 0
-    outbox.emit(
-        events.CHECKED_IN,
-        actor_id=user.id,
-        subject=("user", user.id),
-        payload={"day": today.isoformat(), "streak": streak},
-        at=now,
-    )
+    if not announced:
+        outbox.emit(
+            events.CHECKED_IN,
+            actor_id=user.id,
+            subject=("user", user.id),
+            payload={"day": today.isoformat(), "streak": streak},
+            at=now,
+        )
     return CheckedIn(record, balance)
 
 

@@ -7,7 +7,7 @@ event to be picked up again by `flask events process`.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from flask import current_app
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     Executable,
     ForeignKey,
     Index,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     select,
     true,
     update,
@@ -162,42 +164,81 @@ def insert_announced(
     at: datetime | None = None,
 ) -> T | None:
     """insert_or_none's row and, only when it went in, the event that announces it (see emit). On PostgreSQL both
-    are one statement, the event's INSERT a data-modifying CTE fed by the row's (one round trip where a hot write
-    would take two); SQLite, which has no such CTEs, runs insert_or_none then emit."""
+    are one statement (see written_and_announced); SQLite, which has no data-modifying CTEs, runs insert_or_none
+    then emit."""
     event = _event_values(event_type, actor_id, subject, payload, at)
     if not is_postgres():
         row = insert_or_none(model, values)
         if row is not None:
             _insert_event(event)
         return row
-    statement = dialect_statement(_row_and_event, model, tuple(values))
-    both = written_rows(statement, {**values, **{f"event_{key}": value for key, value in event.items()}}).first()
+    written = _written_and_announced((_row_unless_taken, model, tuple(values)), (), values, event)
+    return None if written is None else as_loaded(model, written)
+
+
+def written_and_announced(
+    build_rows: Callable[..., Executable],
+    params: dict[str, Any],
+    event_type: EventType,
+    *,
+    payload_columns: tuple[tuple[str, str], ...],
+    actor_id: int | None = None,
+    subject: tuple[str, int] | None = None,
+    at: datetime | None = None,
+) -> Sequence[Any] | None:
+    """PostgreSQL only: the row that `build_rows(insert)` (an INSERT … RETURNING every column of its table that may
+    write nothing; see kernel.sql.dialect_statement) writes and, only when it wrote one, the event announcing it, in
+    one statement. The payload's fields are columns of the written row, (field, column) pairs, as SQL writes them
+    into JSON (a date as its ISO day): what the row alone decides, like a streak, is announced in the same round
+    trip."""
+    fields = {field: None for field, _ in payload_columns}
+    return _written_and_announced(
+        (build_rows,), payload_columns, params, _event_values(event_type, actor_id, subject, fields, at)
+    )
+
+
+def _written_and_announced(
+    rows: tuple[Any, ...], payload_columns: tuple[tuple[str, str], ...], params: dict[str, Any], event: dict[str, Any]
+) -> Sequence[Any] | None:
+    statement = dialect_statement(_rows_and_event, rows, payload_columns)
+    if payload_columns:
+        event = {key: value for key, value in event.items() if key != "payload"}
+    both = written_rows(statement, {**params, **{f"event_{key}": value for key, value in event.items()}}).first()
     if both is None:
         return None
     db.session.info.setdefault(PENDING_KEY, []).append(both[-1])
-    return as_loaded(model, both[:-1])
+    return both[:-1]
 
 
-def _row_and_event(insert: Callable[[Any], Any], model: type[Any], keys: tuple[str, ...]) -> Executable:
-    """WITH added AS (INSERT the row … ON CONFLICT DO NOTHING RETURNING it), announced AS (INSERT the event FROM
-    added RETURNING its id) SELECT the row and the event's id: no row, and so no event, when a twin holds the key."""
+def _row_unless_taken(insert: Callable[[Any], Any], model: type[Any], keys: tuple[str, ...]) -> Executable:
+    """INSERT the row of these values unless a twin holds its key, RETURNING it."""
     table = model.__table__
-    added = (
+    return (
         insert(table)
         .values({key: bindparam(key, type_=table.c[key].type) for key in keys})
         .on_conflict_do_nothing()
         .returning(*table.columns)
-        .cte("added")
     )
+
+
+def _rows_and_event(
+    insert: Callable[[Any], Any], rows: tuple[Any, ...], payload_columns: tuple[tuple[str, str], ...]
+) -> Executable:
+    """WITH added AS (the rows' INSERT … RETURNING them), announced AS (INSERT the event FROM added RETURNING its id)
+    SELECT the row and the event's id: no row, and so no event, when the INSERT wrote nothing. The payload is a
+    parameter, or built from the row's columns."""
+    build_rows, *args = rows
+    added = build_rows(insert, *args).cte("added")
     events = Event.__table__
+    values: list[ColumnElement[Any]] = [
+        bindparam(f"event_{name}", type_=events.c[name].type) for name in _EVENT_COLUMNS
+    ]
+    if payload_columns:
+        pairs = [part for field, column in payload_columns for part in (literal(field), added.c[column])]
+        values[_EVENT_COLUMNS.index("payload")] = func.json_build_object(*pairs)
     announced = (
         insert(events)
-        .from_select(
-            list(_EVENT_COLUMNS),
-            select(*(bindparam(f"event_{name}", type_=events.c[name].type) for name in _EVENT_COLUMNS)).select_from(
-                added
-            ),
-        )
+        .from_select(list(_EVENT_COLUMNS), select(*values).select_from(added))
         .returning(events.c.id)
         .cte("announced")
     )

@@ -56,7 +56,7 @@ def test_daily_caps_follow_the_rules_operators_set(client, members, forum):
     # weekly_posts (2 topics this week) tasks
 
 
-def test_checkin_streaks_bonus_and_community_day(client, members, frozen_clock):
+def test_checkin_streaks_bonus_and_community_day(app, client, members, frozen_clock):
     member = members.create()
     clock.set_now(datetime(2026, 3, 1, 15, 30, tzinfo=UTC))  # 23:30 in Shanghai, 1 March
     first = client.post("/api/v1/me/checkin", headers=member.headers)
@@ -73,6 +73,17 @@ def test_checkin_streaks_bonus_and_community_day(client, members, frozen_clock):
     assert client.post("/api/v1/me/checkin", headers=member.headers).get_json()["streak"] == 1
     status = _points(client, member)["checkin"]
     assert status == {"checked_in_today": True, "streak": 1, "day": "2026-03-09"}
+    with app.app_context():  # one event per check-in, the day and streak it announces those of its row
+        from sqlalchemy import select
+
+        from kernel.db import db
+        from kernel.outbox import Event
+
+        announced = db.session.scalars(
+            select(Event).where(Event.type == "checked_in", Event.actor_id == member.id).order_by(Event.id)
+        ).all()
+        assert [e.payload["streak"] for e in announced] == [1, 2, 3, 4, 5, 6, 7, 1]
+        assert [e.payload["day"] for e in announced][:3] == ["2026-03-01", "2026-03-02", "2026-03-03"]
 
 
 def test_checkin_without_a_streak_bonus(client, members, frozen_clock, settings):

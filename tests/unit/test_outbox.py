@@ -4,7 +4,7 @@ from collections import Counter
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from economy.checkin import CheckIn
 from forum import members
@@ -17,6 +17,7 @@ from tests.support import statements
 
 TEST_COUNTED = declare("test_counted", fields=("key",), about="counts handler runs in these tests")
 TEST_FLAKY = declare("test_flaky", fields=("key",), about="a handler that fails a set number of times")
+TEST_WRITTEN = declare("test_written", fields=("day", "streak"), about="announces a row with its own columns")
 
 applied: Counter = Counter()
 failures = {"remaining": 0}
@@ -69,6 +70,42 @@ def test_a_row_and_its_event_go_in_together_and_a_twin_writes_neither(app, ctx):
     assert [(e.subject, e.payload, e.processed_at is not None) for e in announced] == [
         (("user", uid), {"key": key}, True)
     ]
+
+
+def _check_in_row(insert):
+    table = CheckIn.__table__
+    return (
+        insert(table)
+        .values({key: bindparam(key, type_=table.c[key].type) for key in ("user_id", "day", "streak", "points")})
+        .values(created_at=bindparam("created_at", type_=table.c.created_at.type))
+        .on_conflict_do_nothing()
+        .returning(*table.columns)
+    )
+
+
+@postgres_only
+def test_an_event_made_of_the_written_rows_columns_goes_in_with_it_and_a_twin_writes_neither(app, ctx):
+    uid = members.register("written", "long enough password").id
+    values = {"user_id": uid, "day": date(2026, 11, 1), "streak": 7, "points": 5, "created_at": clock.now()}
+    payload = (("day", "day"), ("streak", "streak"))
+    with statements(app, until_commit=False) as seen:
+        row = outbox.written_and_announced(
+            _check_in_row, values, TEST_WRITTEN, payload_columns=payload, actor_id=uid, subject=("user", uid)
+        )
+    assert row is not None and CheckIn.__table__.c.keys() == ["user_id", "day", "streak", "points", "created_at"]
+    assert tuple(row) == (uid, date(2026, 11, 1), 7, 5, values["created_at"])
+    assert len([s for s in seen if s.lstrip().upper().startswith(("INSERT", "WITH"))]) == 1
+    assert outbox.written_and_announced(_check_in_row, values, TEST_WRITTEN, payload_columns=payload) is None
+    outbox.commit()
+    announced = db.session.scalars(select(Event).where(Event.type == "test_written")).all()
+    assert [(e.actor_id, e.subject, e.payload) for e in announced] == [
+        (uid, ("user", uid), {"day": "2026-11-01", "streak": 7})
+    ]
+
+
+def test_declared_fields_and_the_rows_columns_must_agree(app, ctx):
+    with pytest.raises(ValueError, match="carries"):
+        outbox.written_and_announced(_check_in_row, {}, TEST_WRITTEN, payload_columns=(("day", "day"),))
 
 
 def test_commit_processes_inline_and_processing_twice_applies_once(ctx):
