@@ -62,3 +62,25 @@ def test_the_signed_in_member_already_held_is_left_as_it_is(ctx):
     auth_sessions.revoke(family, reason="signed out")
     db.session.commit()
     assert signed_in_member(family, uid) is None
+
+
+def test_an_object_is_built_before_the_orm_has_configured_its_mappers(ctx):
+    """A fresh worker's first request builds the signed-in member before any query has configured the mappers."""
+    from sqlalchemy import ForeignKey
+    from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+    from kernel.sql import as_loaded
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Node(Base):
+        __tablename__ = "nodes_of_a_fresh_registry"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        parent_id: Mapped[int | None] = mapped_column(ForeignKey("nodes_of_a_fresh_registry.id"))
+        parent: Mapped["Node | None"] = relationship(remote_side=[id])
+
+    assert not inspect(Node).configured
+    node = as_loaded(Node, (1, None))
+    assert (node.id, node.parent_id) == (1, None) and inspect(node).persistent and not db.session.dirty
+    db.session.expunge(node)
