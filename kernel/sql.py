@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import configure_mappers, make_transient_to_detached
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -101,9 +101,9 @@ def _loading_plan(model: type[Any]) -> tuple[tuple[str, ...], tuple[int, ...]]:
     plan = _PLANS.get(model)
     if plan is None:
         # A query configures the mappers (the attributes' loaders) on first use; an object built without one, as a
-        # fresh worker's first request builds its signed-in member, needs them configured first.
-        configure_mappers()
+        # fresh worker's first request builds its signed-in member, needs its registry's configured first.
         mapper = inspect(model)
+        mapper.registry.configure()
         columns = list(mapper.local_table.columns)
         keys = tuple(mapper.get_property_by_column(column).key for column in columns)
         plan = _PLANS[model] = (keys, tuple(columns.index(column) for column in mapper.primary_key))
