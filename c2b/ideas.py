@@ -10,6 +10,7 @@ expired at once; `flask ideas expire` only writes down what reads already say.
 """
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    Update,
     bindparam,
     delete,
     func,
@@ -41,7 +43,7 @@ from forum.members import STAFF_ROLES, User
 from forum.notifications import notify
 from forum.permissions import ensure_can_contribute
 from kernel import audit, clock, fanout, outbox
-from kernel.db import Model, UTCDateTime, db
+from kernel.db import Model, UTCDateTime, db, is_postgres
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.outbox import Event
 from kernel.pagination import Page, keyset_page
@@ -360,24 +362,38 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
             details={"hours": cfg["IDEA_SUPPORT_MIN_ACCOUNT_HOURS"]},
         )
     verified = qualifies(member, now)
-    # Written before the lock is taken, with its event: if the idea has stopped collecting, the refusal rolls both
-    # back with the rest.
-    row = outbox.insert_announced(
-        IdeaSupport,
-        {
-            "idea_id": idea.id,
-            "user_id": member.id,
-            "verified": verified,
-            "supporter_level": member.level,
-            "would_buy": would_buy,
-            "price_cents": price_cents,
-            "created_at": now,
-        },
-        events.IDEA_SUPPORTED,
-        actor_id=member.id,
-        subject=("idea", idea.id),
-        payload={"creator_id": idea.creator_id, "verified": verified},
-    )
+    values = {
+        "idea_id": idea.id,
+        "user_id": member.id,
+        "verified": verified,
+        "supporter_level": member.level,
+        "would_buy": would_buy,
+        "price_cents": price_cents,
+        "created_at": now,
+    }
+    payload = {"creator_id": idea.creator_id, "verified": verified}
+    counting = {"now": now, "verified_added": 1 if verified else 0, "age_term": hot.age_term(_ranked_since(idea))}
+    # The support and its event go in before the idea's row is locked, by the count that follows (in the same
+    # statement on PostgreSQL, the count a CTE fed by the support's): if the idea has stopped collecting, the refusal
+    # rolls both back with the rest.
+    counted_now: Sequence[Any] | None
+    if is_postgres():
+        written = outbox.insert_announced_then(
+            IdeaSupport,
+            values,
+            events.IDEA_SUPPORTED,
+            (_count_added_support,),
+            counting,
+            actor_id=member.id,
+            subject=("idea", idea.id),
+            payload=payload,
+        )
+        row, counted_now = written if written is not None else (None, None)
+    else:
+        row = outbox.insert_announced(
+            IdeaSupport, values, events.IDEA_SUPPORTED, actor_id=member.id, subject=("idea", idea.id), payload=payload
+        )
+        counted_now = None if row is None else column_rows(_COUNT_SUPPORT, {"idea_id": idea.id, **counting}).first()
     if row is None:
         db.session.execute(
             update(IdeaSupport)
@@ -386,15 +402,6 @@ def support(member: User, idea_id: int, *, would_buy: int | None, price_cents: i
             .execution_options(synchronize_session=False)
         )
         return Supported(idea, db.session.get_one(IdeaSupport, (idea.id, member.id), populate_existing=True))
-    counted_now = column_rows(
-        _COUNT_SUPPORT,
-        {
-            "idea_id": idea.id,
-            "now": now,
-            "verified": 1 if verified else 0,
-            "age_term": hot.age_term(_ranked_since(idea)),
-        },
-    ).first()
     if counted_now is None:  # it stopped collecting while this support went in: the support goes with the refusal
         db.session.refresh(idea)
         raise _not_supporting(idea, now)
@@ -416,25 +423,34 @@ _LOCKED_FIELDS = (
 )
 
 
-# The support's counting UPDATE, built once (its values are parameters) and run as Core (the figures it returns go
-# onto the idea by hand): counters and trend move only while the idea still collects support, read under the row's
-# lock.
-_VERIFIED_NOW = Idea.verified_supporter_count + bindparam("verified", type_=Integer)
-_COUNT_SUPPORT = (
-    update(Idea)
-    .where(
-        Idea.id == bindparam("idea_id"),
-        Idea.status == "supporting",
-        or_(Idea.deadline_at.is_(None), Idea.deadline_at > bindparam("now", type_=UTCDateTime)),
+def _count_support(idea_id: ColumnElement[int]) -> Update:
+    """The support's counting UPDATE (its values are parameters): counters and trend move only while the idea still
+    collects support, read under the row's lock, and it returns the figures it moved (they go onto the idea by
+    hand)."""
+    verified_now = Idea.verified_supporter_count + bindparam("verified_added", type_=Integer)
+    return (
+        update(Idea)
+        .where(
+            Idea.id == idea_id,
+            Idea.status == "supporting",
+            or_(Idea.deadline_at.is_(None), Idea.deadline_at > bindparam("now", type_=UTCDateTime)),
+        )
+        .values(
+            supporter_count=Idea.supporter_count + 1,
+            verified_supporter_count=verified_now,
+            # `_trend` in SQL, from the verified count it sets: a popular idea's row takes one write under its lock.
+            trend_score=hot.ranking_sql(verified_now, bindparam("age_term", type_=Float)),
+        )
+        .returning(*_LOCKED_FIELDS)
     )
-    .values(
-        supporter_count=Idea.supporter_count + 1,
-        verified_supporter_count=_VERIFIED_NOW,
-        # `_trend` in SQL, from the verified count it sets: a popular idea's row takes one write under its lock.
-        trend_score=hot.ranking_sql(_VERIFIED_NOW, bindparam("age_term", type_=Float)),
-    )
-    .returning(*_LOCKED_FIELDS)
-)
+
+
+_COUNT_SUPPORT = _count_support(bindparam("idea_id"))  # built once, run as Core (SQLite)
+
+
+def _count_added_support(added: Any) -> Any:
+    """The count as a CTE of the support's own statement (PostgreSQL), for the idea of the row just added."""
+    return _count_support(added.c.idea_id).cte("counted")
 
 
 def withdraw(member: User, idea_id: int) -> bool:

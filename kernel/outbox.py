@@ -172,8 +172,34 @@ def insert_announced(
         if row is not None:
             _insert_event(event)
         return row
-    written = _written_and_announced((_row_unless_taken, model, tuple(values)), (), values, event)
+    written = _written_and_announced((_row_unless_taken, model, tuple(values)), (), _row_params(values), event)
     return None if written is None else as_loaded(model, written)
+
+
+def insert_announced_then(
+    model: type[T],
+    values: dict[str, Any],
+    event_type: EventType,
+    then: tuple[Any, ...],
+    then_params: dict[str, Any],
+    *,
+    actor_id: int | None = None,
+    subject: tuple[str, int] | None = None,
+    payload: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> tuple[T, Sequence[Any] | None] | None:
+    """PostgreSQL only: insert_announced's row and event and, in the same statement, the write that `then[0](added,
+    *then[1:])` builds on the row's CTE `added` (a data-modifying CTE RETURNING what the caller needs, its parameters
+    in then_params): the row and what that write returned (None when it wrote nothing), or None when a twin held the
+    row's key and nothing was written."""
+    event = _event_values(event_type, actor_id, subject, payload, at)
+    rows = (_row_unless_taken, model, tuple(values))
+    written = _written_and_announced(rows, (), {**_row_params(values), **then_params}, event, then)
+    if written is None:
+        return None
+    width = len(model.__table__.columns)  # type: ignore[attr-defined]
+    followed = written[width:]
+    return as_loaded(model, written[:width]), (None if all(value is None for value in followed) else followed)
 
 
 def written_and_announced(
@@ -198,35 +224,50 @@ def written_and_announced(
 
 
 def _written_and_announced(
-    rows: tuple[Any, ...], payload_columns: tuple[tuple[str, str], ...], params: dict[str, Any], event: dict[str, Any]
+    rows: tuple[Any, ...],
+    payload_columns: tuple[tuple[str, str], ...],
+    params: dict[str, Any],
+    event: dict[str, Any],
+    then: tuple[Any, ...] = (),
 ) -> Sequence[Any] | None:
-    statement = dialect_statement(_rows_and_event, rows, payload_columns)
+    """The statement's row after the event's id (which joins the unit of work's pending events): the written row's
+    columns, then those of `then`'s write."""
+    statement = dialect_statement(_rows_and_event, rows, payload_columns, then)
     if payload_columns:
         event = {key: value for key, value in event.items() if key != "payload"}
-    both = written_rows(statement, {**params, **{f"event_{key}": value for key, value in event.items()}}).first()
-    if both is None:
+    written = written_rows(statement, {**params, **{f"event_{key}": value for key, value in event.items()}}).first()
+    if written is None:
         return None
-    db.session.info.setdefault(PENDING_KEY, []).append(both[-1])
-    return both[:-1]
+    db.session.info.setdefault(PENDING_KEY, []).append(written[0])
+    return written[1:]
+
+
+def _row_params(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"row_{key}": value for key, value in values.items()}
 
 
 def _row_unless_taken(insert: Callable[[Any], Any], model: type[Any], keys: tuple[str, ...]) -> Executable:
-    """INSERT the row of these values unless a twin holds its key, RETURNING it."""
+    """INSERT the row of these values unless a twin holds its key, RETURNING it. Its parameters are named
+    `row_<column>`: SQLAlchemy adds to an UPDATE's SET clause the columns of its table that the execution's
+    parameters name, so a parameter named as a column of a table that `then` updates (created_at) would join it."""
     table = model.__table__
     return (
         insert(table)
-        .values({key: bindparam(key, type_=table.c[key].type) for key in keys})
+        .values({key: bindparam(f"row_{key}", type_=table.c[key].type) for key in keys})
         .on_conflict_do_nothing()
         .returning(*table.columns)
     )
 
 
 def _rows_and_event(
-    insert: Callable[[Any], Any], rows: tuple[Any, ...], payload_columns: tuple[tuple[str, str], ...]
+    insert: Callable[[Any], Any],
+    rows: tuple[Any, ...],
+    payload_columns: tuple[tuple[str, str], ...],
+    then: tuple[Any, ...],
 ) -> Executable:
     """WITH added AS (the rows' INSERT … RETURNING them), announced AS (INSERT the event FROM added RETURNING its id)
-    SELECT the row and the event's id: no row, and so no event, when the INSERT wrote nothing. The payload is a
-    parameter, or built from the row's columns."""
+    [, then AS (a write built on added)] SELECT the event's id, the row [and what `then` returned, or NULLs]: no row,
+    and so no event, when the INSERT wrote nothing. The payload is a parameter, or built from the row's columns."""
     build_rows, *args = rows
     added = build_rows(insert, *args).cte("added")
     events = Event.__table__
@@ -242,7 +283,12 @@ def _rows_and_event(
         .returning(events.c.id)
         .cte("announced")
     )
-    return select(added, announced.c.id).select_from(added.join(announced, true()))
+    joined = added.join(announced, true())
+    if not then:
+        return select(announced.c.id, added).select_from(joined)
+    build_then, *then_args = then
+    followed = build_then(added, *then_args)
+    return select(announced.c.id, added, followed).select_from(joined.outerjoin(followed, true()))
 
 
 _EVENT_COLUMNS = ("type", "actor_id", "subject_type", "subject_id", "payload", "created_at")
