@@ -211,6 +211,18 @@ class TcpProxy:
         self.listener.close()
 
 
+def upload_image(client, member: Member, png_bytes, size: tuple[int, int] = (40, 30)) -> int:
+    """A PNG uploaded by the member (a different size is a different file): its media id."""
+    response = client.post(
+        "/api/v1/media",
+        data={"file": (png_bytes(size=size), "i.png")},
+        headers=member.headers,
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
 def run_concurrently(app, jobs: list[Callable], timeout: float = 120) -> list:
     """Run each job (given its own test client) in its own thread, all released at once; their results.
     Any exception in a job fails the test after every thread has finished."""

@@ -4,6 +4,7 @@ from datetime import timedelta
 from forum import feeds
 from kernel import clock, pagination
 from tests.api.test_badges import _badge
+from tests.support import upload_image
 
 
 def _titles(response) -> list[str]:
@@ -131,15 +132,7 @@ def test_a_page_brings_tags_images_and_pinned_badges_with_each_post(client, memb
     assert showcase.status_code == 200, showcase.get_json()
     disabled = client.patch(f"/api/v1/badges/{badges[2]['id']}", json={"enabled": False}, headers=operator.headers)
     assert disabled.status_code == 200, disabled.get_json()
-    images = []
-    for width in (40, 50, 60):
-        upload = client.post(
-            "/api/v1/media",
-            data={"file": (png_bytes(size=(width, 30)), "a.png")},
-            headers=author.headers,
-            content_type="multipart/form-data",
-        )
-        images.append(upload.get_json()["id"])
+    images = [upload_image(client, author, png_bytes, size=(width, 30)) for width in (40, 50, 60)]
     shown_in = [images[2], images[0], images[1]]
     decorated = forum.post(author, board["id"], "有图有标签", tags=["乐高", "MOC", "积木"], image_ids=shown_in)
     bare = forum.post(plain, board["id"], "什么都没有")

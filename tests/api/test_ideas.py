@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from kernel import clock
 from kernel.db import db
 from tests.conftest import postgres_only
+from tests.support import upload_image
 
 LONG = "一个可以互相拼接的中国传统节日系列：端午龙舟、中秋赏月、春节舞狮。"
 
@@ -22,16 +23,6 @@ def idea_rules(settings):
     )
 
 
-def _image(client, member, png_bytes) -> int:
-    response = client.post(
-        "/api/v1/media",
-        data={"file": (png_bytes(), "i.png")},
-        headers=member.headers,
-        content_type="multipart/form-data",
-    )
-    return response.get_json()["id"]
-
-
 def _submit(client, member, png_bytes, title="传统节日系列") -> dict:
     response = client.post(
         "/api/v1/ideas",
@@ -40,7 +31,7 @@ def _submit(client, member, png_bytes, title="传统节日系列") -> dict:
             "title": title,
             "description": LONG,
             "category": "building_sets",
-            "image_ids": [_image(client, member, png_bytes)],
+            "image_ids": [upload_image(client, member, png_bytes)],
         },
     )
     assert response.status_code == 201, response.get_json()
@@ -105,15 +96,8 @@ def test_submission_review_rejection_and_resubmission(client, members, png_bytes
 
 def test_an_idea_shows_its_creator_and_its_images_in_order_wherever_it_is_read(client, members, png_bytes, idea_rules):
     creator, fan, mod = members.create(), members.create(), members.create(role="moderator")
-    images = []
-    for width in (41, 42, 43):  # three different files, given in the order to show them
-        upload = client.post(
-            "/api/v1/media",
-            data={"file": (png_bytes(size=(width, 30)), "i.png")},
-            headers=creator.headers,
-            content_type="multipart/form-data",
-        )
-        images.append(upload.get_json()["id"])
+    # Three different files, given in the order to show them.
+    images = [upload_image(client, creator, png_bytes, size=(width, 30)) for width in (41, 42, 43)]
     shown = [images[2], images[0], images[1]]
     idea = client.post(
         "/api/v1/ideas",
