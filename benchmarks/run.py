@@ -343,6 +343,9 @@ def burst(method: str, plan: list[tuple[str, str, str]], body: dict | None = Non
     if not found or seconds is None:
         raise RuntimeError(f"the burst did not complete: {''.join(out)[-1500:]}")
     report = json.loads(found.group(1))
+    failed = {status: n for status, n in report["statuses"].items() if status.startswith("5")}
+    if failed:  # its rate would measure error pages: say so where the run is watched, not only in its invariants
+        log(f"{method} burst on {base} answered with server errors: {failed}; its rate measures nothing")
     return {
         "statuses": report["statuses"],
         "answered": report["requests"],
