@@ -15,8 +15,13 @@ from tests.api.test_badges import _badge
 from tests.api.test_ideas import _published
 from tests.support import statements
 
-# Ceilings, measured: a change that adds statements to a hot path has to say so here.
-WRITE_BUDGET = {"check-in": 7, "reply": 7, "like": 5, "support": 5}
+# Ceilings, measured on each database: a change that adds statements to a hot path has to say so here. PostgreSQL
+# writes a check-in's row with its event, a credit, and a support with its event and count, each as one statement
+# (data-modifying CTEs, which SQLite does not have).
+WRITE_BUDGET = {
+    "postgresql": {"check-in": 3, "reply": 7, "like": 5, "support": 3},
+    "sqlite": {"check-in": 6, "reply": 7, "like": 5, "support": 5},
+}
 READ_BUDGET = {"feed": 3, "post": 3, "ideas": 4}
 
 
@@ -56,8 +61,10 @@ def test_hot_writes_stay_within_their_statement_budget(app, client, members, for
             until_commit=True,
         ),
     }
-    over = {path: count for path, count in measured.items() if count > WRITE_BUDGET[path]}
-    assert not over, f"over budget: {over} (budget {WRITE_BUDGET})"
+    with app.app_context():
+        budget = WRITE_BUDGET[db.engine.dialect.name]
+    over = {path: count for path, count in measured.items() if count > budget[path]}
+    assert not over, f"over budget: {over} (budget {budget})"
 
 
 def test_a_feed_page_and_a_post_read_in_a_bounded_number_of_statements(app, client, members, forum):
