@@ -29,11 +29,6 @@ class CheckIn(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-def streak_bonus(streak: int) -> int:
-    every = current_app.config["CHECKIN_BONUS_EVERY"]
-    return current_app.config["CHECKIN_BONUS_POINTS"] if every and streak % every == 0 else 0
-
-
 @dataclass(frozen=True)
 class CheckedIn:
     record: CheckIn
@@ -42,8 +37,9 @@ class CheckedIn:
 
 def _check_in_row(insert: Callable[[Any], Any]) -> Executable:
     """INSERT the day's row unless there is one, its streak read from yesterday's row in the same statement (one
-    round trip where a read and a write would be two) and its points those of the rule with the streak's bonus, as
-    streak_bonus says; RETURNING the row. Built once per database (see dialect_statement): its values are parameters."""
+    round trip where a read and a write would be two) and its points those of the rule, with CHECKIN_BONUS_POINTS more
+    on every CHECKIN_BONUS_EVERY-th day of a streak; RETURNING the row. Built once per database (see
+    dialect_statement): its values are parameters."""
     yesterday = select(CheckIn.streak).where(
         CheckIn.user_id == bindparam("user_id"), CheckIn.day == bindparam("yesterday")
     )
@@ -101,14 +97,13 @@ def check_in(user: User, now: datetime) -> CheckedIn:
         raise Conflict("already checked in today", code="already_checked_in", details={"day": today.isoformat()})
     record = as_loaded(CheckIn, inserted)
     streak = record.streak
-    bonus = streak_bonus(streak)
     paid = apply_rule(
         rule,
         user.id,
         f"checkin:{user.id}:{today.isoformat()}",
         subject=("checkin", user.id),
         at=now,
-        bonus_points=bonus,
+        bonus_points=record.points - rule.points,  # the row decided the day's points: the rule's and any bonus
         memo=f"签到 day {streak}",
         once_a_day=True,  # the day's check-in row (inserted above) is the member's only one
     )

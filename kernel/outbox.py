@@ -128,8 +128,13 @@ def emit(
 
 def _insert_event(values: dict[str, Any]) -> int:
     event_id: int = db.session.execute(_INSERT_EVENT, values).scalar_one()
-    db.session.info.setdefault(PENDING_KEY, []).append(event_id)
+    _pending(event_id)
     return event_id
+
+
+def _pending(event_id: int) -> None:
+    """The unit of work dispatches this event once it commits (see commit)."""
+    db.session.info.setdefault(PENDING_KEY, []).append(event_id)
 
 
 _INSERT_EVENT = insert(Event.__table__).returning(Event.__table__.c.id)  # type: ignore[arg-type]
@@ -238,7 +243,7 @@ def _written_and_announced(
     written = written_rows(statement, {**params, **{f"event_{key}": value for key, value in event.items()}}).first()
     if written is None:
         return None
-    db.session.info.setdefault(PENDING_KEY, []).append(written[0])
+    _pending(written[0])
     return written[1:]
 
 
